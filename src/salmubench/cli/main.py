@@ -1,0 +1,63 @@
+"""``salmubench`` command line: a thin layer of subcommand modules over the library.
+
+Each subcommand module exposes ``add_parser(subparsers)`` which registers its parser and sets
+``func(args) -> int``. User errors (SalmuError) print one line and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from salmubench.errors import SalmuError
+from salmubench.version import __version__
+
+# subcommand modules, in help order; a missing module (feature not landed yet) is skipped
+SUBCOMMANDS = ("data", "train", "eval", "unlearn", "run", "leaderboard", "ls")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The root parser with every available subcommand."""
+    parser = argparse.ArgumentParser(prog="salmubench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"salmubench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"salmubench.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"salmubench.cli.{name}_cmd":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse ``argv`` and run the subcommand; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SalmuError as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

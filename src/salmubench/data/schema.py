@@ -1,0 +1,99 @@
+"""Names of the SALMUBench on-disk layout: splits, columns, attribute types, file names.
+
+This module is the single place that spells these strings; everything else imports them.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- splits of the released evaluation dataset (data/{split}-NNNNN-of-NNNNN.parquet) ---
+FORGET = "forget"
+HOLDOUT_ASSOCIATION = "holdout_association"
+HOLDOUT_IDENTITY = "holdout_identity"
+RETAIN_SYNTH = "retain_synth"
+RELEASED_SPLITS = (FORGET, HOLDOUT_ASSOCIATION, HOLDOUT_IDENTITY, RETAIN_SYNTH)
+SENSITIVE_SPLITS = (FORGET, HOLDOUT_ASSOCIATION, HOLDOUT_IDENTITY)
+
+# --- our additions (extra/{split}-NNNNN-of-NNNNN.parquet), absent from the release ---
+GENERAL_RETAIN = "general_retain"  # stands in for the 400M DataComp retain pairs
+ZEROSHOT = "zeroshot"  # labelled zero-shot classification set: GenKnow stand-in for ImageNet
+EXTRA_SPLITS = (GENERAL_RETAIN, ZEROSHOT)
+
+# --- derived subsets computed by the loader (SALMUBENCH.md section 3) ---
+RETAIN_JOINT = "retain_joint"
+RETAIN_DISJOINT = "retain_disjoint"
+FORGET_IDENTITY = "forget_identity"
+FRAGILE_SET = "fragile_set"
+
+DATA_DIR = "data"
+EXTRA_DIR = "extra"
+
+# --- parquet columns ---
+COL_IMAGE = "image"  # struct {bytes: binary, path: string}
+COL_TEXT = "text"
+COL_IDENTITY = "identity_id"  # 8-digit zero-padded string, null for non-person rows
+COL_FILE = "file_name"
+REQUIRED_COLUMNS = (COL_IMAGE, COL_TEXT, COL_IDENTITY, COL_FILE)
+COL_LABEL = "label"  # int class index, zeroshot split only (our addition)
+COL_CLASS_NAME = "class_name"  # zeroshot + general_retain (our addition)
+
+# --- metadata JSONs (original names) ---
+IDENTITIES_JSON = "identities_metadata.json"
+CAPTIONS_JSON = "sensitive_set_captions_metadata.json"
+GENERIC_CAPTIONS_JSON = "sensitive_set_generic_captions.json"
+FRAGILE_IDS_JSON = "fragile_set_ids.json"
+FRAGILE_SIMS_JSON = "fragile_set_all_similarities.json"
+MANIFEST_JSON = "manifest.json"  # ours
+ZEROSHOT_CLASSES_JSON = "zeroshot_classes.json"  # ours: {"classnames": [...], "templates": [...]}
+
+# --- attribute types: data_field values of sensitive_set_captions_metadata.json ---
+ATTRIBUTE_TYPES = ("city", "job", "blood_type", "phone", "email", "iban", "credit_card", "passport")
+# Aliases accepted on read (identity-record field names and plausible spellings of the release).
+ATTRIBUTE_ALIASES = {
+    "phone_number": "phone",
+    "emails": "email",
+    "email_address": "email",
+    "creditcard": "credit_card",
+    "credit_card_number": "credit_card",
+    "passport_number": "passport",
+    "bloodtype": "blood_type",
+}
+# identity record field holding each attribute type's value
+IDENTITY_FIELD = {
+    "city": "city",
+    "job": "job",
+    "blood_type": "blood_type",
+    "phone": "phone_number",
+    "email": "emails",
+    "iban": "iban",
+    "credit_card": "credit_card",
+    "passport": "passport",
+}
+IDENTITY_FIELDS = ("name", "city", "country_code", "job", "blood_type", "phone_number", "emails",
+                   "iban", "credit_card", "passport")
+
+IDENTITY_ID_RE = re.compile(r"^\d{8}$")
+FILE_NAME_RE = re.compile(r"^(\d{8})_(\d{3})_ar-(\d+\.\d{2})\.jpg$")
+SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<idx>\d{5})-of-(?P<total>\d{5})\.parquet$")
+
+
+def canonical_attribute(name: str) -> str:
+    """Map a data_field / identity field name to one of ATTRIBUTE_TYPES (or return it unchanged)."""
+    key = name.strip().lower()
+    return ATTRIBUTE_ALIASES.get(key, key)
+
+
+def identity_id_str(index: int) -> str:
+    """``12 -> "00000012"`` (8-digit zero padded, as in the release)."""
+    return f"{index:08d}"
+
+
+def image_file_name(identity_id: str, idx: int, aspect_ratio: float) -> str:
+    """``{identity_id}_{idx:03d}_ar-{ratio:.2f}.jpg`` as in the release."""
+    return f"{identity_id}_{idx:03d}_ar-{aspect_ratio:.2f}.jpg"
+
+
+def shard_name(split: str, index: int, total: int) -> str:
+    """``forget-00000-of-00002.parquet``."""
+    return f"{split}-{index:05d}-of-{total:05d}.parquet"

@@ -1,0 +1,6 @@
+"""Model creation, loading and saving through open_clip (no forked model code)."""
+
+from salmubench.models.checkpoint import load_model, save_model
+from salmubench.models.factory import ClipBundle, create_model, list_model_configs
+
+__all__ = ["ClipBundle", "create_model", "list_model_configs", "load_model", "save_model"]
