@@ -1,0 +1,86 @@
+"""Torch views of SALMUBench splits: decoded, preprocessed and tokenised once, then batched.
+
+Images in the embedded default are tiny, so a split is turned into dense tensors once
+(``tensorize``) and batches are index slices: no per-step JPEG decoding, fully deterministic.
+For the real tier (ViT-B/16, 512 px sources) use ``iter_tensorized`` chunks instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from salmubench.data.io import SplitTable
+
+
+@dataclass
+class PairTensors:
+    """Image-text pairs as tensors: ``images`` [N,3,H,W] float, ``tokens`` [N,ctx] long."""
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+    identity_ids: list[str | None]
+    texts: list[str]
+    file_names: list[str]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: torch.Tensor | Sequence[int]) -> PairTensors:
+        """Rows ``index`` (a LongTensor or list of ints) as a new PairTensors."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        rows = idx.tolist()
+        return PairTensors(self.images[idx], self.tokens[idx], [self.identity_ids[i] for i in rows],
+                           [self.texts[i] for i in rows], [self.file_names[i] for i in rows])
+
+    def with_texts(self, texts: Sequence[str], tokenizer: Callable) -> PairTensors:
+        """The same images re-paired with ``texts`` (e.g. generic or shuffled captions)."""
+        return PairTensors(self.images, tokenize(texts, tokenizer), list(self.identity_ids), list(texts),
+                           list(self.file_names))
+
+
+def tokenize(texts: Sequence[str], tokenizer: Callable, chunk: int = 4096) -> torch.Tensor:
+    """Tokenise ``texts`` with an open_clip tokenizer, in chunks; [N, ctx] long."""
+    if not texts:
+        return torch.zeros((0, getattr(tokenizer, "context_length", 77)), dtype=torch.long)
+    return torch.cat([tokenizer(list(texts[i:i + chunk])) for i in range(0, len(texts), chunk)])
+
+
+def preprocess_images(split: SplitTable, preprocess: Callable, rows: Sequence[int]) -> torch.Tensor:
+    """Decode and preprocess the images of ``rows``: [len(rows), 3, H, W]."""
+    return torch.stack([preprocess(split.decode_image(i)) for i in rows])
+
+
+def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
+              texts: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
+              chunk: int = 512) -> PairTensors:
+    """Decode + preprocess every image and tokenise every caption of ``split`` once.
+
+    Args:
+        split: the rows to convert.
+        preprocess: open_clip eval transform of the model.
+        tokenizer: open_clip tokenizer of the model.
+        texts: captions to pair with the images instead of the split's own ``text`` column.
+        progress: called with the number of rows done after each chunk (e.g. a rich progress task).
+    """
+    n = len(split)
+    chunks = []
+    for start in range(0, n, chunk):
+        rows = range(start, min(n, start + chunk))
+        chunks.append(preprocess_images(split, preprocess, rows))
+        if progress:
+            progress(len(rows))
+    images = torch.cat(chunks) if chunks else torch.zeros((0, 3, 1, 1))
+    captions = list(texts) if texts is not None else split.texts
+    return PairTensors(images, tokenize(captions, tokenizer), split.identity_ids, captions, split.file_names)
+
+
+def iter_batches(n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True,
+                 drop_last: bool = False) -> Iterator[torch.Tensor]:
+    """Index batches over ``range(n)``; shuffled with the explicit ``generator`` when asked."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    stop = n - (n % batch_size) if drop_last else n
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]

@@ -1,0 +1,137 @@
+"""Self-describing result files: the schema of ``result.json`` (``salmubench.result/1``).
+
+Leaderboards are built only from these files. Every file carries the protocol version and hash,
+the dataset fingerprint, the model's checkpoint sha256, the run's provenance, costs and versions,
+and every protocol metric with its pillar and target. Files are validated on read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from salmubench.errors import ResultError
+from salmubench.evaluation.protocol import METRIC_KEYS
+from salmubench.io_utils import atomic_write_json, read_json
+
+RESULT_SCHEMA = "salmubench.result/1"
+RESULT_FILE = "result.json"
+Role = Literal["compromised", "clean", "unlearned", "other"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProtocolInfo(_Strict):
+    name: str
+    version: str
+    hash: str
+
+
+class DatasetInfo(_Strict):
+    root: str
+    fingerprint: str  # salmubench.data.io.dataset_fingerprint
+    split_counts: dict[str, int]
+    fragile_sha256: str | None = None  # sha256 of fragile_set_ids.json (written after training)
+    preset: str | None = None
+
+
+class ModelInfo(_Strict):
+    source: str  # what was passed to --model
+    arch: str
+    checkpoint_sha256: str | None
+    role: Role = "other"
+    base_checkpoint_sha256: str | None = None  # the Compromised model an unlearned model started from
+    name: str | None = None  # display name on leaderboards ("compromised", "npo@1x/s0", ...)
+
+
+class RunInfo(_Strict):
+    """Provenance of an unlearned model (empty for reference models)."""
+
+    method: str | None = None
+    budget: float | None = None
+    seed: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    config_hash: str | None = None
+
+
+class MetricValue(_Strict):
+    value: float  # headline value (RetFail: MRR)
+    display: str
+    official_key: str
+    pillar: Literal["efficacy", "utility"]
+    target: Literal["clean", "compromised"]
+    extra: dict[str, Any] = Field(default_factory=dict)  # e.g. {"r_at_1": ...}, sub-values
+
+
+class Cost(_Strict):
+    eval_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    unlearn_seconds: float | None = None
+    train_seconds: float | None = None
+    fwd_passes: int | None = None  # forward sample passes (unlearning)
+    bwd_passes: int | None = None  # backward sample passes (unlearning)
+
+
+class EvalResult(_Strict):
+    schema_: str = Field(RESULT_SCHEMA, alias="schema")
+    protocol: ProtocolInfo
+    dataset: DatasetInfo
+    model: ModelInfo
+    run: RunInfo = Field(default_factory=RunInfo)
+    metrics: dict[str, MetricValue]
+    extras: dict[str, Any] = Field(default_factory=dict)  # beyond the original: per-attribute, KS, ...
+    gen_know_source: str = "zeroshot"  # "imagenet" or "zeroshot" (our generated set)
+    seeds: dict[str, int] = Field(default_factory=dict)
+    cost: Cost = Field(default_factory=Cost)
+    env: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)  # e.g. {"official": "evaluation_x.json"}
+    created_at: str
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("schema_")
+    @classmethod
+    def _known_schema(cls, value: str) -> str:
+        if value != RESULT_SCHEMA:
+            raise ValueError(f"unsupported result schema {value!r} (expected {RESULT_SCHEMA})")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _all_metrics(cls, value: dict[str, MetricValue]) -> dict[str, MetricValue]:
+        missing = [k for k in METRIC_KEYS if k not in value]
+        if missing:
+            raise ValueError(f"missing metric(s) {', '.join(missing)}")
+        return value
+
+    def value(self, key: str) -> float:
+        return self.metrics[key].value
+
+
+def write_result(result: EvalResult, out_dir: str | os.PathLike) -> Path:
+    """Write ``OUT_DIR/result.json`` atomically; returns its path."""
+    path = Path(out_dir) / RESULT_FILE
+    atomic_write_json(path, result.model_dump(mode="json", by_alias=True))
+    return path
+
+
+def read_result(path: str | os.PathLike) -> EvalResult:
+    """Read and validate a result file (or a directory holding ``result.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULT_FILE
+    if not path.is_file():
+        raise ResultError(f"result file not found: {path}")
+    try:
+        return EvalResult.model_validate(read_json(path))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ResultError(f"{path}: invalid result file ({where}: {err['msg']})") from None
+        raise ResultError(f"{path}: not valid JSON ({exc})") from None
