@@ -41,3 +41,20 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     logits = similarity_logits(image_emb, text_emb, logit_scale, mask)
     labels = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def false_negative_mask(codes: torch.Tensor) -> torch.Tensor:
+    """Bool [B, B] from integer identity codes (-1 = no identity): True where i != j, same identity.
+
+    Tensor form of :func:`same_identity_mask` for training loops (no Python loop per batch).
+    """
+    mask = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
+    return mask.fill_diagonal_(False)
+
+
+def clip_loss_masked(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor | float,
+                     false_negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`clip_loss` with a precomputed false-negative mask (see :func:`false_negative_mask`)."""
+    logits = similarity_logits(image_emb, text_emb, logit_scale, false_negatives)
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
