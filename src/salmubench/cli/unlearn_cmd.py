@@ -1,0 +1,41 @@
+"""``salmubench unlearn``: run one unlearning method on a model and save the result."""
+
+from __future__ import annotations
+
+import argparse
+
+from salmubench.config import parse_overrides
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``unlearn`` on the root parser."""
+    p = subparsers.add_parser(
+        "unlearn", help="unlearn the forget set from a model with one method",
+        description="Unlearn a dataset's forget set from a model (open_clip local-dir) with one method; "
+                    "writes an open_clip local-dir model plus unlearn.json. Methods: salmubench ls methods.")
+    p.add_argument("--method", required=True, help="method name (salmubench ls methods)")
+    p.add_argument("--model", required=True, help="starting model folder (the Compromised model)")
+    p.add_argument("--data", required=True, help="SALMUBench dataset directory")
+    p.add_argument("--out", required=True, help="output model folder (skipped if already complete)")
+    p.add_argument("--budget", type=float, default=1.0, help="forget-set passes (default 1.0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="method config override, repeatable (e.g. --set lr=1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call the library with plain keyword arguments and print where the model went."""
+    from salmubench.io_utils import read_json
+    from salmubench.unlearning.api import UNLEARN_FILE, unlearn
+
+    out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
+                  overrides=parse_overrides(args.overrides), seed=args.seed,
+                  progress=not args.no_progress, device=args.device)
+    record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
+    cost = record.get("cost", {})
+    print(f"{args.method}: {out} (steps {record.get('steps')}, {cost.get('unlearn_seconds')} s, "
+          f"fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
+    return 0

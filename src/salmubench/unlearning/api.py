@@ -1,0 +1,165 @@
+"""``unlearn(...)``: load a model and a dataset, run one method, save the unlearned model.
+
+Output folder (an open_clip ``local-dir:`` model, loadable without salmubench)::
+
+    OUT/open_clip_config.json        model + preprocess config (+ "salmubench" provenance block)
+    OUT/open_clip_model.safetensors  weights
+    OUT/unlearn.json                 resolved config, config hash, budget, seed, cost, provenance
+
+``unlearn.json`` is written last, atomically, with ``"complete": true``: a folder without it is an
+interrupted run and is redone. A folder whose ``unlearn.json`` has the same config hash (method,
+resolved params, budget, seed, base checkpoint sha256, data fingerprint) is skipped (resume).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from salmubench.config import build_config, config_hash
+from salmubench.data.io import load_dataset
+from salmubench.errors import ConfigError
+from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.models import load_model, save_model
+from salmubench.seeding import derive_seed
+from salmubench.unlearning.base import Budget, CostMeter, Runtime, UnlearningMethod
+from salmubench.unlearning.data import build_unlearn_data
+from salmubench.unlearning.registry import get_method
+from salmubench.version import __version__
+
+UNLEARN_FILE = "unlearn.json"
+UNLEARN_SCHEMA = "salmubench.unlearn/1"
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world_size); initialises torch.distributed from torchrun's environment if needed."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def resolve_device(device: str | None, rank: int) -> str:
+    """``device`` or, when None/"auto", the local CUDA device if there is one, else CPU."""
+    if device and device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def versions() -> dict[str, str]:
+    """Package versions recorded with every unlearned model."""
+    import open_clip
+
+    return {"salmubench": __version__, "torch": torch.__version__, "open_clip": open_clip.__version__,
+            "python": platform.python_version()}
+
+
+def is_complete(out_dir: Path, run_hash: str) -> bool:
+    """True if ``out_dir`` already holds a finished run with config hash ``run_hash``."""
+    path = out_dir / UNLEARN_FILE
+    if not path.is_file():
+        return False
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return False
+    weights = out_dir / "open_clip_model.safetensors"
+    return bool(record.get("complete")) and record.get("config_hash") == run_hash and weights.is_file()
+
+
+def _reduce_cost(meter: CostMeter, world: int) -> dict[str, Any]:
+    cost = meter.as_dict()
+    if world > 1:
+        import torch.distributed as dist
+
+        keys = [k for k in cost if k != "unlearn_seconds"]
+        counts = torch.tensor([float(cost[k]) for k in keys], dtype=torch.float64)
+        dist.all_reduce(counts)
+        cost.update({k: int(v) for k, v in zip(keys, counts.tolist(), strict=True)})
+    return cost
+
+
+def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+            budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0, progress: bool = True,
+            device: str | None = None) -> Path:
+    """Unlearn ``data_dir``'s forget set from the model at ``model_dir`` with ``method``.
+
+    Args:
+        method: registered method name (``salmubench ls methods``).
+        model_dir: the starting (Compromised) model: a local-dir folder or anything ``load_model`` takes.
+        data_dir: a SALMUBench dataset directory.
+        out_dir: where the unlearned model and ``unlearn.json`` go (skipped if already complete).
+        budget: forget-set passes (1.0 = one pass at the method's forget batch size).
+        overrides: method config values (``{"lr": 1e-5}``); unknown keys fail naming the valid ones.
+        seed: run seed (batch order, method randomness).
+        progress: show a rich progress bar.
+        device: torch device; None = CUDA if available, else CPU.
+
+    Returns:
+        The output folder.
+    """
+    cls = get_method(method)
+    cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
+    budget_obj = Budget(float(budget))
+    out = Path(out_dir)
+    if out.resolve() == Path(str(model_dir).removeprefix("local-dir:")).resolve():
+        raise ConfigError(f"--out {out} is the input model folder; choose a new folder")
+    rank, world = init_distributed()
+    bundle = load_model(model_dir, device=resolve_device(device, rank))
+    ds = load_dataset(data_dir)
+    run = {"method": method, "params": cfg.model_dump(mode="json"), "budget": budget_obj.passes, "seed": seed,
+           "base_checkpoint_sha256": bundle.checkpoint_sha256, "data_fingerprint": ds.fingerprint}
+    run_hash = config_hash(run)
+    if is_complete(out, run_hash):
+        return out
+    data = build_unlearn_data(ds, bundle.preprocess, bundle.tokenizer)
+    runtime = Runtime(seed=seed, progress=progress, rank=rank, world_size=world)
+    model, cost = run_method(cls(cfg, runtime), bundle.model, data, budget_obj)
+    bundle.model = model
+    if rank == 0:
+        record = {"schema": UNLEARN_SCHEMA, "complete": True, "config_hash": run_hash, **run,
+                  "description": cls.summary(),
+                  "steps": budget_obj.steps(len(data.forget), cfg.forget_batch_size), "world_size": world,
+                  "cost": _reduce_cost(cost, world) if world > 1 else cost.as_dict(),
+                  "base_model": {"source": str(model_dir), "arch": bundle.arch},
+                  "data": {"root": str(ds.root), "forget_rows": len(data.forget), "retain_rows": len(data.retain),
+                           "retain_sources": data.retain_sources},
+                  "loss_first": runtime.log[0] if runtime.log else None,
+                  "loss_last": runtime.log[-1] if runtime.log else None,
+                  "versions": versions(), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        digest = save_model(bundle, out, extra={"role": "unlearned", "method": method, "config_hash": run_hash,
+                                                "base_checkpoint_sha256": bundle.checkpoint_sha256})
+        record["checkpoint_sha256"] = digest
+        atomic_write_json(out / UNLEARN_FILE, record)
+    elif world > 1:
+        _reduce_cost(cost, world)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return out
+
+
+def run_method(method: UnlearningMethod, model: torch.nn.Module, data, budget: Budget) -> tuple[torch.nn.Module, CostMeter]:
+    """Set up and apply ``method`` on ``model`` with cost accounting; returns (model, meter)."""
+    meter = method.runtime.meter
+    torch.manual_seed(derive_seed(method.runtime.seed, "unlearn", "setup", method.name))
+    meter.watch(model)
+    meter.start()
+    try:
+        method.setup(model, data)
+        model = method.apply(model, data, budget)
+    finally:
+        meter.stop()
+    return model, meter

@@ -1,0 +1,208 @@
+"""The shared training loop of every gradient method: optimiser, schedule, steps, budget, batches.
+
+* **Budget.** ``steps = ceil(budget · ceil(|D_f| / forget_batch_size))``: 1× is one pass over the
+  forget set at the method's forget batch size, whatever streams the method uses (so FT, which only
+  reads retain data, gets the same number of steps as NegGrad). Forget batches walk seeded shuffled
+  epochs of D_f; retain batches are drawn alongside from their own seeded stream of epochs.
+* **Optimiser.** AdamW (lr, weight_decay from the method config) over the parameters the method
+  exposes, linear warm-up for ``warmup_fraction`` of the steps then cosine decay to
+  ``min_lr_ratio·lr``; global gradient-norm clipping at ``max_grad_norm``.
+* **Logit scale frozen** (METHODS.md: contrastive fine-tuning at small batch is unstable).
+* **Determinism.** All batch orders come from generators derived from the run seed
+  (``salmubench.seeding``); the same seed gives the same model.
+* **Distributed.** Under ``torchrun`` (``torch.distributed`` initialised) each rank takes its
+  slice of every forget/retain batch, losses are computed on the local slice (in-batch negatives
+  are local, as open_clip without ``--gather-with-grad``), and gradients are averaged with an
+  all-reduce before clipping and stepping. Our choice: an explicit gradient all-reduce instead of
+  the ``DistributedDataParallel`` wrapper, because methods call ``encode_image``/``encode_text``
+  (and teachers) directly, which DDP's forward hooks do not see; the update is the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from salmubench.data.torch_data import PairTensors, iter_batches
+from salmubench.seeding import derive_seed, torch_generator_for
+from salmubench.unlearning.base import Batch, Budget, GradientMethod, UnlearningError
+from salmubench.unlearning.data import UnlearnData
+
+FROZEN_PARAMETERS = ("logit_scale", "logit_bias")
+
+
+def lr_factor(step: int, total: int, warmup_fraction: float, min_ratio: float) -> float:
+    """Multiplier of the peak lr at ``step``: linear warm-up, then cosine to ``min_ratio``."""
+    warm = int(round(warmup_fraction * total))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def index_stream(n: int, batch_size: int, generator: torch.Generator, drop_last: bool) -> Iterator[torch.Tensor]:
+    """Endless index batches over seeded shuffled epochs of ``range(n)``."""
+    drop = drop_last and n >= batch_size
+    while True:
+        yield from iter_batches(n, batch_size, generator=generator, shuffle=True, drop_last=drop)
+
+
+def rank_slice(index: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """This rank's share of a batch (every rank gets at least one row)."""
+    if world_size == 1:
+        return index
+    if len(index) < world_size:
+        index = index[torch.arange(world_size) % len(index)]
+    return torch.tensor_split(index, world_size)[rank]
+
+
+def to_device(pairs: PairTensors, device: torch.device) -> PairTensors:
+    """``pairs`` with image and token tensors on ``device``."""
+    return PairTensors(pairs.images.to(device), pairs.tokens.to(device), pairs.identity_ids,
+                       pairs.texts, pairs.file_names)
+
+
+class BatchSampler:
+    """Yields the :class:`Batch` of each step for the streams a method declared."""
+
+    def __init__(self, method: GradientMethod, data: UnlearnData, device: torch.device) -> None:
+        cfg, rt = method.cfg, method.runtime
+        self.method, self.data, self.device = method, data, device
+        self.forget = index_stream(len(data.forget), cfg.forget_batch_size,
+                                   torch_generator_for(rt.seed, "unlearn", "forget"), drop_last=False)
+        self.retain = None
+        if "retain" in method.streams:
+            if len(data.retain) == 0:
+                raise UnlearningError(f"method {method.name!r} needs retain data but the retain set is empty")
+            self.retain = index_stream(len(data.retain), cfg.retain_batch_size,
+                                       torch_generator_for(rt.seed, "unlearn", "retain"), drop_last=True)
+
+    def next(self) -> Batch:
+        rt, streams = self.method.runtime, self.method.streams
+        f_idx = rank_slice(next(self.forget), rt.rank, rt.world_size)
+        batch = Batch(forget_index=f_idx)
+        if "forget" in streams:
+            batch.forget = to_device(self.data.forget.subset(f_idx), self.device)
+        if "forget_generic" in streams:
+            batch.forget_generic = to_device(self.data.forget_generic.subset(f_idx), self.device)
+        if self.retain is not None:
+            r_idx = rank_slice(next(self.retain), rt.rank, rt.world_size)
+            batch.retain_index = r_idx
+            batch.retain = to_device(self.data.retain.subset(r_idx), self.device)
+        return batch
+
+
+@dataclass
+class StepContext:
+    """What a ``train_step`` uses to turn loss terms into an optimiser update."""
+
+    model: nn.Module
+    method: GradientMethod
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    step: int = 0
+
+    def backward(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Zero grads, backpropagate the sum of the ``*_loss`` terms, average grads across ranks."""
+        total = total_loss(terms, self.method.name, self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        all_reduce_grads(self.params, self.method.runtime.world_size)
+        self.method.on_after_backward(self.model)
+        return total
+
+    def optimizer_step(self) -> None:
+        """Clip the global gradient norm (if configured) and apply one AdamW step."""
+        if self.method.cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.method.cfg.max_grad_norm)
+        self.optimizer.step()
+
+    def backward_and_step(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = self.backward(terms)
+        self.optimizer_step()
+        return total
+
+
+def total_loss(terms: dict[str, torch.Tensor], method: str, step: int) -> torch.Tensor:
+    """Sum of the terms whose key ends in ``_loss``; UnlearningError if none or not finite."""
+    parts = [v for k, v in terms.items() if k.endswith("_loss")]
+    if not parts:
+        raise UnlearningError(f"method {method!r} returned no '*_loss' term (got {', '.join(terms)})")
+    total = torch.stack([p.reshape(()) for p in parts]).sum()
+    if not torch.isfinite(total):
+        bad = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        raise UnlearningError(f"method {method!r}: loss is not finite at step {step} ({bad}); try a lower lr")
+    return total
+
+
+def all_reduce_grads(params: list[nn.Parameter], world_size: int) -> None:
+    """Average gradients over ranks (no-op in a single process)."""
+    if world_size == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad.div_(world_size)
+
+
+def _freeze_logit_scale(model: nn.Module) -> dict[str, bool]:
+    before = {}
+    for name in FROZEN_PARAMETERS:
+        param = getattr(model, name, None)
+        if isinstance(param, nn.Parameter):
+            before[name] = param.requires_grad
+            param.requires_grad_(False)
+    return before
+
+
+def _progress(enabled: bool, total: int, name: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(f"unlearn {name}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), disable=not enabled)
+    return progress, progress.add_task(name, total=total, loss="")
+
+
+def run_unlearning(model: nn.Module, method: GradientMethod, data: UnlearnData, budget: Budget) -> nn.Module:
+    """Train ``model`` in place with ``method`` for ``budget`` forget-set passes; returns it."""
+    cfg, rt = method.cfg, method.runtime
+    steps = budget.steps(len(data.forget), cfg.forget_batch_size)
+    if len(data.forget) == 0:
+        raise UnlearningError("the forget set is empty")
+    torch.manual_seed(derive_seed(rt.seed, "unlearn", "torch", method.name))
+    frozen = _freeze_logit_scale(model)
+    params = [p for p in method.trainable_parameters(model) if p.requires_grad]
+    if not params:
+        raise UnlearningError(f"method {method.name!r} exposes no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, steps, cfg.warmup_fraction, cfg.min_lr_ratio))
+    sampler = BatchSampler(method, data, next(model.parameters()).device)
+    ctx = StepContext(model, method, optimizer, params)
+    model.train()
+    progress, task = _progress(rt.progress and rt.rank == 0, steps, method.name)
+    try:
+        with progress:
+            for step in range(steps):
+                ctx.step = step
+                terms = method.train_step(model, sampler.next(), step, ctx)
+                schedule.step()
+                record = {k: float(v.detach()) for k, v in terms.items()}
+                rt.log.append({"step": step, **record})
+                progress.update(task, advance=1, loss=_fmt(record))
+    finally:
+        model.eval()
+        for name, flag in frozen.items():
+            getattr(model, name).requires_grad_(flag)
+    return model
+
+
+def _fmt(record: dict[str, float]) -> str:
+    return " ".join(f"{k.removesuffix('_loss')}={v:.3f}" for k, v in record.items() if k.endswith("_loss"))
