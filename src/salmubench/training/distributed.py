@@ -12,6 +12,7 @@ result is dL/dtheta of the single-process run.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -62,7 +63,9 @@ def gather_with_grad(x: torch.Tensor, env: DistEnv) -> torch.Tensor:
     """All ranks' ``x`` concatenated along dim 0 in rank order, differentiable w.r.t. the local rows."""
     if not env.distributed:
         return x
-    return torch.cat(torch.distributed.nn.all_gather(x), dim=0)
+    with warnings.catch_warnings():  # deprecated in favour of a private API; still the public one (open_clip too)
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(torch.distributed.nn.all_gather(x), dim=0)
 
 
 def barrier(env: DistEnv) -> None:
@@ -70,3 +73,9 @@ def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()
 
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group if one was joined (end of a torchrun command)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
