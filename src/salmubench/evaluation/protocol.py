@@ -62,6 +62,14 @@ RETFAIL_FORGET_DISTRACTORS = 1000
 RETFAIL_RETAIN_DISTRACTORS = 1000
 BASE_SEED = 42  # the original evaluator's seed; here each metric derives its own stream from it
 
+# [our choice] definitions where the paper is silent (docs/metrics.md); part of the protocol hash
+SCORE_TIE_EPS = 1e-6  # two cosine scores closer than this are a tie (float32 noise)
+IDZSC_PROMPT = "a photo of {name}"  # IdZSC: one prompt per forget_identity identity
+CORE_ASSOC_TEMPLATES = ("{name} {value}", "{value} {name}")
+ACS_FOLDS = 5  # GroupKFold splits by identity (fewer when fewer identities)
+ACS_C = 1.0  # inverse L2 strength of the logistic-regression probe (standardised features)
+ZEROSHOT_DEFAULT_TEMPLATES = ("a photo of a {}.",)  # when zeroshot_classes.json lists no templates
+
 
 def protocol_dict() -> dict:
     """Everything that defines the protocol, as plain data (hashed into every result)."""
@@ -71,6 +79,12 @@ def protocol_dict() -> dict:
         "metrics": [asdict(m) for m in METRICS],
         "retfail_distractors": [RETFAIL_FORGET_DISTRACTORS, RETFAIL_RETAIN_DISTRACTORS],
         "base_seed": BASE_SEED,
+        "score_tie_eps": SCORE_TIE_EPS,
+        "idzsc_prompt": IDZSC_PROMPT,
+        "core_assoc_templates": list(CORE_ASSOC_TEMPLATES),
+        "acs": {"folds": ACS_FOLDS, "C": ACS_C, "features": "img*txt elementwise + cos; standardised"},
+        "retfail_ties": "mean rank; R@1 needs a strict win",
+        "zeroshot_default_templates": list(ZEROSHOT_DEFAULT_TEMPLATES),
     }
 
 

@@ -1,0 +1,58 @@
+"""``salmubench eval``: evaluate one model with the SALMUBench protocol (thin layer over ``evaluate``)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> None:
+    """Register ``salmubench eval``."""
+    p = subparsers.add_parser("eval", help="evaluate a model: the 10 SALMUBench metrics",
+                              description="Evaluate a model; writes OUT/result.json and OUT/evaluation_<name>.json "
+                                          "(the original evaluator's schema).")
+    p.add_argument("--model", required=True, help="model folder, local-dir:DIR, hf-hub:ORG/REPO or checkpoint file")
+    p.add_argument("--data", required=True, help="dataset directory (released layout)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--arch", default=None, help="open_clip architecture for a bare checkpoint (e.g. ViT-B-16)")
+    p.add_argument("--imagenet", default=None, help="ImageFolder of the ImageNet-1K val set (GenKnow)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--reference-clean", default=None, help="result dir of the Clean model (adds a KS statistic)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache root (default ~/.cache/salmubench/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--role", choices=("compromised", "clean", "unlearned", "other"), default=None)
+    p.add_argument("--name", default=None, help="display name; also names evaluation_<name>.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation and print a summary table."""
+    from salmubench.errors import ConfigError
+    from salmubench.evaluation.evaluator import evaluate
+
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be >= 1")
+    result = evaluate(args.model, args.data, args.out, arch=args.arch, imagenet=args.imagenet,
+                      batch_size=args.batch_size, device=args.device, reference_clean=args.reference_clean,
+                      role=args.role, name=args.name, cache_dir=False if args.no_cache else args.cache_dir,
+                      progress=not args.quiet)
+    if not args.quiet:
+        _print_summary(result, args.out)
+    return 0
+
+
+def _print_summary(result, out: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"SALMUBench {result.protocol.version} · {result.model.name or result.model.source}")
+    for col in ("key", "metric", "value", "pillar", "target"):
+        table.add_column(col)
+    for m in result.metrics.values():
+        table.add_row(m.official_key, m.display, f"{m.value:.4f}", m.pillar, m.target)
+    console = Console()
+    console.print(table)
+    console.print(f"GenKnow source: {result.gen_know_source}; {result.cost.eval_seconds:.1f} s "
+                  f"(embedding {result.cost.embed_seconds:.1f} s); wrote {out}/result.json and "
+                  f"{out}/{result.files['official']}")

@@ -1,0 +1,278 @@
+"""Encode once, score many: the EmbeddingBank embeds each unique image and caption once per model.
+
+Images are keyed by ``{source split}/{file_name}`` (derived subsets such as ``retain_joint`` map to
+their source split, so a row shared by two subsets is decoded and embedded once), external files
+(ImageNet) by ``file:{path}:{size}:{mtime}``, captions by their string. Embeddings are
+L2-normalised float32 numpy arrays from the model's own open_clip preprocess and tokenizer.
+
+On-disk cache (never pickled): ``CACHE_DIR/<key>/{images,texts}.npy`` + ``*.keys.json`` +
+``meta.json``, where ``key`` hashes the checkpoint sha256, architecture, preprocess config, dataset
+fingerprint and protocol hash. ``CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/salmubench/embeddings``
+(``~/.cache/salmubench/embeddings``). A model without a checkpoint sha256 (never saved) is not cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from salmubench.data import schema as S
+from salmubench.data.io import SplitTable, decode_image_bytes
+from salmubench.errors import DataError
+from salmubench.io_utils import atomic_path, atomic_write_json, read_json
+
+EMBED_FORMAT = "salmubench.embeddings/1"
+SOURCE_SPLIT = {S.RETAIN_JOINT: S.RETAIN_SYNTH, S.RETAIN_DISJOINT: S.RETAIN_SYNTH,
+                S.FRAGILE_SET: S.RETAIN_SYNTH, S.FORGET_IDENTITY: S.FORGET}
+
+
+class Embeddings(Protocol):
+    """What metrics read: row-aligned, L2-normalised float32 embeddings."""
+
+    def images(self, split: SplitTable) -> np.ndarray:
+        """[len(split), d] image embeddings of a split's rows."""
+
+    def texts(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), d] embeddings of caption strings."""
+
+    def files(self, paths: Sequence[Path]) -> np.ndarray:
+        """[len(paths), d] embeddings of image files (ImageNet)."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/salmubench/embeddings`` (``~/.cache/...`` when XDG_CACHE_HOME is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "salmubench" / "embeddings"
+
+
+def cache_key(checkpoint_sha256: str, arch: str, preprocess_cfg: dict, data_fingerprint: str,
+              protocol_hash: str) -> str:
+    """The cache folder name: sha256 (24 hex) of everything the embeddings depend on."""
+    blob = json.dumps([EMBED_FORMAT, checkpoint_sha256, arch, preprocess_cfg, data_fingerprint, protocol_hash],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class KeyedArrays:
+    """An append-only ``key -> row`` table of float32 vectors (one per images / texts)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
+        self._chunks: list[np.ndarray] = []
+        self._array: np.ndarray | None = None
+        self.dirty = False
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """Unique keys not yet stored, in order of first appearance."""
+        return [k for k in dict.fromkeys(keys) if k not in self.index]
+
+    def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        for key in keys:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+        self._chunks.append(np.asarray(vectors, dtype=np.float32))
+        self._array = None
+        self.dirty = True
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.concatenate(self._chunks) if self._chunks else np.zeros((0, 0), np.float32)
+            self._chunks = [self._array]
+        return self._array
+
+    def lookup(self, keys: Sequence[str]) -> np.ndarray:
+        return self.array()[np.fromiter((self.index[k] for k in keys), dtype=np.int64, count=len(keys))]
+
+    def save(self, folder: Path, name: str) -> None:
+        with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self.array(), allow_pickle=False)
+        atomic_write_json(folder / f"{name}.keys.json", self.keys, indent=None)
+        self.dirty = False
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> KeyedArrays:
+        """Read a saved table; an unreadable or inconsistent one loads as empty."""
+        out = cls()
+        try:
+            keys = read_json(folder / f"{name}.keys.json")
+            array = np.load(folder / f"{name}.npy", allow_pickle=False)
+        except (OSError, ValueError):
+            return out
+        if isinstance(keys, list) and array.ndim == 2 and len(keys) == array.shape[0]:
+            out.add(keys, array)
+            out.dirty = False
+        return out
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, what: str, enabled: bool) -> Iterator[Callable[[int], None]]:
+    if not enabled or total == 0:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class EmbeddingBank:
+    """Embeds images and captions with one model, each unique item once, cached on disk.
+
+    Args:
+        bundle: a :class:`~salmubench.models.ClipBundle` (model, preprocess, tokenizer).
+        batch_size: items per forward pass.
+        device: torch device of the forward passes.
+        cache_dir: folder holding this model+data's cache (``None``: memory only).
+        progress: show rich progress bars.
+    """
+
+    def __init__(self, bundle: Any, batch_size: int = 256, device: str = "cpu",
+                 cache_dir: str | os.PathLike | None = None, progress: bool = True) -> None:
+        self.bundle = bundle
+        self.batch_size = max(1, int(batch_size))
+        self.device = device
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.progress = progress
+        self.embed_seconds = 0.0
+        self.counts = {"images_embedded": 0, "texts_embedded": 0}
+        self._images = KeyedArrays.load(self.cache_dir, "images") if self.cache_dir else KeyedArrays()
+        self._texts = KeyedArrays.load(self.cache_dir, "texts") if self.cache_dir else KeyedArrays()
+        self.counts["images_cached"], self.counts["texts_cached"] = len(self._images), len(self._texts)
+
+    # ---- public lookups (the Embeddings protocol) ----
+    def images(self, split: SplitTable) -> np.ndarray:
+        """[len(split), d] embeddings of a split's images (decoded only when not yet embedded)."""
+        source = SOURCE_SPLIT.get(split.name, split.name)
+        keys = [f"{source}/{f}" for f in split.file_names]
+        todo = self._images.missing(keys)
+        if todo:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            rows = [first[k] for k in todo]
+            blobs = _image_bytes(split, rows)
+            what = f"{split.name}: {len(todo)}"
+            loaders = [lambda b=b, k=k: _decode(b, k) for b, k in zip(blobs, todo, strict=True)]
+            self._embed_images(todo, loaders, what)
+        return self._images.lookup(keys)
+
+    def files(self, paths: Sequence[Path]) -> np.ndarray:
+        """[len(paths), d] embeddings of image files, keyed by path, size and mtime."""
+        keys = [_file_key(Path(p)) for p in paths]
+        todo = self._images.missing(keys)
+        if todo:
+            by_key = dict(zip(keys, paths, strict=True))
+            self._embed_images(todo, [lambda p=by_key[k]: _open_image(Path(p)) for k in todo], f"files: {len(todo)}")
+        return self._images.lookup(keys)
+
+    def texts(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), d] embeddings of caption strings."""
+        texts = list(texts)
+        todo = self._texts.missing(texts)
+        if todo:
+            self._embed_texts(todo)
+        if not texts:
+            return np.zeros((0, self._dim()), dtype=np.float32)
+        return self._texts.lookup(texts)
+
+    def save(self) -> None:
+        """Write new embeddings to the cache folder (no-op without one or without new items)."""
+        if self.cache_dir is None or not (self._images.dirty or self._texts.dirty):
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for name, table in (("images", self._images), ("texts", self._texts)):
+            if table.dirty:
+                table.save(self.cache_dir, name)
+        atomic_write_json(self.cache_dir / "meta.json", {"format": EMBED_FORMAT, "arch": self.bundle.arch,
+                                                          "checkpoint_sha256": self.bundle.checkpoint_sha256,
+                                                          "images": len(self._images), "texts": len(self._texts)})
+
+    # ---- embedding ----
+    def _dim(self) -> int:
+        return int(self.bundle.model_cfg.get("embed_dim", 0))
+
+    def _embed_images(self, keys: list[str], loaders: list[Callable], what: str) -> None:
+        preprocess = self.bundle.preprocess
+
+        def prepare(batch: Sequence[Callable]):
+            import torch
+
+            return torch.stack([preprocess(load()) for load in batch])
+
+        out = self._run(loaders, prepare, lambda m, x: m.encode_image(x), f"embed images ({what})")
+        self._images.add(keys, out)
+        self.counts["images_embedded"] += len(keys)
+
+    def _embed_texts(self, texts: list[str]) -> None:
+        tokenizer = self.bundle.tokenizer
+        out = self._run(texts, lambda batch: tokenizer(list(batch)), lambda m, x: m.encode_text(x),
+                        f"embed texts ({len(texts)})")
+        self._texts.add(texts, out)
+        self.counts["texts_embedded"] += len(texts)
+
+    def _run(self, items: Sequence, prepare: Callable, forward: Callable, what: str) -> np.ndarray:
+        """Batched forward passes; the next batch is prepared in a thread while the model runs."""
+        import torch
+
+        start = time.perf_counter()
+        model = self.bundle.model.eval()
+        chunks = []
+        batches = list(_batches(items, self.batch_size))
+        with _progress_bar(len(items), what, self.progress) as advance, torch.inference_mode(), \
+                ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(prepare, batches[0])
+            for k in range(len(batches)):
+                x = pending.result()
+                if k + 1 < len(batches):
+                    pending = pool.submit(prepare, batches[k + 1])
+                feats = forward(model, x.to(self.device)).float()
+                feats = torch.nn.functional.normalize(feats, dim=-1)
+                chunks.append(feats.cpu().numpy().astype(np.float32, copy=False))
+                advance(len(batches[k]))
+        self.embed_seconds += time.perf_counter() - start
+        return np.concatenate(chunks)
+
+
+def _image_bytes(split: SplitTable, rows: Sequence[int]) -> list[bytes]:
+    """Encoded image bytes of ``rows`` without materialising the whole column as Python objects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
+    return column.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
+
+
+def _decode(blob: bytes | None, key: str):
+    if blob is None:
+        raise DataError(f"{key}: row has no image bytes")
+    return decode_image_bytes(blob, key)
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _open_image(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert("RGB")

@@ -1,0 +1,258 @@
+"""``evaluate()``: load a model and a dataset, embed once, compute the 10 metrics, write two files.
+
+* ``OUT_DIR/result.json``: our self-describing schema (``results.py``), validated on write and read.
+* ``OUT_DIR/evaluation_<slug>.json``: exactly the original evaluator's schema (SALMUBENCH.md §4),
+  per-row ``outcomes`` / ``scores`` arrays included, so numbers compare with the authors' files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from salmubench.data import schema as S
+from salmubench.data.io import SalmuDataset, load_dataset
+from salmubench.errors import ResultError
+from salmubench.evaluation.embed import EmbeddingBank, cache_key, default_cache_dir
+from salmubench.evaluation.protocol import (
+    BASE_SEED,
+    METRIC_KEYS,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    SPECS_BY_KEY,
+    protocol_hash,
+)
+from salmubench.evaluation.registry import MetricOutput, metric_seed, run_metric
+from salmubench.evaluation.results import (
+    Cost,
+    DatasetInfo,
+    EvalResult,
+    MetricValue,
+    ModelInfo,
+    ProtocolInfo,
+    RunInfo,
+    read_result,
+    write_result,
+)
+from salmubench.io_utils import atomic_write_json, read_json, sha256_file
+
+OFFICIAL_PREFIX = "evaluation_"
+
+
+def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir: str | os.PathLike,
+             arch: str | None = None, imagenet: str | os.PathLike | None = None, batch_size: int = 256,
+             device: str = "cpu", reference_clean: str | os.PathLike | None = None, role: str | None = None,
+             name: str | None = None, run_info: RunInfo | dict | None = None,
+             cache_dir: str | os.PathLike | bool | None = None, progress: bool = True) -> EvalResult:
+    """Evaluate one model with the SALMUBench protocol and write its result files.
+
+    Args:
+        model_spec: model folder / ``local-dir:`` / ``hf-hub:`` id / checkpoint file, or a loaded
+            :class:`~salmubench.models.ClipBundle`.
+        data_dir: dataset directory (or a loaded SalmuDataset).
+        out_dir: where ``result.json`` and ``evaluation_<slug>.json`` go.
+        arch: open_clip architecture for a bare checkpoint file (``ViT-B-16``).
+        imagenet: ImageFolder of the ImageNet-1K val set for GenKnow (else our zeroshot split).
+        reference_clean: result dir of the Clean model; adds the KS statistic of the per-row
+            forget similarities (``extras.assoc_str_ks_vs_clean``).
+        role / name / run_info: provenance recorded in ``result.json`` (``model.role`` etc.).
+        cache_dir: embedding cache root (default ``default_cache_dir()``); ``False`` disables it.
+        progress: rich progress bars while embedding.
+    """
+    from salmubench.models import ClipBundle, load_model
+
+    start = time.perf_counter()
+    bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
+    bundle.model.to(device)
+    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir)
+    reference = _reference_scores(reference_clean, data) if reference_clean else None
+    bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, progress=progress,
+                         cache_dir=_bank_dir(bundle, data, cache_dir))
+    outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
+    bank.save()
+    slug = slugify(name or _default_name(model_spec, bundle))
+    official_name = f"{OFFICIAL_PREFIX}{slug}.json"
+    out = Path(out_dir)
+    atomic_write_json(out / official_name, to_official(outputs))
+    extras = build_extras(data, outputs, reference)
+    extras.update({"metric_seconds": seconds, "embeddings": dict(bank.counts)})
+    result = EvalResult(
+        protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
+        dataset=dataset_info(data),
+        model=_model_info(model_spec, bundle, role, name),
+        run=_run_info(run_info, bundle),
+        metrics={k: _metric_value(k, o) for k, o in outputs.items()},
+        extras=extras,
+        gen_know_source=outputs["gen_know"].extra.get("source", "none"),
+        seeds={"base_seed": BASE_SEED, **{k: metric_seed(k) for k in METRIC_KEYS}},
+        cost=Cost(eval_seconds=round(time.perf_counter() - start, 3), embed_seconds=round(bank.embed_seconds, 3)),
+        env=environment(),
+        files={"official": official_name},
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    write_result(result, out)
+    return result
+
+
+def compute_metrics(data: SalmuDataset, emb, imagenet: Path | None = None) -> tuple[dict[str, MetricOutput], dict]:
+    """Every protocol metric in protocol order, each with its own seeded generator; plus timings."""
+    outputs, seconds = {}, {}
+    for key in METRIC_KEYS:
+        t0 = time.perf_counter()
+        outputs[key] = run_metric(key, data, emb, imagenet)
+        seconds[key] = round(time.perf_counter() - t0, 4)
+    return outputs, seconds
+
+
+def to_official(outputs: dict[str, MetricOutput]) -> dict[str, dict[str, Any]]:
+    """The original evaluator's JSON: ``{"efficacy": {"1.1_RetFail": {...}, ...}, "utility": {...}}``."""
+    official: dict[str, dict[str, Any]] = {"efficacy": {}, "utility": {}}
+    for key in METRIC_KEYS:
+        spec = SPECS_BY_KEY[key]
+        official[spec.pillar][spec.official_key] = outputs[key].official
+    return official
+
+
+def build_extras(data: SalmuDataset, outputs: dict[str, MetricOutput], reference: dict | None) -> dict[str, Any]:
+    """Beyond the original: per-attribute RetFail / AssocStr, FragSim fallback, KS vs Clean."""
+    extras: dict[str, Any] = {"per_attribute": per_attribute(data, outputs["ret_fail"], outputs["assoc_str"])}
+    if "fallback" in outputs["frag_sim"].extra:
+        extras["frag_sim_fallback"] = outputs["frag_sim"].extra["fallback"]
+    if reference is not None:
+        extras["assoc_str_ks_vs_clean"] = ks_vs_reference(outputs["assoc_str"].per_row["score"], reference)
+    return extras
+
+
+def per_attribute(data: SalmuDataset, ret: MetricOutput, assoc: MetricOutput) -> dict[str, dict[str, float]]:
+    """RetFail MRR / R@1 and AssocStr per attribute type (``data_field``) of the forget rows."""
+    attrs = np.asarray([data.attribute_of(f) or "unknown" for f in ret.rows], dtype=object)
+    out = {}
+    for attr in sorted(set(attrs)):
+        mask = attrs == attr
+        out[str(attr)] = {"n": int(mask.sum()), "ret_fail_mrr": float(ret.per_row["rr"][mask].mean()),
+                          "ret_fail_r_at_1": float(ret.per_row["hit"][mask].mean()),
+                          "assoc_str": float(assoc.per_row["score"][mask].mean())}
+    return out
+
+
+def ks_vs_reference(scores: np.ndarray, reference: dict) -> dict[str, Any]:
+    """Two-sample Kolmogorov-Smirnov statistic ``sup_x |F_model(x) - F_clean(x)|`` of forget cosines."""
+    from scipy.stats import ks_2samp
+
+    test = ks_2samp(np.asarray(scores, dtype=np.float64), reference["scores"])
+    return {"statistic": float(test.statistic), "pvalue": float(test.pvalue), "n": int(len(scores)),
+            "n_reference": int(len(reference["scores"])), "reference": reference["source"]}
+
+
+def _reference_scores(ref_dir: str | os.PathLike, data: SalmuDataset) -> dict:
+    """The Clean model's per-row AssocStr scores, read from its official JSON."""
+    ref = read_result(ref_dir)
+    if ref.dataset.fingerprint != data.fingerprint:
+        raise ResultError(f"--reference-clean {ref_dir}: evaluated on other data "
+                          f"(fingerprint {ref.dataset.fingerprint[:12]} != {data.fingerprint[:12]})")
+    official = Path(ref_dir) / ref.files.get("official", "")
+    try:
+        scores = read_json(official)["efficacy"]["1.2_AssocStr"]["scores"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ResultError(f"--reference-clean: no 1.2_AssocStr.scores in {official}") from None
+    return {"scores": np.asarray(scores, dtype=np.float64), "source": str(ref_dir)}
+
+
+def _bank_dir(bundle, data: SalmuDataset, cache_dir: str | os.PathLike | bool | None) -> Path | None:
+    if cache_dir is False or not bundle.checkpoint_sha256:
+        return None
+    root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)
+    return root / cache_key(bundle.checkpoint_sha256, bundle.arch, bundle.preprocess_cfg, data.fingerprint,
+                            protocol_hash())
+
+
+def _metric_value(key: str, out: MetricOutput) -> MetricValue:
+    spec = SPECS_BY_KEY[key]
+    return MetricValue(value=out.value, display=spec.display, official_key=spec.official_key,
+                       pillar=spec.pillar, target=spec.target, extra=out.extra)
+
+
+def dataset_info(data: SalmuDataset) -> DatasetInfo:
+    """Fingerprint, split counts (released, extra and derived) and fragile-set hash of a dataset."""
+    counts = {name: len(table) for name, table in sorted(data.splits.items())}
+    for derived in (S.RETAIN_JOINT, S.RETAIN_DISJOINT, S.FORGET_IDENTITY):
+        counts[derived] = len(data.split(derived))
+    if data.fragile_ids is not None:
+        counts[S.FRAGILE_SET] = len(data.fragile_set)
+    fragile = data.root / S.FRAGILE_IDS_JSON
+    return DatasetInfo(root=str(data.root), fingerprint=data.fingerprint, split_counts=counts,
+                       fragile_sha256=sha256_file(fragile) if fragile.is_file() else None,
+                       preset=(data.manifest or {}).get("preset"))
+
+
+def _salmu_config(model_spec: Any) -> dict:
+    """The ``salmubench`` section of a model folder's open_clip_config.json (provenance), if any."""
+    try:
+        folder = Path(str(model_spec).removeprefix("local-dir:"))
+        return dict(read_json(folder / "open_clip_config.json").get("salmubench") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def _model_info(model_spec: Any, bundle, role: str | None, name: str | None) -> ModelInfo:
+    meta = _salmu_config(model_spec)
+    role = role or meta.get("role") or "other"
+    if role not in ("compromised", "clean", "unlearned", "other"):
+        role = "other"
+    return ModelInfo(source=bundle.source if not isinstance(model_spec, str | os.PathLike) else str(model_spec),
+                     arch=bundle.arch, checkpoint_sha256=bundle.checkpoint_sha256, role=role,
+                     base_checkpoint_sha256=meta.get("base_checkpoint_sha256"), name=name)
+
+
+def _run_info(run_info: RunInfo | dict | None, bundle) -> RunInfo:
+    if isinstance(run_info, RunInfo):
+        return run_info
+    if isinstance(run_info, dict):
+        return RunInfo(**{k: v for k, v in run_info.items() if k in RunInfo.model_fields})
+    return RunInfo()
+
+
+def _default_name(model_spec: Any, bundle) -> str:
+    text = str(model_spec).removeprefix("local-dir:").removeprefix("hf-hub:") if isinstance(
+        model_spec, str | os.PathLike) else bundle.source
+    path = Path(text)
+    return path.stem if path.suffix in (".bin", ".pt", ".safetensors") else (path.name or bundle.arch)
+
+
+def slugify(text: str) -> str:
+    """File-name-safe slug: runs of characters other than ``[A-Za-z0-9._-]`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def environment() -> dict[str, str]:
+    """Versions of Python and the packages that define the numbers, plus the git SHA if any."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("salmubench", "open_clip_torch", "torch", "numpy", "scikit-learn", "scipy", "pyarrow", "pillow"):
+        try:
+            env[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    sha = git_sha()
+    if sha:
+        env["git_sha"] = sha
+    return env
+
+
+def git_sha() -> str | None:
+    """The git commit of the salmubench source tree, when it is a checkout (else None)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
