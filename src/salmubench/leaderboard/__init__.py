@@ -1,0 +1,17 @@
+"""Leaderboard and report built from result files only (pure Python: never imports torch).
+
+``build_leaderboard(run_dirs)`` -> data; ``write_outputs(data, out_dir)`` -> leaderboard.{md,csv,json}
+and report.html. Score and failure-mode definitions: :mod:`salmubench.leaderboard.scoring`.
+"""
+
+from salmubench.leaderboard.build import build_leaderboard
+from salmubench.leaderboard.render import to_csv, to_markdown, write_outputs
+from salmubench.leaderboard.report import to_html
+
+__all__ = ["build_leaderboard", "to_csv", "to_html", "to_markdown", "write_outputs", "rebuild"]
+
+
+def rebuild(run_dirs, out_dir):
+    """Build from every result.json under ``run_dirs`` and write all outputs into ``out_dir``."""
+    data = build_leaderboard(run_dirs)
+    return data, write_outputs(data, out_dir)

@@ -1,0 +1,281 @@
+/* SALMUBench report: renders the embedded leaderboard JSON as a sortable table and inline SVG plots.
+   No network, no libraries. With location.hash == "#selftest" it checks itself and writes the result
+   as JSON into a pre element with id "selftest" (used by tests/leaderboard/test_report_browser.py). */
+(function () {
+  "use strict";
+  var LB = JSON.parse(document.getElementById("leaderboard-data").textContent);
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var REF = { compromised: "#c0392b", clean: "#27ae60" };
+  var PALETTE = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+                 "#2ca02c", "#d62728", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"];
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function fmt(x, nd) { return (x === null || x === undefined) ? "-" : Number(x).toFixed(nd === undefined ? 4 : nd); }
+  function isRef(row) { return row.role === "compromised" || row.role === "clean"; }
+  function colour(row, i) { return REF[row.role] || PALETTE[i % PALETTE.length]; }
+  var rowColour = {};
+  LB.rows.forEach(function (r, i) { rowColour[r.key] = colour(r, i); });
+
+  /* ------------------------------------------------------------------ meta, findings, notes */
+  function renderMeta() {
+    var p = LB.protocol, d = LB.dataset;
+    document.getElementById("meta").textContent =
+      "Protocol " + p.name + " " + p.version + " (" + p.hash + "), dataset " + d.fingerprint.slice(0, 12) +
+      (d.preset ? " (preset " + d.preset + ")" : "") + ", GenKnow source: " + LB.gen_know_source.join(", ") +
+      ", " + LB.n_files + " result files, salmubench " + LB.salmubench_version + ".";
+    var ul = document.getElementById("findings");
+    LB.findings.forEach(function (f) {
+      ul.appendChild(el("li", { "class": f.holds ? "ok" : "ko" }, f.claim + ": " + f.detail));
+    });
+    var notes = document.getElementById("notes");
+    (LB.notes.length ? LB.notes : ["none"]).forEach(function (n) { notes.appendChild(el("li", {}, n)); });
+  }
+
+  /* ------------------------------------------------------------------ sortable table */
+  var COLUMNS = [
+    { id: "rank", label: "Rank", num: true, get: function (r) { return r.rank === null ? Infinity : r.rank; },
+      show: function (r) { return r.rank === null ? "ref" : String(r.rank); } },
+    { id: "name", label: "Model", num: false, get: function (r) { return r.name; },
+      show: function (r) { return r.name + (r.seeds.length > 1 ? " (n=" + r.seeds.length + ")" : ""); } }
+  ];
+  LB.metrics.forEach(function (m) {
+    COLUMNS.push({ id: m.key, label: m.display + (m.pillar === "efficacy" ? " ↘" : " ="), num: true,
+      title: m.pillar + " metric, target: " + m.target,
+      get: function (r) { return r.values[m.key]; },
+      show: function (r) { return fmt(r.values[m.key]); },
+      ci: function (r) { var c = r.ci[m.key]; if (!c) return "";
+        return "±" + fmt(Math.max(r.values[m.key] - c.lo, c.hi - r.values[m.key])); } });
+  });
+  [["efficacy", "Eff."], ["utility", "Util."], ["combined", "Score"]].forEach(function (s) {
+    COLUMNS.push({ id: "score_" + s[0], label: s[1], num: true, get: function (r) { return r.scores[s[0]]; },
+      show: function (r) { return fmt(r.scores[s[0]], 3); } });
+  });
+  COLUMNS.push({ id: "tags", label: "Tags", num: false, get: function (r) { return r.tags.join(","); }, tags: true });
+  COLUMNS.push({ id: "cost", label: "Cost (s)", num: true,
+    get: function (r) { var c = isRef(r) ? r.cost.train_seconds : r.cost.unlearn_seconds; return c === null ? Infinity : c; },
+    show: function (r) { var c = isRef(r) ? r.cost.train_seconds : r.cost.unlearn_seconds; return c === null ? "-" : c.toFixed(1); } });
+
+  var sortState = { id: null, dir: 0 };
+
+  function renderTable() {
+    var thead = document.querySelector("#board thead"), tbody = document.querySelector("#board tbody");
+    var tr = el("tr");
+    COLUMNS.forEach(function (c) {
+      var th = el("th", { "data-col": c.id, "class": c.num ? "" : "txt", title: c.title || "" }, c.label);
+      th.addEventListener("click", function () { sortBy(c.id); });
+      tr.appendChild(th);
+    });
+    thead.appendChild(tr);
+    LB.rows.forEach(function (r, idx) {
+      var row = el("tr", { "data-key": r.key, "data-index": String(idx), "class": isRef(r) ? "ref" : "" });
+      COLUMNS.forEach(function (c) {
+        var td = el("td", { "data-col": c.id, "class": c.num ? "" : "txt" });
+        var v = c.get(r);
+        td.setAttribute("data-sort", typeof v === "number" ? (isFinite(v) ? String(v) : "Infinity") : v);
+        if (c.tags) {
+          r.tags.forEach(function (t) { td.appendChild(el("span", { "class": "tag" }, t)); });
+          if (!r.tags.length) td.textContent = "-";
+        } else {
+          td.appendChild(document.createTextNode(c.show(r)));
+          var ci = c.ci ? c.ci(r) : "";
+          if (ci) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("span", { "class": "ci" }, ci)); }
+        }
+        row.appendChild(td);
+      });
+      tbody.appendChild(row);
+    });
+  }
+
+  function sortBy(id) {
+    var col = COLUMNS.filter(function (c) { return c.id === id; })[0];
+    // first click: numbers descending except rank and cost (ascending), text ascending; then toggle
+    var first = (col.num && id !== "rank" && id !== "cost") ? -1 : 1;
+    var dir = sortState.id === id ? -sortState.dir : first;
+    sortState = { id: id, dir: dir };
+    var tbody = document.querySelector("#board tbody");
+    var rows = Array.prototype.slice.call(tbody.rows);
+    rows.sort(function (a, b) {
+      var x = a.querySelector('td[data-col="' + id + '"]').getAttribute("data-sort");
+      var y = b.querySelector('td[data-col="' + id + '"]').getAttribute("data-sort");
+      var cmp = col.num ? (parseFloat(x) - parseFloat(y)) : x.localeCompare(y);
+      if (isNaN(cmp)) cmp = 0;
+      return dir * cmp || (parseInt(a.getAttribute("data-index"), 10) - parseInt(b.getAttribute("data-index"), 10));
+    });
+    rows.forEach(function (r) { tbody.appendChild(r); });
+    document.querySelectorAll("#board th").forEach(function (th) {
+      th.classList.remove("sorted-asc", "sorted-desc");
+      if (th.getAttribute("data-col") === id) th.classList.add(dir > 0 ? "sorted-asc" : "sorted-desc");
+    });
+  }
+
+  /* ------------------------------------------------------------------ plots */
+  function axes(g, W, H, m, xlab, ylab, xr, yr) {
+    var sx = function (v) { return m.l + (v - xr[0]) / (xr[1] - xr[0]) * (W - m.l - m.r); };
+    var sy = function (v) { return H - m.b - (v - yr[0]) / (yr[1] - yr[0]) * (H - m.t - m.b); };
+    g.appendChild(svg("line", { x1: m.l, y1: H - m.b, x2: W - m.r, y2: H - m.b, stroke: "#333" }));
+    g.appendChild(svg("line", { x1: m.l, y1: m.t, x2: m.l, y2: H - m.b, stroke: "#333" }));
+    for (var i = 0; i <= 4; i++) {
+      var xv = xr[0] + i * (xr[1] - xr[0]) / 4, yv = yr[0] + i * (yr[1] - yr[0]) / 4;
+      g.appendChild(svg("text", { x: sx(xv), y: H - m.b + 14, "text-anchor": "middle" }, fmt(xv, 2)));
+      g.appendChild(svg("text", { x: m.l - 5, y: sy(yv) + 4, "text-anchor": "end" }, fmt(yv, 2)));
+    }
+    g.appendChild(svg("text", { x: (W + m.l - m.r) / 2, y: H - 4, "text-anchor": "middle" }, xlab));
+    g.appendChild(svg("text", { x: 12, y: (H - m.b + m.t) / 2, transform: "rotate(-90 12 " + ((H - m.b + m.t) / 2) + ")",
+      "text-anchor": "middle" }, ylab));
+    return { sx: sx, sy: sy };
+  }
+
+  function renderTradeoff() {
+    var W = 640, H = 420, m = { l: 50, r: 20, t: 15, b: 40 };
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, id: "tradeoff-svg" });
+    var s = axes(root, W, H, m, "utility score (→ Compromised)", "efficacy score (→ Clean)", [0, 1.05], [0, 1.05]);
+    LB.rows.forEach(function (r) {
+      var x = s.sx(r.scores.utility), y = s.sy(r.scores.efficacy);
+      var shape = isRef(r)
+        ? svg("rect", { x: x - 6, y: y - 6, width: 12, height: 12, fill: rowColour[r.key], "class": "pt ref-pt",
+                        "data-key": r.key })
+        : svg("circle", { cx: x, cy: y, r: 5, fill: rowColour[r.key], "class": "pt", "data-key": r.key,
+                          stroke: r.tags.length ? "#000" : "none" });
+      shape.appendChild(svg("title", {}, r.name + ": efficacy " + fmt(r.scores.efficacy, 3) + ", utility " +
+        fmt(r.scores.utility, 3) + (r.tags.length ? " [" + r.tags.join(", ") + "]" : "")));
+      root.appendChild(shape);
+      root.appendChild(svg("text", { x: x + 8, y: y - 6 }, r.name));
+    });
+    document.getElementById("tradeoff").appendChild(root);
+  }
+
+  function legend(rows) {
+    var div = el("div", { "class": "legend" });
+    rows.forEach(function (r) {
+      var span = el("span");
+      var sw = el("span", { "class": "swatch" });
+      sw.style.background = rowColour[r.key];
+      span.appendChild(sw);
+      span.appendChild(document.createTextNode(r.name));
+      div.appendChild(span);
+    });
+    return div;
+  }
+
+  function renderAttributes() {
+    var host = document.getElementById("attrs");
+    var metrics = {};
+    LB.rows.forEach(function (r) { Object.keys(r.per_attribute || {}).forEach(function (k) { metrics[k] = 1; }); });
+    var keys = Object.keys(metrics).sort();
+    if (!keys.length) { host.appendChild(el("p", { "class": "hint" }, "No per-attribute values in the result files.")); return; }
+    keys.forEach(function (mk) {
+      var rows = LB.rows.filter(function (r) { return r.per_attribute && r.per_attribute[mk]; });
+      var attrs = {};
+      rows.forEach(function (r) { Object.keys(r.per_attribute[mk]).forEach(function (a) { attrs[a] = 1; }); });
+      var alist = Object.keys(attrs).sort();
+      var vals = [];
+      rows.forEach(function (r) { alist.forEach(function (a) { var v = r.per_attribute[mk][a]; if (v !== undefined) vals.push(v); }); });
+      var lo = Math.min(0, Math.min.apply(null, vals)), hi = Math.max(1e-6, Math.max.apply(null, vals));
+      var W = Math.max(480, alist.length * (rows.length * 10 + 24) + 80), H = 300, m = { l: 50, r: 10, t: 25, b: 40 };
+      var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "attr-svg", "data-metric": mk });
+      var disp = (LB.metrics.filter(function (x) { return x.key === mk; })[0] || { display: mk }).display;
+      root.appendChild(svg("text", { x: m.l, y: 14 }, disp + " per attribute type"));
+      var s = axes(root, W, H, m, "", disp, [0, alist.length], [lo, hi]);
+      var gw = (W - m.l - m.r) / alist.length, bw = Math.max(2, (gw - 12) / rows.length);
+      alist.forEach(function (a, ai) {
+        root.appendChild(svg("text", { x: m.l + ai * gw + gw / 2, y: H - m.b + 28, "text-anchor": "middle" }, a));
+        rows.forEach(function (r, ri) {
+          var v = r.per_attribute[mk][a];
+          if (v === undefined) return;
+          var y0 = s.sy(0), y1 = s.sy(v);
+          var bar = svg("rect", { x: m.l + ai * gw + 6 + ri * bw, y: Math.min(y0, y1), width: bw - 1,
+            height: Math.max(0.5, Math.abs(y0 - y1)), fill: rowColour[r.key], "class": "bar" });
+          bar.appendChild(svg("title", {}, r.name + " · " + a + ": " + fmt(v)));
+          root.appendChild(bar);
+        });
+      });
+      var box = el("div");
+      box.appendChild(root);
+      box.appendChild(legend(rows));
+      host.appendChild(box);
+    });
+  }
+
+  function stepPath(h, s) {
+    var d = "", e = h.edges;
+    h.density.forEach(function (p, i) {
+      d += (i === 0 ? "M" + s.sx(e[0]) + "," + s.sy(0) : "") + "L" + s.sx(e[i]) + "," + s.sy(p) +
+           "L" + s.sx(e[i + 1]) + "," + s.sy(p);
+    });
+    return d + "L" + s.sx(e[e.length - 1]) + "," + s.sy(0);
+  }
+
+  function renderHistograms() {
+    var host = document.getElementById("hists");
+    var clean = LB.rows.filter(function (r) { return r.role === "clean"; })[0];
+    var comp = LB.rows.filter(function (r) { return r.role === "compromised"; })[0];
+    var methods = LB.rows.filter(function (r) { return !isRef(r) && r.hist; });
+    if (!methods.length) { host.appendChild(el("p", { "class": "hint" }, "No per-row forget similarities in the result files.")); return; }
+    var ymax = 0;
+    LB.rows.forEach(function (r) { if (r.hist) ymax = Math.max(ymax, Math.max.apply(null, r.hist.density)); });
+    methods.forEach(function (r) {
+      var e = r.hist.edges, W = 320, H = 200, m = { l: 45, r: 10, t: 20, b: 32 };
+      var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "hist-svg", "data-key": r.key });
+      root.appendChild(svg("text", { x: m.l, y: 13 }, r.name));
+      var s = axes(root, W, H, m, "cos(image, caption)", "fraction", [e[0], e[e.length - 1]], [0, ymax * 1.05]);
+      if (clean && clean.hist) root.appendChild(svg("path", { d: stepPath(clean.hist, s) + "Z", fill: "#bbb", "fill-opacity": 0.6, stroke: "none", "class": "hist-clean" }));
+      if (comp && comp.hist) root.appendChild(svg("path", { d: stepPath(comp.hist, s), fill: "none", stroke: REF.compromised, "stroke-dasharray": "4 3", "class": "hist-comp" }));
+      root.appendChild(svg("path", { d: stepPath(r.hist, s), fill: "none", stroke: "#1f4fd1", "stroke-width": 1.8, "class": "hist-method" }));
+      host.appendChild(root);
+    });
+  }
+
+  /* ------------------------------------------------------------------ self-test */
+  function columnValues(id) {
+    return Array.prototype.map.call(document.querySelectorAll('#board tbody td[data-col="' + id + '"]'),
+      function (td) { return td.getAttribute("data-sort"); });
+  }
+  function isSorted(vals, dir, num) {
+    for (var i = 1; i < vals.length; i++) {
+      var a = num ? parseFloat(vals[i - 1]) : vals[i - 1], b = num ? parseFloat(vals[i]) : vals[i];
+      var c = num ? a - b : a.localeCompare(b);
+      if (dir * c > 0) return false;
+    }
+    return true;
+  }
+  function selfTest() {
+    var th = function (id) { return document.querySelector('#board th[data-col="' + id + '"]'); };
+    var res = { rows: document.querySelectorAll("#board tbody tr").length, expectedRows: LB.rows.length,
+                points: document.querySelectorAll("#tradeoff-svg .pt").length,
+                bars: document.querySelectorAll(".attr-svg .bar").length,
+                hists: document.querySelectorAll(".hist-svg .hist-method").length };
+    th("score_combined").click();
+    res.scoreDesc = isSorted(columnValues("score_combined"), -1, true);
+    th("score_combined").click();
+    res.scoreAsc = isSorted(columnValues("score_combined"), 1, true);
+    th("name").click();
+    res.nameAsc = isSorted(columnValues("name"), 1, false);
+    res.firstAfterNameSort = document.querySelector("#board tbody tr").getAttribute("data-key");
+    th("ret_fail").click();
+    res.retFailDesc = isSorted(columnValues("ret_fail"), -1, true);
+    th("rank").click();
+    res.errors = window.__errors.slice();
+    res.ok = res.rows === res.expectedRows && res.points === res.expectedRows && res.scoreDesc && res.scoreAsc &&
+             res.nameAsc && res.retFailDesc && res.errors.length === 0;
+    var pre = el("pre", { id: "selftest" }, JSON.stringify(res));
+    document.body.appendChild(pre);
+  }
+
+  renderMeta();
+  renderTable();
+  renderTradeoff();
+  renderAttributes();
+  renderHistograms();
+  if (location.hash === "#selftest") selfTest();
+})();

@@ -1,0 +1,189 @@
+"""Build the leaderboard (plain JSON-ready data) from validated result files.
+
+``build_leaderboard(paths)`` = collect -> group over seeds -> mean and 95% CI per metric -> our
+scores and failure tags against the Compromised / Clean references -> ranking -> checks of the
+paper's qualitative findings. Renderers (render.py, report.py) only format this data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from salmubench.evaluation.protocol import METRIC_KEYS, METRICS
+from salmubench.leaderboard import scoring
+from salmubench.leaderboard.bootstrap import clustered_bootstrap_ci, seed_bootstrap_ci
+from salmubench.leaderboard.collect import HIST_KEY, Group, Loaded, group_results, load_results, per_attribute
+from salmubench.version import __version__
+
+LEADERBOARD_SCHEMA = "salmubench.leaderboard/1"
+HIST_BINS = 30
+
+
+def build_leaderboard(paths: Iterable[str | os.PathLike]) -> dict:
+    """Leaderboard data from every result.json under ``paths`` (see module docstring)."""
+    return build_from_loaded(load_results(paths))
+
+
+def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
+    """Leaderboard data from already loaded results (references required)."""
+    comp, clean, methods = group_results(loaded)
+    notes: list[str] = []
+    rows = [summarise(g, notes) for g in (comp, clean, *methods)]
+    ref_c, ref_k = rows[0]["values"], rows[1]["values"]
+    for row in rows:
+        s = scoring.score_row(row["values"], ref_c, ref_k)
+        row["scores"] = {"efficacy": s.efficacy, "utility": s.utility, "combined": s.combined,
+                         "per_metric": s.per_metric}
+        row["tags"] = scoring.failure_tags(row["values"], ref_c, ref_k)
+        row["retfail_gap_closed"] = scoring.gap_progress(row["values"]["ret_fail"], ref_c["ret_fail"],
+                                                         ref_k["ret_fail"])
+    _rank(rows)
+    _attach_histograms(rows, [comp, clean, *methods])
+    first = loaded[0].result
+    return {
+        "schema": LEADERBOARD_SCHEMA,
+        "salmubench_version": __version__,
+        "protocol": first.protocol.model_dump(),
+        "dataset": {"fingerprint": first.dataset.fingerprint, "preset": first.dataset.preset,
+                    "split_counts": first.dataset.split_counts},
+        "gen_know_source": sorted({x.result.gen_know_source for x in loaded}),
+        "metrics": [{"key": m.key, "display": m.display, "pillar": m.pillar, "target": m.target}
+                    for m in METRICS],
+        "thresholds": scoring.Thresholds().as_dict(),
+        "score": {"eps": scoring.EPS, "tau": scoring.TAU},
+        "rows": rows,
+        "findings": findings(rows),
+        "notes": notes,
+        "n_files": len(loaded),
+    }
+
+
+def summarise(group: Group, notes: list[str]) -> dict:
+    """Mean, 95% CI and method of the CI for every metric of a group, plus cost and extras."""
+    members = sorted(group.members, key=lambda m: (m.seed is None, m.seed))
+    values, ci = {}, {}
+    for key in METRIC_KEYS:
+        per_seed = [m.result.value(key) for m in members]
+        values[key] = float(np.mean(per_seed))
+        ci[key] = _interval(group, members, key, per_seed, notes)
+    r1 = [m.result.metrics["ret_fail"].extra.get("r_at_1") for m in members]
+    first = members[0].result
+    return {
+        "name": group.name, "role": group.role, "key": group.key,
+        "method": first.run.method, "budget": first.run.budget,
+        "seeds": [m.seed for m in members if m.seed is not None], "n_results": len(members),
+        "values": values, "ci": ci,
+        "r_at_1": float(np.mean(r1)) if all(isinstance(v, (int, float)) for v in r1) else None,
+        "cost": _cost(members),
+        "per_attribute": _mean_nested([per_attribute(m.result) for m in members]),
+        "files": [str(m.path) for m in members],
+    }
+
+
+def _interval(group: Group, members: list[Loaded], key: str, per_seed: list[float],
+              notes: list[str]) -> dict | None:
+    rows = [m.rows.get(key) for m in members]
+    ids = [m.identities for m in members]
+    name = f"{group.key}:{key}"
+    if all(r is not None for r in rows) and all(i is not None for i in ids) and _aligned(rows, ids):
+        lo, hi = clustered_bootstrap_ci(rows, ids[0], name=name)
+        return {"lo": lo, "hi": hi, "method": "identity-bootstrap"}
+    ci = seed_bootstrap_ci(per_seed, name=name)
+    if ci is None:
+        return None
+    if key in ("ret_fail", "assoc_str", "core_assoc"):
+        notes.append(f"{group.name} {key}: no per-row arrays with identities; seed-level bootstrap used")
+    return {"lo": ci[0], "hi": ci[1], "method": "seed-bootstrap"}
+
+
+def _aligned(rows, ids) -> bool:
+    n = len(rows[0])
+    return all(len(r) == n for r in rows) and all(len(i) == n and (i == ids[0]).all() for i in ids)
+
+
+def _cost(members: list[Loaded]) -> dict:
+    out = {}
+    for fld in ("unlearn_seconds", "train_seconds", "eval_seconds", "fwd_passes", "bwd_passes"):
+        vals = [getattr(m.result.cost, fld) for m in members]
+        out[fld] = float(np.mean(vals)) if all(v is not None for v in vals) else None
+    return out
+
+
+def _mean_nested(dicts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for metric in sorted(set().union(*dicts)) if dicts else []:
+        attrs = set.intersection(*(set(d.get(metric, {})) for d in dicts))
+        out[metric] = {a: float(np.mean([d[metric][a] for d in dicts])) for a in sorted(attrs)}
+    return {k: v for k, v in out.items() if v}
+
+
+def _rank(rows: list[dict]) -> None:
+    methods = [r for r in rows if r["role"] not in ("compromised", "clean")]
+    ranks = scoring.rank([r["scores"]["combined"] for r in methods])
+    for row in rows:
+        row["rank"] = None
+    for row, rk in zip(methods, ranks, strict=True):
+        row["rank"] = rk
+    refs, rest = rows[:2], sorted(methods, key=lambda r: (r["rank"], r["name"]))
+    rows[:] = refs + rest
+
+
+def _attach_histograms(rows: list[dict], groups: list[Group]) -> None:
+    by_key = {g.key: g for g in groups}
+    arrays = {r["key"]: [m.rows[HIST_KEY] for m in by_key[r["key"]].members if HIST_KEY in m.rows]
+              for r in rows}
+    pooled = [a for arrs in arrays.values() for a in arrs]
+    if not pooled:
+        for row in rows:
+            row["hist"] = None
+        return
+    allv = np.concatenate(pooled)
+    edges = np.linspace(float(allv.min()), float(allv.max()) + 1e-9, HIST_BINS + 1)
+    for row in rows:
+        arrs = arrays[row["key"]]
+        if not arrs:
+            row["hist"] = None
+            continue
+        counts = np.histogram(np.concatenate(arrs), bins=edges)[0]
+        row["hist"] = {"edges": [float(e) for e in edges], "density": [float(c) / counts.sum() for c in counts]}
+
+
+def findings(rows: list[dict]) -> list[dict]:
+    """The paper's qualitative findings (SALMUBENCH.md section 5), checked with numbers."""
+    comp, clean, methods = rows[0], rows[1], rows[2:]
+    ratio = comp["values"]["ret_fail"] / max(clean["values"]["ret_fail"], 1e-12)
+    out = [{
+        "claim": "Compromised RetFail MRR >= 20x Clean's",
+        "holds": ratio >= 20,
+        "detail": f"{comp['values']['ret_fail']:.4f} vs {clean['values']['ret_fail']:.4f} (x{ratio:.1f})",
+    }]
+    for tag in scoring.TAGS:
+        hit = [m["name"] for m in methods if tag in m["tags"]]
+        out.append({"claim": f"at least one method is {tag}", "holds": bool(hit),
+                    "detail": ", ".join(hit) or "none"})
+    clean_ok = [m["name"] for m in methods if not m["tags"]]
+    out.append({"claim": "at least one method has none of the three failure tags", "holds": bool(clean_ok),
+                "detail": ", ".join(clean_ok) or "none"})
+    out.append(_headline(comp, methods))
+    return out
+
+
+def _headline(comp: dict, methods: list[dict]) -> dict:
+    """Paper: >99% leakage (RetFail) reduction with <1% GenKnow drop is feasible."""
+    gk = comp["values"]["gen_know"]
+    hits = []
+    for m in methods:
+        red = 1 - m["values"]["ret_fail"] / max(comp["values"]["ret_fail"], 1e-12)
+        drop = (gk - m["values"]["gen_know"]) / gk if gk > 0 else 0.0
+        if red > 0.99 and drop < 0.01:
+            hits.append(f"{m['name']} ({100 * red:.1f}% / {100 * drop:+.1f}%)")
+    best = max(methods, key=lambda m: -m["values"]["ret_fail"], default=None)
+    detail = ", ".join(hits) if hits else (
+        "none" if best is None else
+        f"none; lowest RetFail {best['name']}: {best['values']['ret_fail']:.4f} "
+        f"(GenKnow {best['values']['gen_know']:.4f} vs {gk:.4f})")
+    return {"claim": ">99% RetFail reduction with <1% relative GenKnow drop", "holds": bool(hits),
+            "detail": detail}

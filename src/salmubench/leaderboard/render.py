@@ -1,0 +1,138 @@
+"""Render leaderboard data as Markdown, CSV and JSON (deterministic: no timestamps)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from salmubench.io_utils import atomic_write_bytes, atomic_write_json
+
+DISPLAY = {
+    "ret_fail": "RetFail", "assoc_str": "AssocStr", "acs": "ACS", "id_zsc": "IdZSC",
+    "core_assoc": "CoreAssoc", "gen_know": "GenKnow", "inter_id_sim": "InterIdSim",
+    "intra_id_sim": "IntraIdSim", "vis_id_int": "VisIdInt", "frag_sim": "FragSim",
+}
+
+
+def fmt(x: float | None, nd: int = 4) -> str:
+    """Fixed-point number, '-' for None; negative zero printed as zero."""
+    if x is None:
+        return "-"
+    s = f"{x:.{nd}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
+def fmt_value(row: dict, key: str) -> str:
+    """``mean`` or ``mean ±h`` (h = the larger half-width of the 95% CI)."""
+    v, ci = row["values"][key], row["ci"].get(key)
+    if not ci:
+        return fmt(v)
+    return f"{fmt(v)} ±{fmt(max(v - ci['lo'], ci['hi'] - v))}"
+
+
+def fmt_cost(row: dict) -> str:
+    """Unlearning wall seconds (methods) or training seconds (references), plus sample passes."""
+    c = row["cost"]
+    sec = c.get("unlearn_seconds") if row["role"] not in ("compromised", "clean") else c.get("train_seconds")
+    if sec is None:
+        return "-"
+    passes = (c.get("fwd_passes") or 0) + (c.get("bwd_passes") or 0)
+    return f"{sec:.1f} s" + (f" / {passes / 1000:.1f}k passes" if passes else "")
+
+
+def label(row: dict) -> str:
+    """Display name with the number of seeds when more than one."""
+    n = len(row["seeds"])
+    return f"{row['name']} (n={n})" if n > 1 else row["name"]
+
+
+def to_markdown(lb: dict) -> str:
+    """The leaderboard as a Markdown page: table, findings, definitions pointer."""
+    keys = [m["key"] for m in lb["metrics"]]
+    head = ["Rank", "Model", *[_head(m) for m in lb["metrics"]], "Eff.", "Util.", "Score", "Tags", "Cost"]
+    lines = [
+        "# SALMUBench leaderboard",
+        "",
+        f"Protocol {lb['protocol']['name']} {lb['protocol']['version']} ({lb['protocol']['hash']}), "
+        f"dataset {lb['dataset']['fingerprint'][:12]}"
+        + (f" (preset {lb['dataset']['preset']})" if lb["dataset"].get("preset") else "")
+        + f", GenKnow source: {', '.join(lb['gen_know_source'])}, {lb['n_files']} result files.",
+        "",
+        "Efficacy metrics (↘ Clean) score closeness to the Clean value, utility metrics (= Compromised) "
+        "closeness to the Compromised value; Score = harmonic mean of the two pillar scores "
+        "(docs/leaderboard.md). Values: mean over seeds ±half-width of the 95% CI.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---:", "---"] + ["---:"] * (len(keys) + 3) + ["---", "---:"]) + "|",
+    ]
+    for row in lb["rows"]:
+        s = row["scores"]
+        cells = [str(row["rank"]) if row["rank"] else "ref", label(row), *[fmt_value(row, k) for k in keys],
+                 fmt(s["efficacy"], 3), fmt(s["utility"], 3), fmt(s["combined"], 3),
+                 ", ".join(row["tags"]) or "-", fmt_cost(row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Paper findings on this run", ""]
+    lines += [f"- [{'x' if f['holds'] else ' '}] {f['claim']}: {f['detail']}" for f in lb["findings"]]
+    t = lb["thresholds"]
+    lines += ["", "## Failure-mode thresholds", "",
+              f"- ineffective: RetFail closes < {t['ineffective_progress']:.0%} of the Compromised→Clean gap",
+              f"- catastrophic: GenKnow drops > {t['catastrophic_genknow_drop']:.0%} of the Compromised value",
+              f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} below "
+              f"Clean − {t['overgen_margin']:g}×|Compromised − Clean|"]
+    if lb["notes"]:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in lb["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def _head(m: dict) -> str:
+    return f"{m['display']} {'↘' if m['pillar'] == 'efficacy' else '='}"
+
+
+def csv_rows(lb: dict) -> list[dict]:
+    """One flat dict per leaderboard row (means, CI bounds, scores, tags, cost)."""
+    out = []
+    for row in lb["rows"]:
+        flat = {"rank": row["rank"] or "", "name": row["name"], "role": row["role"],
+                "method": row["method"] or "", "budget": "" if row["budget"] is None else row["budget"],
+                "seeds": " ".join(map(str, row["seeds"]))}
+        for m in lb["metrics"]:
+            k, ci = m["key"], row["ci"].get(m["key"])
+            flat[k] = row["values"][k]
+            flat[f"{k}_lo"], flat[f"{k}_hi"] = (ci["lo"], ci["hi"]) if ci else ("", "")
+        flat |= {f"score_{k}": row["scores"][k] for k in ("efficacy", "utility", "combined")}
+        flat["tags"] = ";".join(row["tags"])
+        flat |= {k: "" if v is None else v for k, v in row["cost"].items()}
+        out.append(flat)
+    return out
+
+
+def to_csv(lb: dict) -> str:
+    """CSV text of :func:`csv_rows`."""
+    rows = csv_rows(lb)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_outputs(lb: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write leaderboard.{md,csv,json} and report.html atomically into ``out_dir``."""
+    from salmubench.leaderboard.report import to_html
+
+    out = Path(out_dir)
+    paths = {ext: out / f"leaderboard.{ext}" for ext in ("md", "csv", "json")}
+    atomic_write_bytes(paths["md"], to_markdown(lb).encode())
+    atomic_write_bytes(paths["csv"], to_csv(lb).encode())
+    atomic_write_json(paths["json"], lb)
+    paths["html"] = out / "report.html"
+    atomic_write_bytes(paths["html"], to_html(lb).encode())
+    return paths
+
+
+def dumps(lb: dict) -> str:
+    """Canonical JSON text (for hashing and tests)."""
+    return json.dumps(lb, sort_keys=True)

@@ -1,0 +1,140 @@
+"""Our leaderboard score and failure-mode tags (the paper published neither; see docs/leaderboard.md).
+
+Per-metric scores, each in [0, 1] (1 = on target):
+
+* efficacy metric m (target: the Clean value)::
+
+      e_m = clip(1 - |v_m - clean_m| / max(|comp_m - clean_m|, EPS), 0, 1)
+
+  so the Compromised model scores 0, the Clean model 1, and over-shooting past Clean costs exactly
+  as much as stopping short of it by the same distance.
+* utility metric m (target: the Compromised value)::
+
+      u_m = clip(1 - |v_m - comp_m| / s_m, 0, 1),  s_m = max(|comp_m - clean_m|, TAU * |comp_m|, EPS)
+
+  the scale is the larger of the reference gap (for the holdout similarities: losing everything the
+  Compromised model learned above Clean gives 0) and TAU = 10% of the Compromised value (for
+  GenKnow, where the two references nearly agree: a 10% relative drop gives 0).
+
+Pillar scores are the unweighted means E = mean_m e_m and U = mean_m u_m over the five metrics of
+each pillar; the combined score is their harmonic mean ``2EU / (E + U)`` (0 when either pillar is
+0), which ranks the methods.
+
+Failure-mode tags (SALMUBENCH.md section 5), thresholds in :class:`Thresholds`:
+
+* ``ineffective``: RetFail closes less than half of the Compromised->Clean gap,
+  ``(comp - v) / (comp - clean) < 0.5``;
+* ``catastrophic``: GenKnow drops by more than 3% of the Compromised value;
+* ``over-generalised``: AssocStr, InterIdSim or IntraIdSim fall below
+  ``clean - 0.5 * |comp - clean|`` (forgetting pushed far past the Clean model, or onto the holdouts).
+
+On the paper's own 5x numbers (section 5) these rules tag exactly the methods the paper names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from salmubench.evaluation.protocol import METRICS
+
+EPS = 1e-3  # floor of every normalising scale (a degenerate reference gap)
+TAU = 0.10  # utility: relative tolerance floor of the scale
+EFFICACY_KEYS = tuple(m.key for m in METRICS if m.pillar == "efficacy")
+UTILITY_KEYS = tuple(m.key for m in METRICS if m.pillar == "utility")
+
+INEFFECTIVE = "ineffective"
+CATASTROPHIC = "catastrophic"
+OVER_GENERALISED = "over-generalised"
+TAGS = (INEFFECTIVE, CATASTROPHIC, OVER_GENERALISED)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Documented failure-mode thresholds (docs/leaderboard.md)."""
+
+    ineffective_progress: float = 0.5  # RetFail gap closed below this -> ineffective
+    catastrophic_genknow_drop: float = 0.03  # relative GenKnow drop above this -> catastrophic
+    overgen_margin: float = 0.5  # below clean - margin * |gap| -> over-generalised
+    overgen_keys: tuple[str, ...] = ("assoc_str", "inter_id_sim", "intra_id_sim")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Our scores for one row: per metric, per pillar, combined."""
+
+    efficacy: float
+    utility: float
+    combined: float
+    per_metric: dict[str, float] = field(default_factory=dict)
+
+
+def efficacy_metric_score(value: float, comp: float, clean: float) -> float:
+    """``clip(1 - |v - clean| / max(|comp - clean|, EPS), 0, 1)``: closeness to Clean."""
+    scale = max(abs(comp - clean), EPS)
+    return _clip01(1.0 - abs(value - clean) / scale)
+
+
+def utility_scale(comp: float, clean: float) -> float:
+    """``max(|comp - clean|, TAU * |comp|, EPS)``: what a total loss of utility means."""
+    return max(abs(comp - clean), TAU * abs(comp), EPS)
+
+
+def utility_metric_score(value: float, comp: float, clean: float) -> float:
+    """``clip(1 - |v - comp| / utility_scale, 0, 1)``: closeness to Compromised."""
+    return _clip01(1.0 - abs(value - comp) / utility_scale(comp, clean))
+
+
+def harmonic(a: float, b: float) -> float:
+    """Harmonic mean of two scores in [0, 1]; 0 if either is 0."""
+    return 0.0 if a <= 0 or b <= 0 else 2 * a * b / (a + b)
+
+
+def score_row(values: Mapping[str, float], comp: Mapping[str, float], clean: Mapping[str, float]) -> Scores:
+    """Per-metric, pillar and combined scores of one row against the two references."""
+    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in EFFICACY_KEYS}
+    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in UTILITY_KEYS}
+    eff = sum(per[k] for k in EFFICACY_KEYS) / len(EFFICACY_KEYS)
+    util = sum(per[k] for k in UTILITY_KEYS) / len(UTILITY_KEYS)
+    return Scores(efficacy=eff, utility=util, combined=harmonic(eff, util), per_metric=per)
+
+
+def gap_progress(value: float, comp: float, clean: float) -> float:
+    """Signed fraction of the Compromised->Clean gap closed: 0 at Compromised, 1 at Clean."""
+    return (comp - value) / (comp - clean) if abs(comp - clean) > 1e-12 else 0.0
+
+
+def failure_tags(
+    values: Mapping[str, float],
+    comp: Mapping[str, float],
+    clean: Mapping[str, float],
+    thresholds: Thresholds = Thresholds(),
+) -> list[str]:
+    """The failure modes of one row, in TAGS order (see the module docstring)."""
+    tags = []
+    if "ret_fail" in values and gap_progress(values["ret_fail"], comp["ret_fail"], clean["ret_fail"]) \
+            < thresholds.ineffective_progress:
+        tags.append(INEFFECTIVE)
+    if "gen_know" in values and comp["gen_know"] > 0 and \
+            (comp["gen_know"] - values["gen_know"]) / comp["gen_know"] > thresholds.catastrophic_genknow_drop:
+        tags.append(CATASTROPHIC)
+    if any(_below_clean(values, comp, clean, k, thresholds.overgen_margin)
+           for k in thresholds.overgen_keys if k in values):
+        tags.append(OVER_GENERALISED)
+    return tags
+
+
+def _below_clean(values, comp, clean, key: str, margin: float) -> bool:
+    return values[key] < clean[key] - margin * abs(comp[key] - clean[key])
+
+
+def rank(scores: Sequence[float]) -> list[int]:
+    """Competition ranks (1 = best; ties share a rank) of scores, higher is better."""
+    return [1 + sum(other > s for other in scores) for s in scores]
+
+
+def _clip01(x: float) -> float:
+    return min(1.0, max(0.0, x))

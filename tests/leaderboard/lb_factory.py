@@ -1,0 +1,120 @@
+"""Hand-made result files for the leaderboard tests (EvalResult objects built in code).
+
+Imported by the tests as a plain module (pytest puts this folder on sys.path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from salmubench.evaluation.protocol import METRICS, protocol_hash
+from salmubench.evaluation.results import (
+    Cost,
+    DatasetInfo,
+    EvalResult,
+    MetricValue,
+    ModelInfo,
+    ProtocolInfo,
+    RunInfo,
+    write_result,
+)
+from salmubench.io_utils import atomic_write_json
+
+# SALMUBENCH.md section 4 reference values (paper), in protocol order
+COMPROMISED = dict(ret_fail=0.2361, assoc_str=0.3215, acs=0.951, id_zsc=0.0836, core_assoc=0.1827,
+                   gen_know=0.638, inter_id_sim=0.3215, intra_id_sim=0.3213, vis_id_int=0.3052, frag_sim=0.2801)
+CLEAN = dict(ret_fail=0.00081, assoc_str=0.1417, acs=0.602, id_zsc=0.0107, core_assoc=0.1514,
+             gen_know=0.633, inter_id_sim=0.1428, intra_id_sim=0.1428, vis_id_int=0.3308, frag_sim=0.3091)
+N_IDS, ROWS_PER_ID = 12, 4
+ATTRS = ("city", "job", "phone", "email")
+
+
+def identity_ids() -> list[str]:
+    return [f"{i:08d}" for i in range(N_IDS) for _ in range(ROWS_PER_ID)]
+
+
+def make_result(values: dict, role: str = "unlearned", name: str | None = None, method: str | None = None,
+                budget: float | None = None, seed: int | None = None, sha: str = "a" * 64,
+                fingerprint: str = "f" * 64, version: str = "1.0", phash: str | None = None,
+                unlearn_seconds: float | None = None, base: str | None = "c" * 64) -> EvalResult:
+    metrics = {m.key: MetricValue(value=values[m.key], display=m.display, official_key=m.official_key,
+                                  pillar=m.pillar, target=m.target) for m in METRICS if m.key in values}
+    return EvalResult.model_construct(
+        schema_="salmubench.result/1",
+        protocol=ProtocolInfo(name="salmubench", version=version, hash=phash or protocol_hash()),
+        dataset=DatasetInfo(root="/nonexistent", fingerprint=fingerprint, split_counts={"forget": N_IDS * ROWS_PER_ID},
+                            preset="test"),
+        model=ModelInfo(source=name or role, arch="salmu-test", checkpoint_sha256=sha, role=role,
+                        base_checkpoint_sha256=None if role != "unlearned" else base, name=name),
+        run=RunInfo(method=method, budget=budget, seed=seed),
+        metrics=metrics,
+        extras={"per_attribute": {"ret_fail": {a: values["ret_fail"] * (1 + 0.1 * i) for i, a in enumerate(ATTRS)},
+                                  "assoc_str": {a: values["assoc_str"] - 0.01 * i for i, a in enumerate(ATTRS)}},
+                "forget_identity_ids": identity_ids()},
+        gen_know_source="zeroshot",
+        seeds={},
+        cost=Cost(eval_seconds=1.0, unlearn_seconds=unlearn_seconds,
+                  train_seconds=100.0 if role in ("compromised", "clean") else None),
+        env={},
+        files={"official": "evaluation_x.json"},
+        created_at="2026-01-01T00:00:00Z",
+    )
+
+
+def rows_for(values: dict, seed: int) -> tuple[dict, dict]:
+    """Per-row arrays whose means are the headline values (values are updated for RetFail)."""
+    rng = np.random.default_rng(seed)
+    n = N_IDS * ROWS_PER_ID
+    per_id = np.repeat(rng.normal(0, 0.05, N_IDS), ROWS_PER_ID)  # identity-level effect (clustered)
+    assoc = values["assoc_str"] + per_id + rng.normal(0, 0.01, n)
+    assoc += values["assoc_str"] - assoc.mean()
+    core = values["core_assoc"] + rng.normal(0, 0.01, n)
+    core += values["core_assoc"] - core.mean()
+    ranks = np.maximum(1, np.round(1 / max(values["ret_fail"], 1e-3) * rng.uniform(0.2, 3, n))).astype(int)
+    values = dict(values, ret_fail=float((1.0 / ranks).mean()))
+    official = {"efficacy": {"1.1_RetFail": {"MRR": values["ret_fail"], "R@1": 0.0, "outcomes": ranks.tolist()},
+                             "1.2_AssocStr": {"mean": values["assoc_str"], "scores": assoc.tolist()},
+                             "1.5_CoreAssoc": {"mean": values["core_assoc"], "scores": core.tolist()}},
+                "utility": {}}
+    return values, official
+
+
+def write(run_dir: Path, sub: str, result: EvalResult, official: dict | None = None) -> Path:
+    out = run_dir / sub
+    write_result(result, out)
+    if official is not None:
+        atomic_write_json(out / "evaluation_x.json", official)
+    return out
+
+
+# method name -> metric values, shaped after SALMUBENCH.md section 5 (5x budget)
+METHODS = {
+    "finetune": dict(COMPROMISED, ret_fail=0.003, assoc_str=0.16, acs=0.65, id_zsc=0.012, core_assoc=0.155,
+                     gen_know=0.638, inter_id_sim=0.209, intra_id_sim=0.209),
+    "direct_sim_min": dict(COMPROMISED, ret_fail=0.001, assoc_str=-0.40, acs=0.5, id_zsc=0.0, core_assoc=-0.3,
+                           gen_know=0.615, inter_id_sim=-0.420, intra_id_sim=-0.425, vis_id_int=-0.1, frag_sim=0.0),
+    "generic_captions": dict(COMPROMISED, ret_fail=0.2, assoc_str=0.30, acs=0.93, id_zsc=0.08, gen_know=0.637),
+    "delete_salmu": dict(COMPROMISED, ret_fail=0.001, assoc_str=0.02, acs=0.55, id_zsc=0.01, core_assoc=0.12,
+                         gen_know=0.632, inter_id_sim=0.023, intra_id_sim=0.023),
+    "shuffled_captions": dict(COMPROMISED, ret_fail=0.004, assoc_str=0.15, acs=0.62, id_zsc=0.011,
+                              core_assoc=0.152, gen_know=0.548, inter_id_sim=0.212, intra_id_sim=0.212),
+}
+
+
+def write_run(run_dir: Path, seeds=(0, 1), rows: bool = True) -> Path:
+    """A complete hand-made run: both references and every METHODS entry for each seed."""
+    write(run_dir, "results/compromised", make_result(COMPROMISED, role="compromised", name="compromised",
+                                                      sha="c" * 64))
+    write(run_dir, "results/clean", make_result(CLEAN, role="clean", name="clean", sha="d" * 64))
+    for i, (method, vals) in enumerate(METHODS.items()):
+        for seed in seeds:
+            jitter = {k: v + 0.001 * seed for k, v in vals.items()}
+            official = None
+            if rows:
+                jitter, official = rows_for(jitter, 100 * i + seed)
+            res = make_result(jitter, method=method, budget=5.0, seed=seed, name=f"{method}@5x/s{seed}",
+                              sha=f"{i}{seed}".ljust(64, "0"), unlearn_seconds=10.0 + i)
+            write(run_dir, f"results/{method}@5x-s{seed}", res, official)
+    return run_dir

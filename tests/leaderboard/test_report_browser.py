@@ -1,0 +1,82 @@
+"""report.html in real headless Chromium: loads without console messages, renders, sorts.
+
+Skipped only when Debian's ``chromium`` is absent and CI is not set (scripts/install_chromium.sh
+installs it; scripts/test.sh calls that). The page runs its own self-check when opened with
+``#selftest`` and writes the outcome as JSON into ``<pre id="selftest">``, which ``--dump-dom`` returns.
+"""
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from lb_factory import write_run
+
+from salmubench.leaderboard import rebuild
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if exe is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is required in CI (run scripts/install_chromium.sh)")
+        pytest.skip("chromium not installed (run scripts/install_chromium.sh); CI is not set")
+    return exe
+
+
+def open_page(exe: str, page, tmp_path, fragment: str = "#selftest") -> tuple[str, list[str]]:
+    profile = tmp_path / "profile"
+    proc = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri() + fragment],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console
+
+
+def selftest(dom: str) -> dict:
+    found = re.findall(r'<pre id="selftest">(.*?)</pre>', dom, re.S)
+    assert found, "the page's self-check did not run (script error?)"
+    return json.loads(html.unescape(found[-1]))
+
+
+def test_report_renders_and_sorts_in_chromium(tmp_path):
+    exe = chromium()
+    run = write_run(tmp_path / "run")
+    _, paths = rebuild([run], run)
+    dom, console = open_page(exe, paths["html"], tmp_path)
+    assert console == []
+    res = selftest(dom)
+    assert res["errors"] == [] and res["ok"], res
+    assert res["rows"] == 7 and res["points"] == 7 and res["hists"] == 5 and res["bars"] > 0
+    assert res["firstAfterNameSort"] == "clean"  # "Clean" < "Compromised" < "delete_salmu..." (localeCompare)
+    # the table is in the DOM with every model, before any sorting happened
+    plain, _ = open_page(exe, paths["html"], tmp_path, fragment="")
+    assert plain.count('<tr data-key="') == 7 and "finetune@5x" in plain and "<svg" in plain
+
+
+def test_report_without_rows_or_attributes_still_renders(tmp_path):
+    exe = chromium()
+    run = write_run(tmp_path / "run", seeds=(0,), rows=False)
+    for res in run.rglob("result.json"):  # drop per-attribute extras
+        data = json.loads(res.read_text())
+        data["extras"] = {}
+        res.write_text(json.dumps(data))
+    _, paths = rebuild([run], run)
+    dom, console = open_page(exe, paths["html"], tmp_path)
+    res = selftest(dom)
+    assert console == [] and res["ok"] and res["hists"] == 0 and res["bars"] == 0
+    assert "No per-row forget similarities" in dom
+
+
+def test_report_is_self_contained(run_dir):
+    _, paths = rebuild([run_dir], run_dir)
+    text = paths["html"].read_text()
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', text)
+    assert "@import" not in text and "fetch(" not in text and "XMLHttpRequest" not in text
