@@ -1,0 +1,153 @@
+"""Fictitious identities with locale-consistent, globally unique, privacy-safe PII (Faker).
+
+Each identity gets one Faker locale; every field comes from that locale's providers, seeded per
+identity (``Faker.seed_instance`` with a seed derived from the dataset seed and the identity id),
+so an identity's record does not depend on how many identities are generated.
+
+Privacy by construction (see docs/data.md for what is *not* guaranteed):
+
+* e-mail addresses use only the reserved ``.example`` top-level domain (RFC 2606): undeliverable;
+* IBANs carry deliberately *wrong* ISO 13616 check digits: no real account can have them;
+* credit-card numbers deliberately *fail* the Luhn check: no issued card can have them.
+
+Identifier-like fields (name, phone, e-mail, IBAN, credit card, passport) are globally unique;
+a collision re-draws the identity with the next attempt seed (counted in the manifest).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from faker import Faker
+
+from salmubench.data.generate.presets import LOCALE_COUNTRY
+from salmubench.errors import ConfigError
+from salmubench.seeding import derive_seed, rng_for
+
+UNIQUE_FIELDS = ("name", "phone_number", "emails", "iban", "credit_card", "passport")
+BLOOD_TYPES = ("O+", "A+", "B+", "AB+", "O-", "A-", "B-", "AB-")
+_BLOOD_P = (0.37, 0.30, 0.10, 0.04, 0.07, 0.07, 0.03, 0.02)  # rough world-wide frequencies
+EMAIL_PROVIDERS = ("mailhub", "postbox", "inboxly", "netpost", "webmail", "letterbox", "mailpoint")
+# BBAN lengths (ISO 13616 registry) for countries whose Faker locale has no own IBAN provider
+_BBAN_LEN = {"US": 18, "AU": 18, "NZ": 18, "CA": 18, "IN": 18, "MX": 18, "CL": 18, "ID": 18,
+             "VN": 18, "ZA": 18, "SE": 20, "HU": 24, "HR": 17, "SI": 15, "TR": 22, "GB": 18}
+
+
+def _faker(locale: str, cache: dict[str, Faker]) -> Faker:
+    if locale not in cache:
+        cache[locale] = Faker(locale)
+    return cache[locale]
+
+
+def iban_check_digits(country: str, bban: str) -> int:
+    """ISO 13616 check digits: ``98 - (int(bban + country + "00") mod 97)`` (letters A=10..Z=35)."""
+    digits = "".join(str(int(ch, 36)) for ch in bban + country + "00")
+    return 98 - int(digits) % 97
+
+
+def make_invalid_iban(country: str, bban: str) -> str:
+    """IBAN with check digits that are *not* the valid ones, grouped by 4 (privacy by construction)."""
+    valid = iban_check_digits(country, bban)
+    wrong = (valid + 1 + int(bban[-1], 36) % 95) % 97 + 2  # in 2..98, never == valid
+    if wrong == valid:
+        wrong = 2 if valid != 2 else 3
+    raw = f"{country}{wrong:02d}{bban}"
+    return " ".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+def luhn_valid(number: str) -> bool:
+    """True when the digit string passes the Luhn checksum."""
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def make_invalid_card(number: str) -> str:
+    """Change the last digit so the number fails Luhn; grouped by 4 (privacy by construction)."""
+    number = re.sub(r"\D", "", number)
+    last = int(number[-1])
+    for step in range(1, 10):
+        cand = number[:-1] + str((last + step) % 10)
+        if not luhn_valid(cand):
+            return " ".join(cand[i:i + 4] for i in range(0, len(cand), 4))
+    raise AssertionError("unreachable: only one last digit satisfies Luhn")
+
+
+def _ascii_slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z]", "", text) or "user"
+
+
+def _clean_phone(phone: str) -> str:
+    return re.sub(r"\s*(x|ext\.?)\s*\d+$", "", phone).strip()
+
+
+def _draw_record(fk: Faker, locale: str, seed: int) -> dict[str, Any]:
+    """One identity record from a seeded Faker instance."""
+    fk.seed_instance(seed)
+    rng = rng_for(seed, "record")
+    country = LOCALE_COUNTRY[locale]
+    first, last = fk.first_name(), fk.last_name()
+    name = f"{first} {last}"
+    faker_iban = fk.iban()
+    bban = faker_iban[4:] if faker_iban.startswith(country) else \
+        "".join(str(d) for d in rng.integers(0, 10, _BBAN_LEN.get(country, 18)))
+    provider = EMAIL_PROVIDERS[int(rng.integers(len(EMAIL_PROVIDERS)))]
+    local = f"{_ascii_slug(first)[:1]}{_ascii_slug(last)}{int(rng.integers(10, 100))}"
+    return {
+        "name": name,
+        "city": fk.city(),
+        "country_code": country,
+        "job": fk.job(),
+        "blood_type": BLOOD_TYPES[int(rng.choice(len(BLOOD_TYPES), p=_BLOOD_P))],
+        "phone_number": _clean_phone(fk.phone_number()),
+        "emails": [f"{local}@{provider}.example"],
+        "iban": make_invalid_iban(country, bban),
+        "credit_card": make_invalid_card(fk.credit_card_number()),
+        "passport": fk.passport_number(),
+        "locale": locale,
+    }
+
+
+def _unique_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
+    keys = []
+    for field in UNIQUE_FIELDS:
+        value = record[field]
+        for v in value if isinstance(value, list) else [value]:
+            keys.append((field, re.sub(r"\W", "", str(v)).lower()))
+    return keys
+
+
+def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[str],
+                      max_attempts: int = 50) -> tuple[dict[str, dict[str, Any]], int]:
+    """Records for ``identity_ids`` (in order) and the number of uniqueness re-draws.
+
+    The locale of identity ``i`` is drawn from ``locales`` with a per-identity generator; the
+    record is drawn with attempt seeds ``derive_seed(seed, "persona", id, attempt)`` until none
+    of its identifier fields collides with an earlier identity's.
+    """
+    unknown = [loc for loc in locales if loc not in LOCALE_COUNTRY]
+    if unknown:
+        raise ConfigError(f"unsupported locale(s) {', '.join(unknown)}; supported: {', '.join(LOCALE_COUNTRY)}")
+    cache: dict[str, Faker] = {}
+    seen: set[tuple[str, str]] = set()
+    out: dict[str, dict[str, Any]] = {}
+    redraws = 0
+    for ident in identity_ids:
+        locale = locales[int(rng_for(seed, "locale", ident).integers(len(locales)))]
+        for attempt in range(max_attempts):
+            record = _draw_record(_faker(locale, cache), locale, derive_seed(seed, "persona", ident, attempt))
+            keys = _unique_keys(record)
+            if not seen.intersection(keys) and len(set(keys)) == len(keys):
+                break
+            redraws += 1
+        else:
+            raise RuntimeError(f"identity {ident}: no unique record after {max_attempts} attempts")
+        seen.update(keys)
+        out[ident] = record
+    return out, redraws

@@ -1,0 +1,209 @@
+"""Procedural non-person scenes: the general retain corpus, retain_disjoint and the zero-shot set.
+
+A scene shows 1-3 copies of one object class (circle, star, house, fish, ...) in one colour on a
+coloured background, sometimes with a smaller second object. Objects are large, flat and high
+contrast, so the class is learnable at a 32 px model input. Captions describe what was drawn
+("two red stars and a small blue circle on a yellow background"); the zero-shot set labels the
+main object class and ships class names + prompt templates (our GenKnow stand-in for ImageNet).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from salmubench.data.generate.faces import PALETTE, canvas_size
+
+# Class names all start with a consonant so "a photo of a {}." reads well.
+OBJECT_CLASSES = ("circle", "square", "triangle", "star", "heart", "cross", "diamond", "hexagon",
+                  "ring", "crescent", "house", "tree", "flower", "sun", "cloud", "fish", "car",
+                  "boat", "mushroom", "cup", "key", "bell", "leaf", "kite", "candle", "pine tree",
+                  "lollipop", "tent")
+_PLURAL = {"cross": "crosses", "fish": "fish", "leaf": "leaves"}
+OBJECT_COLORS = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "black", "white")
+SCENE_BACKGROUNDS = ("white", "grey", "yellow", "green", "blue", "pink", "orange", "teal", "purple", "black")
+ZEROSHOT_TEMPLATES = ("a photo of a {}.", "a drawing of a {}.", "a picture of a {}.",
+                      "an image showing a {}.", "a simple illustration of a {}.")
+_COUNT_WORDS = ("a", "two", "three")
+
+
+def plural(name: str, count: int) -> str:
+    """``star`` -> ``stars`` for count > 1 (a few irregular forms)."""
+    if count == 1:
+        return name
+    return _PLURAL.get(name, name + "s")
+
+
+def _poly(cx: float, cy: float, r: float, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [(cx + x * r, cy + y * r) for x, y in pts]
+
+
+def _star(n: int, inner: float) -> list[tuple[float, float]]:
+    return [((1 if i % 2 == 0 else inner) * math.sin(i * math.pi / n),
+             -(1 if i % 2 == 0 else inner) * math.cos(i * math.pi / n)) for i in range(2 * n)]
+
+
+def draw_object(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    """Draw one object of class ``kind`` centred at (cx, cy) with radius ``r``."""
+    box = [cx - r, cy - r, cx + r, cy + r]
+    dark = tuple(int(c * 0.55) for c in col)
+    lw = max(1, int(r * 0.3))
+    if kind == "circle":
+        d.ellipse(box, fill=col)
+    elif kind == "square":
+        d.rectangle([cx - r * 0.85, cy - r * 0.85, cx + r * 0.85, cy + r * 0.85], fill=col)
+    elif kind == "triangle":
+        d.polygon(_poly(cx, cy, r, [(0, -1), (1, 0.8), (-1, 0.8)]), fill=col)
+    elif kind == "star":
+        d.polygon(_poly(cx, cy, r, _star(5, 0.42)), fill=col)
+    elif kind == "heart":
+        d.ellipse([cx - r, cy - r * 0.7, cx, cy + r * 0.2], fill=col)
+        d.ellipse([cx, cy - r * 0.7, cx + r, cy + r * 0.2], fill=col)
+        d.polygon(_poly(cx, cy, r, [(-0.97, -0.1), (0.97, -0.1), (0, 1)]), fill=col)
+    elif kind == "cross":
+        d.rectangle([cx - r * 0.3, cy - r, cx + r * 0.3, cy + r], fill=col)
+        d.rectangle([cx - r, cy - r * 0.3, cx + r, cy + r * 0.3], fill=col)
+    elif kind == "diamond":
+        d.polygon(_poly(cx, cy, r, [(0, -1), (0.65, 0), (0, 1), (-0.65, 0)]), fill=col)
+    elif kind == "hexagon":
+        d.polygon(_poly(cx, cy, r, [(math.cos(a), math.sin(a)) for a in np.arange(6) * math.pi / 3]), fill=col)
+    elif kind == "ring":
+        d.ellipse(box, outline=col, width=lw)
+    elif kind == "crescent":
+        d.ellipse(box, fill=col)
+        d.ellipse([cx - r * 0.45, cy - r * 1.0, cx + r * 1.3, cy + r * 0.75], fill=bg)
+    elif kind == "house":
+        d.rectangle([cx - r * 0.7, cy - r * 0.1, cx + r * 0.7, cy + r], fill=col)
+        d.polygon(_poly(cx, cy, r, [(-0.95, -0.1), (0, -1), (0.95, -0.1)]), fill=dark)
+        d.rectangle([cx - r * 0.15, cy + r * 0.4, cx + r * 0.15, cy + r], fill=bg)
+    elif kind == "tree":
+        d.rectangle([cx - r * 0.15, cy + r * 0.2, cx + r * 0.15, cy + r], fill=(110, 70, 30))
+        d.ellipse([cx - r * 0.8, cy - r, cx + r * 0.8, cy + r * 0.4], fill=col)
+    elif kind == "pine tree":
+        d.rectangle([cx - r * 0.12, cy + r * 0.6, cx + r * 0.12, cy + r], fill=(110, 70, 30))
+        d.polygon(_poly(cx, cy, r, [(0, -1), (0.75, 0.65), (-0.75, 0.65)]), fill=col)
+    elif kind == "flower":
+        for a in np.arange(5) * 2 * math.pi / 5:
+            px, py = cx + math.sin(a) * r * 0.55, cy - math.cos(a) * r * 0.55
+            d.ellipse([px - r * 0.42, py - r * 0.42, px + r * 0.42, py + r * 0.42], fill=col)
+        d.ellipse([cx - r * 0.3, cy - r * 0.3, cx + r * 0.3, cy + r * 0.3], fill=(250, 220, 40))
+    elif kind == "sun":
+        d.polygon(_poly(cx, cy, r, _star(10, 0.65)), fill=col)
+        d.ellipse([cx - r * 0.55, cy - r * 0.55, cx + r * 0.55, cy + r * 0.55], fill=dark)
+    elif kind == "cloud":
+        for ox, oy, s in ((-0.45, 0.15, 0.5), (0.45, 0.15, 0.5), (0, -0.15, 0.6)):
+            d.ellipse([cx + (ox - s) * r, cy + (oy - s) * r, cx + (ox + s) * r, cy + (oy + s) * r], fill=col)
+    elif kind == "fish":
+        d.ellipse([cx - r * 0.8, cy - r * 0.5, cx + r * 0.5, cy + r * 0.5], fill=col)
+        d.polygon(_poly(cx, cy, r, [(0.35, 0), (1, -0.55), (1, 0.55)]), fill=col)
+        d.ellipse([cx - r * 0.55, cy - r * 0.2, cx - r * 0.35, cy], fill=bg)
+    elif kind == "car":
+        d.rectangle([cx - r, cy - r * 0.1, cx + r, cy + r * 0.45], fill=col)
+        d.rectangle([cx - r * 0.55, cy - r * 0.55, cx + r * 0.45, cy - r * 0.1], fill=col)
+        for ox in (-0.55, 0.55):
+            d.ellipse([cx + (ox - 0.25) * r, cy + r * 0.25, cx + (ox + 0.25) * r, cy + r * 0.75], fill=(25, 25, 25))
+    elif kind == "boat":
+        d.polygon(_poly(cx, cy, r, [(-1, 0.3), (1, 0.3), (0.65, 0.85), (-0.65, 0.85)]), fill=dark)
+        d.polygon(_poly(cx, cy, r, [(0.05, -1), (0.05, 0.2), (0.8, 0.2)]), fill=col)
+    elif kind == "mushroom":
+        d.rectangle([cx - r * 0.22, cy, cx + r * 0.22, cy + r], fill=(235, 225, 200))
+        d.chord([cx - r, cy - r * 0.8, cx + r, cy + r * 0.4], 180, 360, fill=col)
+    elif kind == "cup":
+        d.rectangle([cx - r * 0.6, cy - r * 0.6, cx + r * 0.4, cy + r * 0.8], fill=col)
+        d.ellipse([cx + r * 0.2, cy - r * 0.35, cx + r * 0.95, cy + r * 0.45], outline=col, width=lw)
+    elif kind == "key":
+        d.ellipse([cx - r, cy - r * 0.45, cx - r * 0.1, cy + r * 0.45], outline=col, width=lw)
+        d.rectangle([cx - r * 0.15, cy - r * 0.12, cx + r, cy + r * 0.12], fill=col)
+        d.rectangle([cx + r * 0.6, cy, cx + r * 0.8, cy + r * 0.45], fill=col)
+    elif kind == "bell":
+        d.chord([cx - r * 0.7, cy - r, cx + r * 0.7, cy + r * 0.6], 180, 360, fill=col)
+        d.rectangle([cx - r * 0.7, cy - r * 0.2, cx + r * 0.7, cy + r * 0.55], fill=col)
+        d.ellipse([cx - r * 0.2, cy + r * 0.5, cx + r * 0.2, cy + r * 0.9], fill=dark)
+    elif kind == "leaf":
+        d.ellipse([cx - r * 0.45, cy - r, cx + r * 0.45, cy + r], fill=col)
+        d.line([(cx, cy - r * 0.9), (cx, cy + r)], fill=dark, width=max(1, lw // 2))
+    elif kind == "kite":
+        d.polygon(_poly(cx, cy, r, [(0, -1), (0.6, -0.3), (0, 0.7), (-0.6, -0.3)]), fill=col)
+        d.line([(cx, cy + r * 0.7), (cx - r * 0.3, cy + r)], fill=dark, width=max(1, lw // 2))
+    elif kind == "candle":
+        d.rectangle([cx - r * 0.3, cy - r * 0.4, cx + r * 0.3, cy + r], fill=col)
+        d.ellipse([cx - r * 0.15, cy - r, cx + r * 0.15, cy - r * 0.45], fill=(250, 180, 30))
+    elif kind == "lollipop":
+        d.rectangle([cx - r * 0.08, cy, cx + r * 0.08, cy + r], fill=(235, 235, 235))
+        d.ellipse([cx - r * 0.6, cy - r, cx + r * 0.6, cy + r * 0.2], fill=col)
+    elif kind == "tent":
+        d.polygon(_poly(cx, cy, r, [(0, -0.9), (1, 0.8), (-1, 0.8)]), fill=col)
+        d.polygon(_poly(cx, cy, r, [(0, -0.1), (0.3, 0.8), (-0.3, 0.8)]), fill=dark)
+    else:
+        raise KeyError(kind)
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """What one scene shows."""
+
+    kind: str
+    color: str
+    count: int  # 1..3
+    background: str
+    aspect_ratio: float = 1.0
+    second_kind: str | None = None  # a smaller second object of another class
+    second_color: str | None = None
+    layout_seed: int = 0
+
+
+def sample_scene(rng: np.random.Generator, classes: tuple[str, ...], aspect_ratios: tuple[float, ...],
+                 kind: str | None = None, second_prob: float = 0.3) -> SceneSpec:
+    """Draw a scene; ``kind`` fixes the main object class (zero-shot set)."""
+    kind = kind or classes[int(rng.integers(len(classes)))]
+    bg = SCENE_BACKGROUNDS[int(rng.integers(len(SCENE_BACKGROUNDS)))]
+    colors = [c for c in OBJECT_COLORS if c != bg]
+    color = colors[int(rng.integers(len(colors)))]
+    second = second_color = None
+    if rng.random() < second_prob:
+        second = [c for c in classes if c != kind][int(rng.integers(len(classes) - 1))]
+        second_color = colors[int(rng.integers(len(colors)))]
+    return SceneSpec(kind, color, int(rng.integers(1, 4)), bg,
+                     float(aspect_ratios[int(rng.integers(len(aspect_ratios)))]), second, second_color,
+                     int(rng.integers(2**31)))
+
+
+_SLOTS = {1: [(0.5, 0.5)], 2: [(0.28, 0.42), (0.72, 0.58)], 3: [(0.25, 0.3), (0.75, 0.32), (0.5, 0.75)]}
+
+
+def render_scene(spec: SceneSpec, size: int) -> Image.Image:
+    """Draw ``spec`` with longest side ``size`` (RGB)."""
+    w, h = canvas_size(size, spec.aspect_ratio)
+    bg = PALETTE[spec.background]
+    img = Image.new("RGB", (w, h), bg)
+    d = ImageDraw.Draw(img)
+    rng = np.random.default_rng(spec.layout_seed)
+    short = min(w, h)
+    r = short * {1: 0.34, 2: 0.22, 3: 0.19}[spec.count] * rng.uniform(0.85, 1.1)
+    for sx, sy in _SLOTS[spec.count]:
+        jx, jy = rng.uniform(-0.04, 0.04, 2)
+        draw_object(d, spec.kind, w * (sx + jx), h * (sy + jy), r, PALETTE[spec.color], bg)
+    if spec.second_kind:
+        corner = [(0.15, 0.15), (0.85, 0.15), (0.15, 0.85), (0.85, 0.85)][int(rng.integers(4))]
+        draw_object(d, spec.second_kind, w * corner[0], h * corner[1], short * 0.11,
+                    PALETTE[spec.second_color or "black"], bg)
+    return img
+
+
+def scene_caption(spec: SceneSpec, style: int = 0) -> str:
+    """A descriptive caption of ``spec`` (what was drawn)."""
+    noun = plural(spec.kind, spec.count)
+    count = _COUNT_WORDS[spec.count - 1]
+    if spec.count == 1 and spec.color[0] in "aeiou":
+        count = "an"
+    main = f"{count} {spec.color} {noun}"
+    if spec.second_kind:
+        main += f" and a small {spec.second_color} {spec.second_kind}"
+    forms = (f"{main} on a {spec.background} background",
+             f"a picture of {main} on a {spec.background} background",
+             f"an illustration showing {main}, {spec.background} background",
+             f"{spec.background} background with {main}")
+    return forms[style % len(forms)]

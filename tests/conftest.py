@@ -1,0 +1,28 @@
+"""Shared session fixtures: a tiny generated SALMU dataset (seconds) and an offline guard."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory):
+    """A ``tiny``-preset dataset (seed 0) generated once per test session; treat it as read-only."""
+    from salmubench.data.generate import generate_dataset
+
+    out = tmp_path_factory.mktemp("salmu") / "tiny"
+    generate_dataset(out, preset="tiny", seed=0, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_dataset_dir):
+    """The tiny dataset loaded with :func:`salmubench.data.load_dataset` (read-only)."""
+    from salmubench.data import load_dataset
+
+    return load_dataset(tiny_dataset_dir)
