@@ -1,0 +1,167 @@
+"""Validator: a clean dataset passes; each kind of corruption gives its own one-line violation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from salmubench.cli.main import main
+from salmubench.data import schema as S
+from salmubench.data.validate import validate_dataset
+
+
+@pytest.fixture
+def copy(tiny_dataset_dir, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(tiny_dataset_dir, root)
+    (root / S.MANIFEST_JSON).unlink()  # isolate each corruption from the manifest hash check
+    return root
+
+
+def _shard(root, split):
+    sub = S.EXTRA_DIR if split in S.EXTRA_SPLITS else S.DATA_DIR
+    return sorted((root / sub).glob(f"{split}-*.parquet"))[0]
+
+
+def _edit(root, split, column, fn):
+    """Rewrite ``column`` of the split's first shard with ``fn(list) -> list``."""
+    path = _shard(root, split)
+    table = pq.read_table(path)
+    values = fn(table.column(column).to_pylist())
+    idx = table.column_names.index(column)
+    table = table.set_column(idx, table.schema.field(idx), pa.array(values, type=table.schema.field(idx).type))
+    pq.write_table(table, path)
+    return table
+
+
+def _ids(root, split):
+    return pq.read_table(_shard(root, split)).column(S.COL_IDENTITY).to_pylist()
+
+
+def _errors(root, **kw):
+    rep = validate_dataset(root, **kw)
+    return rep, "\n".join(rep.errors)
+
+
+def test_clean_dataset_passes(tiny_dataset_dir, capsys):
+    rep = validate_dataset(tiny_dataset_dir)
+    assert rep.errors == [] and rep.warnings == []
+    assert rep.counts[S.FORGET] > 0
+    assert main(["data", "validate", str(tiny_dataset_dir)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_holdout_identity_in_forget(copy):
+    hi = _ids(copy, S.HOLDOUT_IDENTITY)[0]
+    _edit(copy, S.FORGET, S.COL_IDENTITY, lambda v: [hi] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert "holdout_identity and forget share 1 identity(ies)" in err and hi in err
+
+
+def test_holdout_association_not_subset_of_forget(copy):
+    _edit(copy, S.HOLDOUT_ASSOCIATION, S.COL_IDENTITY, lambda v: ["99999999"] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert "holdout_association has 1 identity(ies) absent from forget" in err and "99999999" in err
+
+
+def test_attribute_types_overlap(copy):
+    table = pq.read_table(_shard(copy, S.HOLDOUT_ASSOCIATION))
+    f_ha, ident = table.column(S.COL_FILE)[0].as_py(), table.column(S.COL_IDENTITY)[0].as_py()
+    caps = json.loads((copy / S.CAPTIONS_JSON).read_text())
+    forget = pq.read_table(_shard(copy, S.FORGET))
+    f_type = next(caps[f]["data_field"] for f, i in zip(forget.column(S.COL_FILE).to_pylist(),
+                                                         forget.column(S.COL_IDENTITY).to_pylist(), strict=True)
+                  if i == ident)
+    caps[f_ha]["data_field"] = f_type
+    (copy / S.CAPTIONS_JSON).write_text(json.dumps(caps))
+    _, err = _errors(copy, decode_images=False)
+    assert f"identity {ident}: attribute type(s) {f_type} in both forget and holdout_association" in err
+
+
+def test_file_name_in_two_splits(copy):
+    name = pq.read_table(_shard(copy, S.FORGET)).column(S.COL_FILE)[0].as_py()
+    _edit(copy, S.RETAIN_SYNTH, S.COL_FILE, lambda v: [name] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert f"1 file_name(s) appear in forget and retain_synth: {name}" in err
+
+
+def test_image_does_not_decode(copy):
+    _edit(copy, S.HOLDOUT_IDENTITY, S.COL_IMAGE, lambda v: [{"bytes": b"not a jpeg", "path": "x"}] + v[1:])
+    _, err = _errors(copy)
+    assert "holdout_identity: 1 image(s) do not decode" in err
+    assert validate_dataset(copy, decode_images=False).ok
+
+
+def test_missing_and_unknown_splits(copy):
+    _shard(copy, S.RETAIN_SYNTH).unlink()
+    shutil.copy(_shard(copy, S.FORGET), copy / S.DATA_DIR / "train-00000-of-00001.parquet")
+    (copy / S.DATA_DIR / "forget.parquet").write_bytes(b"")
+    _, err = _errors(copy, decode_images=False)
+    assert "missing split 'retain_synth'" in err
+    assert "unknown split name 'train'" in err
+    assert "forget.parquet: file name is not {split}-NNNNN-of-NNNNN.parquet" in err
+
+
+def test_incomplete_shard_set(copy):
+    path = _shard(copy, S.FORGET)
+    path.rename(path.with_name("forget-00000-of-00002.parquet"))
+    _, err = _errors(copy, decode_images=False)
+    assert "split 'forget': incomplete or inconsistent shard set" in err
+
+
+def test_schema_problems(copy):
+    path = _shard(copy, S.HOLDOUT_IDENTITY)
+    pq.write_table(pq.read_table(path).drop_columns([S.COL_TEXT]), path)
+    _edit(copy, S.FORGET, S.COL_IDENTITY, lambda v: ["123"] + v[1:])
+    _edit(copy, S.HOLDOUT_ASSOCIATION, S.COL_TEXT, lambda v: [""] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert "holdout_identity-00000-of-00001.parquet: missing column(s) text" in err
+    assert "forget: 1 identity_id(s) not 8 digits" in err
+    assert "holdout_association: 1 row(s) with an empty text" in err
+
+
+def test_sensitive_row_without_identity(copy):
+    _edit(copy, S.FORGET, S.COL_IDENTITY, lambda v: [None] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert "forget: 1 row(s) without identity_id" in err
+
+
+def test_zeroshot_label_mismatch(copy):
+    _edit(copy, S.ZEROSHOT, S.COL_LABEL, lambda v: [v[0] + 1] + v[1:])
+    _, err = _errors(copy, decode_images=False)
+    assert "zeroshot: 1 row(s) whose label does not match" in err
+
+
+def test_manifest_hash_mismatch(tiny_dataset_dir, tmp_path):
+    root = tmp_path / "m"
+    shutil.copytree(tiny_dataset_dir, root)
+    caps = json.loads((root / S.CAPTIONS_JSON).read_text())
+    (root / S.CAPTIONS_JSON).write_text(json.dumps(caps, indent=1))
+    _, err = _errors(root, decode_images=False)
+    assert f"sha256 of {S.CAPTIONS_JSON} does not match" in err
+
+
+def test_caption_warnings(copy):
+    caps = json.loads((copy / S.CAPTIONS_JSON).read_text())
+    first = next(iter(caps))
+    caps[first]["caption"] = "something else"
+    (copy / S.CAPTIONS_JSON).write_text(json.dumps(caps))
+    rep = validate_dataset(copy, decode_images=False)
+    assert rep.ok and any("differ from" in w for w in rep.warnings)
+
+
+def test_cli_reports_each_violation_without_traceback(copy, capsys):
+    hi = _ids(copy, S.HOLDOUT_IDENTITY)[0]
+    _edit(copy, S.FORGET, S.COL_IDENTITY, lambda v: [hi] + v[1:])
+    _edit(copy, S.HOLDOUT_ASSOCIATION, S.COL_IDENTITY, lambda v: ["99999999"] + v[1:])
+    assert main(["data", "validate", str(copy), "--skip-decode"]) == 1
+    out = capsys.readouterr()
+    lines = [ln for ln in out.out.splitlines() if ln.startswith("violation:")]
+    assert len(lines) == 2
+    assert "INVALID: 2 violation(s)" in out.err and "Traceback" not in out.out + out.err
+    assert main(["data", "validate", str(copy / "nope")]) == 1
+    assert "not a directory" in capsys.readouterr().out
