@@ -1,11 +1,14 @@
 """ACS (1.3, efficacy): can a linear probe still tell true forget pairs from shuffled ones?
 
-Positives: every ``forget`` row ``(img_i, t_i)``. Negatives: the same images paired with the
-caption of a row ``pi(i)`` of *another identity*, ``pi`` a permutation from the metric's generator.
-Each pair ``(u, v)`` becomes the feature vector ``[u * v (elementwise, d values), cos(u, v)]``,
-standardised; a logistic-regression probe (L2, ``C = ACS_C``) is trained and tested with
-``GroupKFold`` over *identities* (an identity's positives and negatives are never split across
-train and test, so the probe cannot succeed by recognising people it saw in training).
+Rows are first split into folds by *identity* (grouped K-fold: an identity is never on both sides).
+Positives: every ``forget`` row ``(img_i, t_i)``. Negatives: the same images paired with the caption
+of a row ``p(i)`` of *another identity in the same fold*, drawn uniformly by the metric's generator.
+Keeping ``p(i)`` inside the fold matters: a caption then appears as a positive and as a negative only
+within its own fold, so the probe cannot score by memorising captions with the opposite label
+from other folds (with negatives drawn from the whole split, a random model scored ~0.26, far
+*below* chance, on the tiny data). Each pair ``(u, v)`` becomes
+``[u * v (elementwise, d values), cos(u, v)]``, standardised; a logistic-regression probe (L2,
+``C = ACS_C``) is trained on the other folds and tested on each fold in turn.
 
     ACS = (correct out-of-fold predictions) / (2 n)          chance 0.5
 
@@ -22,30 +25,32 @@ from salmubench.evaluation.metrics._common import nonempty
 from salmubench.evaluation.protocol import ACS_C, ACS_FOLDS
 from salmubench.evaluation.registry import MetricContext, MetricOutput, register_metric
 
-_MAX_REDRAWS = 100
 
+def identity_folds(groups: np.ndarray, rng: np.random.Generator, folds: int = ACS_FOLDS) -> np.ndarray:
+    """Fold index of every row: identities shuffled by ``rng`` and dealt round-robin to
+    ``min(folds, n_identities // 2)`` folds, so every fold holds at least two identities.
 
-def other_identity_permutation(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A permutation ``pi`` with ``groups[pi[i]] != groups[i]`` for every row (redrawing clashes).
-
-    Raises DataError when fewer than two groups exist.
+    (sklearn's GroupKFold balances rows instead and can leave a fold with a single identity, where
+    no other-identity negative exists.)
     """
-    n = len(groups)
-    if len(np.unique(groups)) < 2:
-        raise DataError("ACS: needs forget rows of at least two identities")
-    perm = rng.permutation(n)
-    for _ in range(_MAX_REDRAWS):
-        bad = np.flatnonzero(groups[perm] == groups)
-        if bad.size == 0:
-            return perm
-        # swap each clashing row's partner with a random row's partner when that fixes both
-        for i in bad:
-            j = int(rng.integers(n))
-            if groups[perm[j]] != groups[i] and groups[perm[i]] != groups[j]:
-                perm[i], perm[j] = perm[j], perm[i]
-    if np.any(groups[perm] == groups):
-        raise DataError("ACS: cannot pair every forget image with another identity's caption")
-    return perm
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    if n_groups < 4:
+        raise DataError(f"ACS: needs forget rows of at least 4 identities (have {n_groups})")
+    n_folds = min(folds, n_groups // 2)
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    fold_of_group[rng.permutation(n_groups)] = np.arange(n_groups) % n_folds
+    return fold_of_group[groups]
+
+
+def other_identity_partners(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For every row, a uniformly drawn row of *another* group (rows may be drawn several times)."""
+    order = np.argsort(groups, kind="stable")
+    uniq, start, count = np.unique(groups[order], return_index=True, return_counts=True)
+    if len(uniq) < 2:
+        raise DataError("ACS: a fold needs forget rows of at least two identities")
+    g = np.searchsorted(uniq, groups)
+    r = rng.integers(0, len(groups) - count[g])  # rank among the rows outside the own group
+    return order[r + (r >= start[g]) * count[g]]
 
 
 def pair_features(img: np.ndarray, txt: np.ndarray) -> np.ndarray:
@@ -54,19 +59,17 @@ def pair_features(img: np.ndarray, txt: np.ndarray) -> np.ndarray:
     return np.concatenate([prod, prod.sum(axis=1, keepdims=True)], axis=1)
 
 
-def probe_accuracy(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = ACS_FOLDS,
-                   c: float = ACS_C) -> float:
-    """Pooled out-of-fold accuracy of a standardised logistic regression under GroupKFold."""
+def probe_accuracy(x: np.ndarray, y: np.ndarray, fold_of: np.ndarray, c: float = ACS_C) -> float:
+    """Pooled out-of-fold accuracy of a standardised logistic regression (folds given per row)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    n_splits = min(folds, len(np.unique(groups)))
     correct = 0
-    for train, test in GroupKFold(n_splits=n_splits).split(x, y, groups):
+    for fold in np.unique(fold_of):
+        test = fold_of == fold
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
-        clf.fit(x[train], y[train])
+        clf.fit(x[~test], y[~test])
         correct += int((clf.predict(x[test]) == y[test]).sum())
     return correct / len(y)
 
@@ -78,10 +81,13 @@ def acs(ctx: MetricContext) -> MetricOutput:
     ids = np.asarray([i or f"row{k}" for k, i in enumerate(forget.identity_ids)], dtype=object)
     _, groups = np.unique(ids, return_inverse=True)
     img, txt = ctx.emb.images(forget), ctx.emb.texts(forget.texts)
-    perm = other_identity_permutation(groups, ctx.rng)
-    x = np.concatenate([pair_features(img, txt), pair_features(img, txt[perm])])
+    fold_of = identity_folds(groups, ctx.rng)
+    partner = np.empty(len(forget), dtype=np.int64)
+    for fold in range(int(fold_of.max()) + 1):  # negatives drawn inside each fold (module docstring)
+        rows = np.flatnonzero(fold_of == fold)
+        partner[rows] = rows[other_identity_partners(groups[rows], ctx.rng)]
+    x = np.concatenate([pair_features(img, txt), pair_features(img, txt[partner])])
     y = np.concatenate([np.ones(len(forget), dtype=np.int64), np.zeros(len(forget), dtype=np.int64)])
-    acc = probe_accuracy(x, y, np.concatenate([groups, groups]))
-    n_splits = min(ACS_FOLDS, int(groups.max()) + 1)
+    acc = probe_accuracy(x, y, np.concatenate([fold_of, fold_of]))
     return MetricOutput(value=acc, official={"acs_accuracy": acc},
-                        extra={"n_pairs": int(len(y)), "folds": n_splits, "chance": 0.5})
+                        extra={"n_pairs": int(len(y)), "folds": int(fold_of.max()) + 1, "chance": 0.5})
