@@ -1,0 +1,75 @@
+"""EmbeddingBank: each unique item embedded once, normalised, batch-size independent, cached on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from salmubench.data import load_dataset
+from salmubench.evaluation.embed import EmbeddingBank, KeyedArrays, default_cache_dir
+from salmubench.models import load_model
+
+
+@pytest.fixture(scope="module")
+def bundle(model_dirs):
+    return load_model(model_dirs["a"])
+
+
+@pytest.fixture(scope="module")
+def data(eval_data_dir):
+    return load_dataset(eval_data_dir)
+
+
+def test_embeds_each_unique_item_once(bundle, data):
+    bank = EmbeddingBank(bundle, batch_size=8, progress=False)
+    forget = bank.images(data.forget)
+    assert forget.dtype == np.float32 and forget.shape == (len(data.forget), bundle.model_cfg["embed_dim"])
+    np.testing.assert_allclose(np.linalg.norm(forget, axis=1), 1.0, atol=1e-5)
+    n = bank.counts["images_embedded"]
+    sub = bank.images(data.forget_identity)  # a derived subset of forget: nothing new to embed
+    assert bank.counts["images_embedded"] == n
+    idx = [data.forget.file_names.index(f) for f in data.forget_identity.file_names]
+    np.testing.assert_array_equal(sub, forget[idx])
+    texts = data.forget.texts + data.forget.texts[:3]
+    out = bank.texts(texts)
+    assert bank.counts["texts_embedded"] == len(set(texts)) and out.shape[0] == len(texts)
+    np.testing.assert_array_equal(out[-3:], out[:3])
+
+
+def test_batch_size_does_not_change_embeddings(bundle, data):
+    small = EmbeddingBank(bundle, batch_size=3, progress=False)
+    large = EmbeddingBank(bundle, batch_size=256, progress=False)
+    np.testing.assert_allclose(small.images(data.holdout_identity), large.images(data.holdout_identity), atol=1e-5)
+    np.testing.assert_allclose(small.texts(data.forget.texts), large.texts(data.forget.texts), atol=1e-5)
+
+
+def test_cache_round_trip_needs_no_model(bundle, data, tmp_path, monkeypatch):
+    first = EmbeddingBank(bundle, cache_dir=tmp_path / "c", progress=False)
+    img, txt = first.images(data.retain_synth), first.texts(["a", "b"])
+    first.save()
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "images.keys.json", "images.npy", "meta.json", "texts.keys.json", "texts.npy"]
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model ran although everything was cached")
+
+    monkeypatch.setattr(bundle.model, "encode_image", boom)
+    monkeypatch.setattr(bundle.model, "encode_text", boom)
+    second = EmbeddingBank(bundle, cache_dir=tmp_path / "c", progress=False)
+    np.testing.assert_array_equal(second.images(data.retain_joint), img[[data.retain_synth.file_names.index(f)
+                                                                         for f in data.retain_joint.file_names]])
+    np.testing.assert_array_equal(second.texts(["b", "a"]), txt[::-1])
+    assert second.counts["images_embedded"] == 0 and second.counts["texts_embedded"] == 0
+
+
+def test_corrupt_cache_is_ignored(tmp_path):
+    (tmp_path / "images.npy").write_bytes(b"not numpy")
+    (tmp_path / "images.keys.json").write_text('["x"]')
+    assert len(KeyedArrays.load(tmp_path, "images")) == 0
+
+
+def test_default_cache_dir_respects_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "salmubench" / "embeddings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert str(default_cache_dir()).endswith(".cache/salmubench/embeddings")
