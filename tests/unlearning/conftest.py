@@ -89,3 +89,14 @@ def bundle():
 @pytest.fixture(scope="session")
 def unlearn_data(unlearn_data_dir, bundle):
     return build_unlearn_data(load_dataset(unlearn_data_dir), bundle.preprocess, bundle.tokenizer)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one thread, and much faster when the CPU is shared."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,41 @@
+"""Direct Similarity Minimisation: push down the cosine similarity of every forget pair.
+
+    L = mean_{(x,t) ∈ D_f} cos(f(x), g(t))  [+ λ_r · L_clip(D_r) when retain_weight λ_r > 0]
+
+* Data: D_f (+ D_r when ``retain_weight`` > 0).
+* Source: SALMUBench §5 ("Direct Sim. Min.", the paper's example of catastrophic damage and
+  over-generalisation: it drives similarities below the Clean value); METHODS.md.
+* Defaults: retain_weight 0 (the paper's plain form), lr 1e-4. Unbounded below (cos → −1).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning.losses import clip_loss_of, encode, pair_cosine
+from salmubench.unlearning.registry import register_method
+
+
+class DirectSimMinConfig(MethodConfig):
+    retain_weight: float = Field(0.0, ge=0)  # λ_r: optional retain CLIP loss (0 = forget term only)
+
+
+@register_method("direct_sim_min")
+class DirectSimMin(GradientMethod):
+    """Direct Similarity Minimisation: minimise cos(f(x), g(t)) of forget pairs."""
+
+    config_cls = DirectSimMinConfig
+
+    def __init__(self, cfg=None, runtime=None) -> None:
+        super().__init__(cfg, runtime)
+        # the retain stream is only drawn when its term is on
+        self.streams = ("forget", "retain") if self.cfg.retain_weight > 0 else ("forget",)
+
+    def loss(self, model, batch: Batch, step: int):
+        img, txt = encode(model, batch.forget)
+        cos = pair_cosine(img, txt).mean()
+        terms = {"forget_loss": cos, "forget_cos": cos.detach()}
+        if batch.retain is not None:
+            terms["retain_loss"] = self.cfg.retain_weight * clip_loss_of(model, batch.retain)
+        return terms
