@@ -10,11 +10,12 @@ and an aspect ratio from the preset. The generic caption is built from what was 
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 Color = tuple[int, int, int]
 
@@ -50,6 +51,7 @@ TRAIT_NAMES = tuple(TRAITS)
 COARSE_TRAITS = ("skin", "face_shape", "hair_style", "hair_color", "glasses", "headwear", "background")
 _COARSE_MASK = np.array([t in COARSE_TRAITS for t in TRAIT_NAMES])
 EXPRESSIONS = ("neutral", "smiling", "laughing")
+NOISE_SIGMAS = (0.0, 2.0, 4.0, 6.0)  # std of the grey sensor noise per level (0-255 scale)
 THUMB = 12  # side of the colour thumbnails used by curation
 THUMB_TOP = 0.8  # fraction of the centre square kept (drops most of the clothing)
 
@@ -110,7 +112,9 @@ class Variation:
     scene: int = 0  # background scene element: 0 plain, 1 horizon, 2 window, 3 dots
     clothes: str = "blue"
     expression: str = "neutral"
-    noise: float = 0.0  # std of pixel noise (0-255 scale)
+    noise: int = 0  # sensor-noise level: index into NOISE_SIGMAS
+    noise_x: float = 0.0  # where the noise texture is cropped (fraction of its free margin)
+    noise_y: float = 0.0
 
 
 def sample_variation(rng: np.random.Generator, aspect_ratios: tuple[float, ...]) -> Variation:
@@ -122,7 +126,8 @@ def sample_variation(rng: np.random.Generator, aspect_ratios: tuple[float, ...])
         gain=float(rng.uniform(0.85, 1.12)), offset=float(rng.uniform(-18, 18)),
         bg_shade=float(rng.uniform(0.8, 1.1)), scene=int(rng.integers(4)),
         clothes=CLOTHES[int(rng.integers(len(CLOTHES)))],
-        expression=EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))], noise=float(rng.uniform(0, 6)),
+        expression=EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))], noise=int(rng.integers(len(NOISE_SIGMAS))),
+        noise_x=float(rng.random()), noise_y=float(rng.random()),
     )
 
 
@@ -292,18 +297,30 @@ def render_portrait(traits: dict[str, str], var: Variation, size: int) -> Image.
     _draw_front_hair(pen, traits, hair, fh, fw)
     _draw_accessories(pen, traits, fh, fw)
     if var.angle:
-        img = img.rotate(var.angle, resample=Image.BILINEAR, center=(pen.cx, pen.cy), fillcolor=bg)
+        # NEAREST: the drawing has hard edges anyway and bilinear rotation costs 7x more at 512 px
+        img = img.rotate(var.angle, resample=Image.NEAREST, center=(pen.cx, pen.cy), fillcolor=bg)
     return _relight(img, var)
 
 
-def _relight(img: Image.Image, var: Variation, seed: int = 0) -> Image.Image:
-    """Lighting and sensor noise: ``x' = clip(gain * x + offset + noise)``."""
-    arr = np.asarray(img, dtype=np.float32) * var.gain + var.offset
-    if var.noise > 0:
-        # noise pattern is a fixed function of the image size and the variation (deterministic)
-        rng = np.random.default_rng(int(var.noise * 1000) + arr.shape[0] * 7919 + arr.shape[1])
-        arr += rng.standard_normal(arr.shape[:2], dtype=np.float32)[..., None] * var.noise
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+def _relight(img: Image.Image, var: Variation) -> Image.Image:
+    """Lighting and sensor noise: ``x' = clip(gain * x + offset + noise)`` (LUT + texture crop: fast)."""
+    lut = [int(min(255, max(0, round(var.gain * x + var.offset)))) for x in range(256)] * 3
+    img = img.point(lut)
+    if NOISE_SIGMAS[var.noise] > 0:
+        tex = _noise_texture(max(img.size), var.noise)
+        mx, my = tex.size[0] - img.size[0], tex.size[1] - img.size[1]
+        x, y = int(var.noise_x * mx), int(var.noise_y * my)
+        img = ImageChops.add(img, tex.crop((x, y, x + img.size[0], y + img.size[1])), 1.0, -128)
+    return img
+
+
+@functools.lru_cache(maxsize=16)
+def _noise_texture(size: int, level: int) -> Image.Image:
+    """A fixed grey noise texture (mean 128) of side ``size * 5 // 4``, seeded by size and level."""
+    side = size * 5 // 4
+    rng = np.random.default_rng([size, level])
+    noise = rng.standard_normal((side, side), dtype=np.float32) * NOISE_SIGMAS[level] + 128
+    return Image.fromarray(np.clip(np.rint(noise), 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def generic_caption(traits: dict[str, str], var: Variation) -> str:

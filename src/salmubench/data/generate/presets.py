@@ -111,3 +111,20 @@ def scaled_overrides(name: str, n_identities: int) -> dict[str, Any]:
     return {"n_identities": n_identities, "n_retain_disjoint": round(base.n_retain_disjoint * frac),
             "n_general_retain": round(base.n_general_retain * frac),
             "zeroshot_per_class": max(1, round(base.zeroshot_per_class * frac))}
+
+
+_DESCRIPTIONS = {
+    "tiny": "tests and `salmubench run --preset tiny`: a few seconds",
+    "mini": "embedded default: a 32 px CLIP trains on it in minutes on a CPU",
+    "paper": "released SALMU size: 774 identities, ~60k sensitive pairs, 512 px",
+}
+
+
+def describe_presets() -> list[tuple[str, str]]:
+    """``(name, one-line description with the main sizes)`` of every preset, for ``salmubench ls presets``."""
+    out = []
+    for name, cfg in PRESETS.items():
+        sizes = (f"{cfg.n_identities} identities x {cfg.images_per_identity} images, {cfg.image_size} px, "
+                 f"general_retain {cfg.n_general_retain}, zeroshot {cfg.n_zeroshot_classes}x{cfg.zeroshot_per_class}")
+        out.append((name, f"{_DESCRIPTIONS.get(name, '')} ({sizes})"))
+    return out
