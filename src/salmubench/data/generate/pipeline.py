@@ -244,10 +244,11 @@ class _Writers:
     def __init__(self, root: Path, cfg: PresetConfig) -> None:
         label = [(S.COL_LABEL, pa.int64()), (S.COL_CLASS_NAME, pa.string())]
         data, extra = root / S.DATA_DIR, root / S.EXTRA_DIR
-        self.w = {s: ShardWriter(data, s, cfg.rows_per_shard) for s in S.RELEASED_SPLITS}
-        self.w[S.GENERAL_RETAIN] = ShardWriter(extra, S.GENERAL_RETAIN, cfg.rows_per_shard,
-                                               [(S.COL_CLASS_NAME, pa.string())])
-        self.w[S.ZEROSHOT] = ShardWriter(extra, S.ZEROSHOT, cfg.rows_per_shard, label)
+        limits = {"rows_per_shard": cfg.rows_per_shard, "max_shard_bytes": cfg.max_shard_mib * 2**20}
+        self.w = {s: ShardWriter(data, s, **limits) for s in S.RELEASED_SPLITS}
+        self.w[S.GENERAL_RETAIN] = ShardWriter(extra, S.GENERAL_RETAIN, extra_columns=[(S.COL_CLASS_NAME, pa.string())],
+                                               **limits)
+        self.w[S.ZEROSHOT] = ShardWriter(extra, S.ZEROSHOT, extra_columns=label, **limits)
         self.captions: dict[str, dict[str, str]] = {}
         self.generic: dict[str, str] = {}
 

@@ -63,6 +63,7 @@ class PresetConfig(StrictModel):
     max_render_attempts: int = Field(default=4, ge=1)  # re-renders before an image is dropped
     # --- output ---
     rows_per_shard: int = Field(default=5000, ge=1)
+    max_shard_mib: int = Field(default=64, ge=1)  # a shard is also closed at this many MiB of images
 
 
 PRESETS: dict[str, PresetConfig] = {
@@ -80,7 +81,6 @@ PRESETS: dict[str, PresetConfig] = {
         name="paper", n_identities=774, images_per_identity=78, n_retain_disjoint=15726,
         n_general_retain=20000, n_zeroshot_classes=24, zeroshot_per_class=50,
         image_size=512, extra_image_size=128, jpeg_quality=90, locales=ALL_LOCALES,
-        rows_per_shard=2000,
     ),
 }
 
