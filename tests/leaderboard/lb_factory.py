@@ -50,8 +50,10 @@ def make_result(values: dict, role: str = "unlearned", name: str | None = None, 
                         base_checkpoint_sha256=None if role != "unlearned" else base, name=name),
         run=RunInfo(method=method, budget=budget, seed=seed),
         metrics=metrics,
-        extras={"per_attribute": {"ret_fail": {a: values["ret_fail"] * (1 + 0.1 * i) for i, a in enumerate(ATTRS)},
-                                  "assoc_str": {a: values["assoc_str"] - 0.01 * i for i, a in enumerate(ATTRS)}},
+        extras={"per_attribute": {a: {"n": ROWS_PER_ID * N_IDS // len(ATTRS),  # the evaluator's layout
+                                      "ret_fail_mrr": values["ret_fail"] * (1 + 0.1 * i),
+                                      "ret_fail_r_at_1": 0.0, "assoc_str": values["assoc_str"] - 0.01 * i}
+                                  for i, a in enumerate(ATTRS)},
                 "forget_identity_ids": identity_ids()},
         gen_know_source="zeroshot",
         seeds={},

@@ -75,3 +75,14 @@ def test_seed_bootstrap():
     assert seed_bootstrap_ci([0.5]) is None
     lo, hi = seed_bootstrap_ci([0.1, 0.2, 0.3])
     assert 0.1 <= lo < 0.2 < hi <= 0.3
+
+
+def test_over_generalised_is_direction_aware():
+    # a reversed gap (Compromised below Clean, e.g. an under-trained model): staying at Compromised
+    # is not over-generalisation, and moving past Clean in the forgetting direction (upwards) is
+    comp = dict(COMPROMISED, inter_id_sim=0.07)
+    clean = dict(CLEAN, inter_id_sim=0.19)
+    assert "over-generalised" not in scoring.failure_tags(dict(CLEAN, inter_id_sim=0.07), comp, clean)
+    assert "over-generalised" in scoring.failure_tags(dict(CLEAN, inter_id_sim=0.30), comp, clean)
+    # no gap at all: never tagged
+    assert scoring.failure_tags(dict(CLEAN, inter_id_sim=-1.0), dict(comp, inter_id_sim=0.19), clean) == []

@@ -37,7 +37,8 @@ def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
         s = scoring.score_row(row["values"], ref_c, ref_k)
         row["scores"] = {"efficacy": s.efficacy, "utility": s.utility, "combined": s.combined,
                          "per_metric": s.per_metric}
-        row["tags"] = scoring.failure_tags(row["values"], ref_c, ref_k)
+        is_ref = row["role"] in ("compromised", "clean")
+        row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k)
         row["retfail_gap_closed"] = scoring.gap_progress(row["values"]["ret_fail"], ref_c["ret_fail"],
                                                          ref_k["ret_fail"])
     _rank(rows)

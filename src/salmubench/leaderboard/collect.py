@@ -10,7 +10,8 @@ What is read (docs/leaderboard.md, "Inputs"):
 * the identity of every forget row, for clustering: ``extras["forget_identity_ids"]`` if the
   evaluator wrote it, else the ``identity_id`` column of the dataset's forget split when
   ``result.dataset.root`` still exists with the same row count;
-* ``extras["per_attribute"]`` (``{metric_key: {attribute_type: value}}``) for the per-attribute plot.
+* ``extras["per_attribute"]`` (``{attribute_type: {"ret_fail_mrr", "assoc_str", ...}}``, as the
+  evaluator writes it) for the per-attribute plot.
 
 Refused with a one-line ResultError: mixed protocol versions or hashes, mixed dataset
 fingerprints, an invalid file or a missing metric, no Compromised or no Clean reference, two
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from salmubench.errors import ResultError
+from salmubench.evaluation.protocol import METRIC_KEYS
 from salmubench.evaluation.results import RESULT_FILE, EvalResult, read_result
 from salmubench.io_utils import read_json
 
@@ -241,10 +243,15 @@ def _dataset_forget_identities(root: Path, n_rows: int) -> np.ndarray | None:
     return np.asarray([str(i) for i in ids]) if len(ids) == n_rows else None
 
 
+PER_ATTRIBUTE_ALIASES = {"ret_fail_mrr": "ret_fail", "mrr": "ret_fail"}
+
+
 def per_attribute(result: EvalResult) -> dict[str, dict[str, float]]:
     """``{metric_key: {attribute_type: value}}`` from ``extras["per_attribute"]`` (may be empty).
 
-    Accepts the transposed layout ``{attribute_type: {metric_key: value}}`` too.
+    The evaluator writes ``{attribute_type: {"n", "ret_fail_mrr", "ret_fail_r_at_1", "assoc_str"}}``;
+    the layout ``{metric_key: {attribute_type: value}}`` is accepted too. Only protocol metrics are
+    kept (``ret_fail_mrr`` is RetFail's headline value).
     """
     raw = result.extras.get("per_attribute")
     if not isinstance(raw, dict):
@@ -255,11 +262,16 @@ def per_attribute(result: EvalResult) -> dict[str, dict[str, float]]:
             continue
         for k, v in inner.items():
             val = _as_float(v)
-            if val is None:
-                continue
-            metric, attr = (outer, k) if outer in ROW_ARRAYS or outer in result.metrics else (k, outer)
-            out.setdefault(metric, {})[attr] = val
+            metric, attr = (outer, k) if _metric_key(outer) else (k, outer)
+            metric = _metric_key(metric)
+            if val is not None and metric:
+                out.setdefault(metric, {})[str(attr)] = val
     return out
+
+
+def _metric_key(name: str) -> str | None:
+    key = PER_ATTRIBUTE_ALIASES.get(name, name)
+    return key if key in METRIC_KEYS else None
 
 
 def _as_float(v) -> float | None:

@@ -80,8 +80,9 @@ def to_markdown(lb: dict) -> str:
     lines += ["", "## Failure-mode thresholds", "",
               f"- ineffective: RetFail closes < {t['ineffective_progress']:.0%} of the Compromised→Clean gap",
               f"- catastrophic: GenKnow drops > {t['catastrophic_genknow_drop']:.0%} of the Compromised value",
-              f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} below "
-              f"Clean − {t['overgen_margin']:g}×|Compromised − Clean|"]
+              f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} past Clean by more "
+              f"than {t['overgen_margin']:g}× the Compromised→Clean gap (gap closed > {1 + t['overgen_margin']:g})",
+              "- tags describe methods; the reference rows get none"]
     if lb["notes"]:
         lines += ["", "## Notes", "", *[f"- {n}" for n in lb["notes"]]]
     return "\n".join(lines) + "\n"

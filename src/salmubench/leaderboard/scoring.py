@@ -25,8 +25,12 @@ Failure-mode tags (SALMUBENCH.md section 5), thresholds in :class:`Thresholds`:
 * ``ineffective``: RetFail closes less than half of the Compromised->Clean gap,
   ``(comp - v) / (comp - clean) < 0.5``;
 * ``catastrophic``: GenKnow drops by more than 3% of the Compromised value;
-* ``over-generalised``: AssocStr, InterIdSim or IntraIdSim fall below
-  ``clean - 0.5 * |comp - clean|`` (forgetting pushed far past the Clean model, or onto the holdouts).
+* ``over-generalised``: AssocStr, InterIdSim or IntraIdSim move past the Clean value by more than
+  half the reference gap in the forgetting direction, ``(comp - v) / (comp - clean) > 1.5`` (with the
+  paper's numbers: below ``clean - 0.5 * (comp - clean)``): forgetting pushed far past the Clean
+  model, or spilled onto the holdouts. Direction-aware, so a reversed or zero gap never tags.
+
+Tags describe methods; the two reference rows get none.
 
 On the paper's own 5x numbers (section 5) these rules tag exactly the methods the paper names.
 """
@@ -55,7 +59,7 @@ class Thresholds:
 
     ineffective_progress: float = 0.5  # RetFail gap closed below this -> ineffective
     catastrophic_genknow_drop: float = 0.03  # relative GenKnow drop above this -> catastrophic
-    overgen_margin: float = 0.5  # below clean - margin * |gap| -> over-generalised
+    overgen_margin: float = 0.5  # gap closed above 1 + margin -> over-generalised
     overgen_keys: tuple[str, ...] = ("assoc_str", "inter_id_sim", "intra_id_sim")
 
     def as_dict(self) -> dict:
@@ -121,14 +125,10 @@ def failure_tags(
     if "gen_know" in values and comp["gen_know"] > 0 and \
             (comp["gen_know"] - values["gen_know"]) / comp["gen_know"] > thresholds.catastrophic_genknow_drop:
         tags.append(CATASTROPHIC)
-    if any(_below_clean(values, comp, clean, k, thresholds.overgen_margin)
+    if any(gap_progress(values[k], comp[k], clean[k]) > 1 + thresholds.overgen_margin
            for k in thresholds.overgen_keys if k in values):
         tags.append(OVER_GENERALISED)
     return tags
-
-
-def _below_clean(values, comp, clean, key: str, margin: float) -> bool:
-    return values[key] < clean[key] - margin * abs(comp[key] - clean[key])
 
 
 def rank(scores: Sequence[float]) -> list[int]:

@@ -1,0 +1,88 @@
+"""``salmubench run``: the whole benchmark in one command, cached and resumable (docs/run.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from salmubench.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="generate data, train references, unlearn, evaluate, leaderboard + report",
+                       description=__doc__)
+    p.add_argument("--preset", default="mini", help="data + training preset: tiny, mini (default), paper")
+    p.add_argument("--out", default=None, help="run dir (default: runs/<preset>)")
+    p.add_argument("--methods", default="all", help="'all' or a comma-separated list of method names")
+    p.add_argument("--budgets", default="1", help="comma-separated budgets in forget-set passes (default 1)")
+    p.add_argument("--seeds", default="0", help="comma-separated unlearning seeds (default 0)")
+    p.add_argument("--data-seed", type=int, default=0, help="dataset generator seed")
+    p.add_argument("--train-seed", type=int, default=0, help="seed of both reference models")
+    p.add_argument("--set", dest="overrides", action="append", metavar="METHOD.KEY=VALUE",
+                   help="method config override, repeatable (e.g. --set finetune.lr=1e-5)")
+    p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    p.set_defaults(func=run)
+
+
+def _split(text: str, cast, what: str) -> tuple:
+    try:
+        return tuple(cast(x.strip()) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--{what} {text!r}: expected comma-separated {cast.__name__} values") from None
+
+
+def method_overrides(pairs: list[str] | None) -> dict[str, dict]:
+    """``["finetune.lr=1e-5"]`` -> ``{"finetune": {"lr": 1e-5}}``."""
+    from salmubench.config import parse_overrides
+
+    out: dict[str, dict] = {}
+    for key, value in parse_overrides(pairs).items():
+        method, dot, field = key.partition(".")
+        if not dot or not field:
+            raise ConfigError(f"--set {key}=...: expected METHOD.KEY=VALUE")
+        out.setdefault(method, {})[field] = value
+    return out
+
+
+def build_run_config(args: argparse.Namespace):
+    """The RunConfig of the command line (one-line ConfigError on bad values)."""
+    from pydantic import ValidationError
+
+    from salmubench.pipeline import RunConfig
+
+    try:
+        return RunConfig(preset=args.preset, out=args.out or f"runs/{args.preset}",
+                         methods=_split(args.methods, str, "methods"), budgets=_split(args.budgets, float, "budgets"),
+                         seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
+                         train_seed=args.train_seed, overrides=method_overrides(args.overrides),
+                         device=args.device, progress=not args.no_progress)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run or resume; print a summary, one line per missing stage API; 0 only if everything ran."""
+    from salmubench.pipeline import run_benchmark
+
+    report = run_benchmark(build_run_config(args))
+    print_summary(report)
+    return 0 if report.ok else 1
+
+
+def print_summary(report) -> None:
+    """Counts per state, failures, missing stage APIs and where the outputs are."""
+    from salmubench.pipeline.view import fmt_seconds
+
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("done", "cached", "failed", "skipped", "missing")
+                       if report.count(s))
+    print(f"run {report.run_dir}: {len(report.statuses)} stages ({counts}) in {fmt_seconds(report.seconds)}")
+    for name, reason in report.missing.items():
+        print(f"missing stage: {name}: {reason}", file=sys.stderr)
+    for s in report.statuses:
+        if s.state == "failed":
+            print(f"failed: {s.label}: {s.message}", file=sys.stderr)
+    lb = report.run_dir / "leaderboard.md"
+    if lb.is_file() and any(s.id == "leaderboard" and s.state in ("done", "cached") for s in report.statuses):
+        print(f"leaderboard: {lb}\nreport: {report.run_dir / 'report.html'}")

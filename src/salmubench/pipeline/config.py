@@ -1,0 +1,38 @@
+"""The resolved configuration of ``salmubench run`` (written to ``RUN_DIR/run.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from salmubench.config import StrictModel
+
+
+class RunConfig(StrictModel):
+    """What one benchmark run does. Stage cache keys are derived from these values."""
+
+    preset: str = "mini"  # data and training preset (tiny, mini, paper); mini is the embedded default
+    out: str = "runs/mini"  # the run dir
+    methods: tuple[str, ...] = ("all",)  # method names, or ("all",) for every registered method
+    budgets: tuple[float, ...] = (1.0,)  # forget-set passes (1x = one pass)
+    seeds: tuple[int, ...] = (0,)  # unlearning seeds (the references are trained once, train_seed)
+    data_seed: int = 0  # dataset generator seed
+    train_seed: int = 0  # seed of both reference models (same seed, same config, as the paper)
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> config overrides
+    device: str | None = None  # execution setting, not part of any cache key
+    progress: bool = True  # execution setting
+
+    @field_validator("budgets")
+    @classmethod
+    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(b <= 0 for b in v):
+            raise ValueError("budgets must be positive numbers")
+        return v
+
+    @field_validator("seeds", "methods")
+    @classmethod
+    def _nonempty(cls, v: tuple) -> tuple:
+        if not v:
+            raise ValueError("must not be empty")
+        return v

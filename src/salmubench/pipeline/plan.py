@@ -1,0 +1,198 @@
+"""The stages of one benchmark run, their cache keys, dependencies and outputs (docs/run.md).
+
+Run-dir layout::
+
+    RUN_DIR/run.json                          resolved run config
+    RUN_DIR/data/                             generated dataset (+ fragile set after Compromised)
+    RUN_DIR/models/{compromised,clean}/       reference models (open_clip local-dir + train.json)
+    RUN_DIR/models/unlearned/<method>@<b>x-s<seed>/   unlearned models (+ unlearn.json)
+    RUN_DIR/results/<name>/                   result.json + evaluation_<slug>.json per model
+    RUN_DIR/leaderboard.{md,csv,json}, RUN_DIR/report.html
+    RUN_DIR/.stages/<stage_id>.json           done-markers (key + seconds); RUN_DIR/logs/ tracebacks
+
+Every key holds the stage's resolved config plus the key hashes of the stages it reads, so a change
+anywhere upstream invalidates exactly the stages downstream of it. Execution settings (device,
+progress bars) are not part of any key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salmubench.evaluation.protocol import protocol_hash
+from salmubench.evaluation.results import RESULT_FILE, read_result, write_result
+from salmubench.pipeline.cache import StageCache, key_hash
+from salmubench.pipeline.config import RunConfig
+from salmubench.pipeline.stages import StageFns
+from salmubench.version import __version__
+
+REFERENCES = ("compromised", "clean")
+
+
+@dataclass
+class Stage:
+    """One unit of cached work."""
+
+    id: str
+    kind: str  # data | train | eval | unlearn | leaderboard
+    label: str
+    needs: str | None  # the StageFns field it calls (None: needs none)
+    deps: tuple[str, ...]
+    outputs: list[Path]
+    action: Callable[[bool], dict | None]  # resume -> info
+    key: dict[str, Any] = field(default_factory=dict)
+    key_fn: Callable[[], dict[str, Any]] | None = None  # key known only at run time (leaderboard)
+
+    def resolved_key(self) -> dict[str, Any]:
+        return self.key_fn() if self.key_fn else self.key
+
+
+def slug(method: str, budget: float, seed: int) -> str:
+    """Folder name of one unlearning run: ``finetune@1x-s0``."""
+    return f"{method}@{budget:g}x-s{seed}"
+
+
+def display_name(method: str, budget: float, seed: int) -> str:
+    """Result name of one unlearning run: ``finetune@1x/s0`` (the leaderboard groups seeds)."""
+    return f"{method}@{budget:g}x/s{seed}"
+
+
+class Planner:
+    """Builds the ordered stage list of a run from its config and the stage functions."""
+
+    def __init__(self, cfg: RunConfig, fns: StageFns, methods: list[str], cache: StageCache) -> None:
+        self.cfg, self.fns, self.methods, self.cache = cfg, fns, methods, cache
+        self.root = Path(cfg.out).resolve()
+        self.data = self.root / "data"
+        self.stages: list[Stage] = []
+        self.hashes: dict[str, str] = {}
+
+    def _add(self, stage: Stage) -> Stage:
+        self.stages.append(stage)
+        if not stage.key_fn:
+            self.hashes[stage.id] = key_hash(stage.key)
+        return stage
+
+    def build(self) -> list[Stage]:
+        self._data()
+        for kind in REFERENCES:
+            self._train(kind)
+        for kind in ("clean", "compromised"):  # Clean first: the others' KS statistic reads it
+            self._eval_reference(kind)
+        for method in self.methods:
+            for budget in self.cfg.budgets:
+                for seed in self.cfg.seeds:
+                    self._unlearn(method, budget, seed)
+                    self._eval_unlearned(method, budget, seed)
+        self._leaderboard()
+        return self.stages
+
+    # ------------------------------------------------------------ stages
+    def _data(self) -> None:
+        key = {"stage": "data", "preset": self.cfg.preset, "seed": self.cfg.data_seed, "salmubench": __version__}
+        run = lambda resume: self.fns.generate(out_dir=self.data, preset=self.cfg.preset,  # noqa: E731
+                                               seed=self.cfg.data_seed, progress=self.cfg.progress)
+        self._add(Stage("data", "data", f"generate data ({self.cfg.preset})", "generate", (), [self.data], run, key))
+
+    def _train(self, kind: str) -> None:
+        out = self.root / "models" / kind
+        key = {"stage": "train", "kind": kind, "preset": self.cfg.preset, "seed": self.cfg.train_seed,
+               "data": self.hashes["data"], "salmubench": __version__}
+
+        def run(resume: bool) -> dict:
+            return self.fns.train(kind=kind, data_dir=self.data, out_dir=out, preset=self.cfg.preset,
+                                  seed=self.cfg.train_seed, resume=resume, progress=self.cfg.progress,
+                                  device=self.cfg.device)
+
+        self._add(Stage(f"train-{kind}", "train", f"train {kind}", "train", ("data",), [out], run, key))
+
+    def _eval_key(self, model_stage: str, role: str, name: str, extra_deps: tuple[str, ...]) -> dict:
+        deps = {d: self.hashes[d] for d in ("data", "train-compromised", model_stage, *extra_deps)}
+        return {"stage": "eval", "role": role, "name": name, "protocol": protocol_hash(), "inputs": deps,
+                "salmubench": __version__}
+
+    def _eval_reference(self, kind: str) -> None:
+        out = self.root / "results" / kind
+        extra = ("eval-clean",) if kind == "compromised" else ()
+        key = self._eval_key(f"train-{kind}", kind, kind, extra)
+        ref = self.root / "results" / "clean" if kind == "compromised" else None
+        model = self.root / "models" / kind
+
+        def run(resume: bool) -> dict:
+            info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role=kind, name=kind,
+                                     run_info=None, reference_clean=ref, progress=self.cfg.progress,
+                                     device=self.cfg.device)
+            train_seconds = self.cache.seconds(f"train-{kind}")
+            attach_cost(out, train_seconds=train_seconds)
+            return info
+
+        deps = ("data", "train-compromised", f"train-{kind}", *extra)
+        self._add(Stage(f"eval-{kind}", "eval", f"evaluate {kind}", "evaluate", deps, [out], run, key))
+
+    def _unlearn(self, method: str, budget: float, seed: int) -> None:
+        name = slug(method, budget, seed)
+        out = self.root / "models" / "unlearned" / name
+        overrides = dict(self.cfg.overrides.get(method, {}))
+        key = {"stage": "unlearn", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
+               "base": self.hashes["train-compromised"], "data": self.hashes["data"], "salmubench": __version__}
+
+        def run(resume: bool) -> dict:
+            return self.fns.unlearn(method=method, model_dir=self.root / "models" / "compromised",
+                                    data_dir=self.data, out_dir=out, budget=budget, overrides=overrides,
+                                    seed=seed, progress=self.cfg.progress, device=self.cfg.device)
+
+        self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}", "unlearn",
+                        ("data", "train-compromised"), [out], run, key))
+
+    def _eval_unlearned(self, method: str, budget: float, seed: int) -> None:
+        name = slug(method, budget, seed)
+        model, out = self.root / "models" / "unlearned" / name, self.root / "results" / name
+        key = self._eval_key(f"unlearn-{name}", "unlearned", display_name(method, budget, seed), ("eval-clean",))
+
+        def run(resume: bool) -> dict:
+            record = (self.cache.record(f"unlearn-{name}") or {}).get("info") or {}
+            run_info = {"method": method, "budget": budget, "seed": seed, "params": record.get("params") or {},
+                        "config_hash": record.get("config_hash")}
+            info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role="unlearned",
+                                     name=display_name(method, budget, seed), run_info=run_info,
+                                     reference_clean=self.root / "results" / "clean",
+                                     progress=self.cfg.progress, device=self.cfg.device)
+            cost = record.get("cost") or {}
+            attach_cost(out, **{k: cost.get(k) for k in ("unlearn_seconds", "fwd_passes", "bwd_passes")})
+            return info
+
+        self._add(Stage(f"eval-{name}", "eval", f"evaluate {display_name(method, budget, seed)}", "evaluate",
+                        ("data", "train-compromised", "eval-clean", f"unlearn-{name}"), [out], run, key))
+
+    def _leaderboard(self) -> None:
+        outputs = [self.root / f"leaderboard.{ext}" for ext in ("md", "csv", "json")] + [self.root / "report.html"]
+        evals = [s.id for s in self.stages if s.kind == "eval"]
+
+        def key_fn() -> dict:
+            done = {i: self.hashes[i] for i in evals if self.cache.is_done(i, next(
+                s.key for s in self.stages if s.id == i))}
+            return {"stage": "leaderboard", "evals": done, "salmubench": __version__}
+
+        def run(resume: bool) -> dict:
+            from salmubench.leaderboard import rebuild
+
+            data, _ = rebuild([self.root / "results"], self.root)
+            return {"rows": len(data["rows"])}
+
+        self._add(Stage("leaderboard", "leaderboard", "leaderboard + report", None,
+                        ("eval-compromised", "eval-clean"), outputs, run, key_fn=key_fn))
+
+
+def attach_cost(result_dir: Path, **cost: float | int | None) -> None:
+    """Record costs known to the pipeline (training / unlearning) in a written result.json."""
+    path = Path(result_dir) / RESULT_FILE
+    if not path.is_file():
+        return
+    result = read_result(path)
+    updates = {k: v for k, v in cost.items() if v is not None}
+    if updates:
+        result.cost = result.cost.model_copy(update=updates)
+        write_result(result, result_dir)

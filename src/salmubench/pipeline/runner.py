@@ -1,0 +1,112 @@
+"""Execute a run: plan the stages, skip the cached ones, run the rest with a live view.
+
+A stage runs iff it is not done (cache.py); its done-marker is written only after it succeeded,
+so Ctrl-C or a crash loses nothing that finished and a re-run resumes where it stopped. A stage
+that fails is logged (one line here, the traceback in ``RUN_DIR/logs/<stage>.log``) and the stages
+that depend on it are skipped; independent stages (other methods) still run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from salmubench.errors import ConfigError
+from salmubench.io_utils import atomic_write_bytes, atomic_write_json
+from salmubench.pipeline.cache import StageCache
+from salmubench.pipeline.config import RunConfig
+from salmubench.pipeline.plan import Planner, Stage
+from salmubench.pipeline.stages import StageFns, real_stage_fns
+from salmubench.pipeline.view import RunView
+
+DONE, CACHED, FAILED, SKIPPED, MISSING = "done", "cached", "failed", "skipped", "missing"
+
+
+@dataclass
+class StageStatus:
+    id: str
+    label: str
+    state: str
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunReport:
+    """What happened to every stage, plus the stage APIs that were missing."""
+
+    run_dir: Path
+    statuses: list[StageStatus] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Everything planned ran (or was cached) and no stage API was missing."""
+        return not self.missing and all(s.state in (DONE, CACHED) for s in self.statuses)
+
+    def count(self, state: str) -> int:
+        return sum(s.state == state for s in self.statuses)
+
+
+def resolve_methods(cfg: RunConfig, fns: StageFns) -> list[str]:
+    """The method names to run (``all`` = every registered one); unknown names fail with suggestions."""
+    if fns.methods is None:
+        return []
+    available = list(fns.methods())
+    if cfg.methods == ("all",):
+        return available
+    for name in cfg.methods:
+        if name not in available:
+            close = difflib.get_close_matches(name, available, n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown method {name!r}.{hint} Available: {', '.join(available)}")
+    return list(dict.fromkeys(cfg.methods))
+
+
+def run_benchmark(cfg: RunConfig, fns: StageFns | None = None, view: RunView | None = None) -> RunReport:
+    """Run (or resume) the whole benchmark described by ``cfg``; returns the per-stage report."""
+    fns = fns or real_stage_fns()
+    start = time.perf_counter()
+    root = Path(cfg.out).resolve()
+    methods = resolve_methods(cfg, fns)
+    atomic_write_json(root / "run.json", cfg.model_dump(mode="json") | {"resolved_methods": methods})
+    cache = StageCache(root)
+    stages = Planner(cfg, fns, methods, cache).build()
+    report = RunReport(run_dir=root, missing=dict(fns.missing))
+    view = view or RunView(enabled=cfg.progress, preset=cfg.preset)
+    with view:
+        for i, stage in enumerate(stages):
+            view.begin(stage, i, stages, cache)
+            status = _run_one(stage, fns, cache, report, root)
+            report.statuses.append(status)
+            view.end(stage, status)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run_one(stage: Stage, fns: StageFns, cache: StageCache, report: RunReport, root: Path) -> StageStatus:
+    bad = [s for s in report.statuses if s.id in stage.deps and s.state not in (DONE, CACHED)]
+    if bad:
+        return StageStatus(stage.id, stage.label, SKIPPED, message=f"needs {bad[0].id} ({bad[0].state})")
+    if stage.needs and getattr(fns, stage.needs) is None:
+        return StageStatus(stage.id, stage.label, MISSING, message=fns.missing.get(stage.needs, "not available"))
+    key = stage.resolved_key()
+    if cache.is_done(stage.id, key, stage.outputs):
+        return StageStatus(stage.id, stage.label, CACHED, cache.seconds(stage.id) or 0.0)
+    resume = cache.begin(stage.id, key, stage.outputs)
+    t0 = time.perf_counter()
+    try:
+        info = stage.action(resume)
+    except Exception as exc:  # noqa: BLE001 - one failing stage must not stop independent ones
+        log = root / "logs" / f"{stage.id}.log"
+        atomic_write_bytes(log, traceback.format_exc().encode())
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return StageStatus(stage.id, stage.label, FAILED, time.perf_counter() - t0,
+                           f"{exc.__class__.__name__}: {first} (traceback: {log})")
+    seconds = time.perf_counter() - t0
+    cache.finish(stage.id, key, seconds, info if isinstance(info, dict) else None)
+    return StageStatus(stage.id, stage.label, DONE, seconds)
