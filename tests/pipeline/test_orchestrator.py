@@ -136,3 +136,15 @@ def test_progress_view_renders(tmp_path, fakes):
     report = run_benchmark(c, fakes.fns(), view=RunView(enabled=True, console=console))
     text = console.export_text()
     assert report.ok and "train compromised" in text and "unlearn finetune@1x/s0" in text and "ETA" in text
+
+
+def test_redo_reruns_matching_stages_from_scratch(tmp_path, fakes):
+    run_benchmark(cfg(tmp_path), fakes.fns())
+    junk = tmp_path / "run" / "models" / "unlearned" / "finetune@1x-s0" / "junk.txt"
+    junk.write_text("x")
+    report = run_benchmark(cfg(tmp_path, redo=("unlearn-finetune*",)), fakes.fns())
+    states = {s.id: s.state for s in report.statuses}
+    assert states["unlearn-finetune@1x-s0"] == "done" and not junk.exists()
+    assert states["eval-finetune@1x-s0"] == "done"  # a redo cascades to what depends on it
+    assert states["eval-generic_captions@1x-s0"] == "cached" and states["leaderboard"] == "done"
+    assert states["unlearn-generic_captions@1x-s0"] == "cached" and fakes.calls["unlearn:finetune@1/0"] == 2

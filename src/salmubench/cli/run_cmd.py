@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-seed", type=int, default=0, help="seed of both reference models")
     p.add_argument("--set", dest="overrides", action="append", metavar="METHOD.KEY=VALUE",
                    help="method config override, repeatable (e.g. --set finetune.lr=1e-5)")
+    p.add_argument("--redo", action="append", default=[], metavar="STAGE_GLOB",
+                   help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
+                        "stage ids are listed in RUN_DIR/.stages)")
     p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
     p.set_defaults(func=run)
@@ -56,7 +59,7 @@ def build_run_config(args: argparse.Namespace):
                          methods=_split(args.methods, str, "methods"), budgets=_split(args.budgets, float, "budgets"),
                          seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
-                         device=args.device, progress=not args.no_progress)
+                         redo=tuple(args.redo), device=args.device, progress=not args.no_progress)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None

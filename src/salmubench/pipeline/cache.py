@@ -51,14 +51,15 @@ class StageCache:
         rec = self.record(stage_id)
         return bool(rec and rec.get("key_hash") == key_hash(key) and all(Path(p).exists() for p in outputs))
 
-    def begin(self, stage_id: str, key: dict[str, Any], outputs: list[Path]) -> bool:
+    def begin(self, stage_id: str, key: dict[str, Any], outputs: list[Path], fresh: bool = False) -> bool:
         """Prepare a stage to run; returns True if it resumes a partial run of the same key.
 
-        Outputs left by a run of a different key (or by a done-marker of another key) are deleted.
+        Outputs left by a run of a different key (or by a done-marker of another key) are deleted,
+        and so are all outputs when ``fresh`` (``--redo``).
         """
         h = key_hash(key)
         old = [self.record(stage_id), _read(self._started(stage_id))]
-        same = any(r and r.get("key_hash") == h for r in old)
+        same = not fresh and any(r and r.get("key_hash") == h for r in old)
         if not same:
             for path in outputs:
                 _remove(Path(path))
@@ -71,7 +72,8 @@ class StageCache:
         """Write the done-marker (atomically) and drop the started record."""
         atomic_write_json(self._marker(stage_id), {
             "schema": MARKER_SCHEMA, "stage": stage_id, "key_hash": key_hash(key), "key": key,
-            "seconds": round(seconds, 3), "finished_at": _now(), "info": info or {}})
+            "seconds": round(seconds, 3), "finished_at": _now(), "finished_ns": time.time_ns(),
+            "info": info or {}})
         self._started(stage_id).unlink(missing_ok=True)
 
     def seconds(self, stage_id: str) -> float | None:

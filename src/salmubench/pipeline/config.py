@@ -20,6 +20,7 @@ class RunConfig(StrictModel):
     data_seed: int = 0  # dataset generator seed
     train_seed: int = 0  # seed of both reference models (same seed, same config, as the paper)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> config overrides
+    redo: tuple[str, ...] = ()  # fnmatch patterns of stage ids to redo from scratch (e.g. "unlearn-npo*")
     device: str | None = None  # execution setting, not part of any cache key
     progress: bool = True  # execution setting
 

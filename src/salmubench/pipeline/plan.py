@@ -171,9 +171,10 @@ class Planner:
         outputs = [self.root / f"leaderboard.{ext}" for ext in ("md", "csv", "json")] + [self.root / "report.html"]
         evals = [s.id for s in self.stages if s.kind == "eval"]
 
-        def key_fn() -> dict:
-            done = {i: self.hashes[i] for i in evals if self.cache.is_done(i, next(
-                s.key for s in self.stages if s.id == i))}
+        def key_fn() -> dict:  # the evaluations done so far, and when (a redone one changes the key)
+            keys = {s.id: s.key for s in self.stages if s.id in evals}
+            done = {i: f"{self.hashes[i]}@{self.cache.record(i).get('finished_ns')}" for i in evals
+                    if self.cache.is_done(i, keys[i])}
             return {"stage": "leaderboard", "evals": done, "salmubench": __version__}
 
         def run(resume: bool) -> dict:

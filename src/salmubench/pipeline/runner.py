@@ -9,6 +9,7 @@ that depend on it are skipped; independent stages (other methods) still run.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class RunReport:
     statuses: list[StageStatus] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    redone: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -81,23 +83,25 @@ def run_benchmark(cfg: RunConfig, fns: StageFns | None = None, view: RunView | N
     with view:
         for i, stage in enumerate(stages):
             view.begin(stage, i, stages, cache)
-            status = _run_one(stage, fns, cache, report, root)
+            status = _run_one(stage, fns, cache, report, root, cfg.redo)
             report.statuses.append(status)
             view.end(stage, status)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _run_one(stage: Stage, fns: StageFns, cache: StageCache, report: RunReport, root: Path) -> StageStatus:
+def _run_one(stage: Stage, fns: StageFns, cache: StageCache, report: RunReport, root: Path,
+             redo_patterns: tuple[str, ...] = ()) -> StageStatus:
     bad = [s for s in report.statuses if s.id in stage.deps and s.state not in (DONE, CACHED)]
     if bad:
         return StageStatus(stage.id, stage.label, SKIPPED, message=f"needs {bad[0].id} ({bad[0].state})")
     if stage.needs and getattr(fns, stage.needs) is None:
         return StageStatus(stage.id, stage.label, MISSING, message=fns.missing.get(stage.needs, "not available"))
     key = stage.resolved_key()
-    if cache.is_done(stage.id, key, stage.outputs):
+    redo = any(fnmatch.fnmatchcase(stage.id, pat) for pat in redo_patterns) or bool(set(stage.deps) & report.redone)
+    if not redo and cache.is_done(stage.id, key, stage.outputs):
         return StageStatus(stage.id, stage.label, CACHED, cache.seconds(stage.id) or 0.0)
-    resume = cache.begin(stage.id, key, stage.outputs)
+    resume = cache.begin(stage.id, key, stage.outputs, fresh=redo)
     t0 = time.perf_counter()
     try:
         info = stage.action(resume)
@@ -109,4 +113,6 @@ def _run_one(stage: Stage, fns: StageFns, cache: StageCache, report: RunReport, 
                            f"{exc.__class__.__name__}: {first} (traceback: {log})")
     seconds = time.perf_counter() - t0
     cache.finish(stage.id, key, seconds, info if isinstance(info, dict) else None)
+    if redo:
+        report.redone.add(stage.id)  # what depends on a redone stage is redone too
     return StageStatus(stage.id, stage.label, DONE, seconds)
