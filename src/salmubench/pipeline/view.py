@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from rich import get_console
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,7 +34,7 @@ class RunView:
     def __init__(self, enabled: bool = True, preset: str = "mini", console: Console | None = None) -> None:
         self.enabled = enabled
         self.scale = PRESET_SCALE.get(preset, 1.0)
-        self.console = console or Console(stderr=True)
+        self.console = console or get_console()  # the console the stages' own bars use (nested Live)
         self.measured: dict[str, list[float]] = defaultdict(list)
         self.progress: Progress | None = None
         self.task = None
