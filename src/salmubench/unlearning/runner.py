@@ -134,7 +134,7 @@ def total_loss(terms: dict[str, torch.Tensor], method: str, step: int) -> torch.
         raise UnlearningError(f"method {method!r} returned no '*_loss' term (got {', '.join(terms)})")
     total = torch.stack([p.reshape(()) for p in parts]).sum()
     if not torch.isfinite(total):
-        bad = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        bad = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         raise UnlearningError(f"method {method!r}: loss is not finite at step {step} ({bad}); try a lower lr")
     return total
 

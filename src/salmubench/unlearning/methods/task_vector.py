@@ -1,0 +1,60 @@
+"""Task-vector negation: fine-tune θ0 on the forget pairs, then step the other way.
+
+    θ_f = θ0 after ``steps(budget)`` AdamW steps minimising L_clip(D_f)      (the "forget task")
+    τ   = θ_f − θ0                                                        (task vector)
+    θ_u = θ0 − λ · τ
+
+The fine-tuning uses the shared runner (same optimiser, schedule, budget, seeded batches, cost
+accounting) on the model itself; afterwards every trainable weight is set to θ0 − λ·(θ_f − θ0).
+The logit scale is frozen by the runner, so its task-vector entry is 0 and it never changes.
+
+* Data: D_f only.
+* Source: Ilharco, Ribeiro, Wortsman, Gururangan, Schmidt, Hajishirzi, Farhadi, "Editing models with
+  task arithmetic", ICLR 2023 (§3 "Forgetting via negation").
+* Budget: the fine-tuning runs the runner's ``budget · ceil(|D_f| / forget_batch_size)`` steps.
+* Defaults: λ = 1 (our choice; the paper tunes λ on held-out validation data, which a method here may
+  not see — tune it with ``--set scale=...`` on a validation slice), lr 1e-4.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig, UnlearningMethod
+from salmubench.unlearning.losses import clip_loss_of
+from salmubench.unlearning.methods._field_utils import named_trainable
+from salmubench.unlearning.registry import register_method
+from salmubench.unlearning.runner import run_unlearning
+
+
+class TaskVectorConfig(MethodConfig):
+    scale: float = Field(1.0, gt=0)  # λ: how far to step against the forget task vector
+
+
+class ForgetFinetune(GradientMethod):
+    """Helper (not registered): minimise L_clip on forget pairs, to build the task vector."""
+
+    name = "task_vector.finetune"
+    config_cls = TaskVectorConfig
+    streams = ("forget",)
+
+    def loss(self, model, batch: Batch, step: int):
+        return {"forget_finetune_loss": clip_loss_of(model, batch.forget)}
+
+
+@register_method("task_vector")
+class TaskVector(UnlearningMethod):
+    """Task-vector negation: θ0 − λ·(θ_f − θ0), θ_f = θ0 fine-tuned on the forget pairs."""
+
+    config_cls = TaskVectorConfig
+    streams = ("forget",)
+
+    def apply(self, model, data, budget):
+        params = named_trainable(model)
+        origin = {n: p.detach().clone() for n, p in params.items()}
+        run_unlearning(model, ForgetFinetune(self.cfg, self.runtime), data, budget)
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(origin[name] - self.cfg.scale * (p - origin[name]))
+        return model
