@@ -165,3 +165,44 @@ def test_cli_reports_each_violation_without_traceback(copy, capsys):
     assert "INVALID: 2 violation(s)" in out.err and "Traceback" not in out.out + out.err
     assert main(["data", "validate", str(copy / "nope")]) == 1
     assert "not a directory" in capsys.readouterr().out
+
+
+def _release_like(src, dst):
+    """Our tiny dataset rewritten the way the release may spell it: no extras, no manifest,
+    list-shaped captions metadata with aliased data_field names, unpadded identity keys."""
+    shutil.copytree(src, dst)
+    shutil.rmtree(dst / S.EXTRA_DIR)
+    for name in (S.MANIFEST_JSON, S.ZEROSHOT_CLASSES_JSON):
+        (dst / name).unlink()
+    caps = json.loads((dst / S.CAPTIONS_JSON).read_text())
+    alias = {"phone": "phone_number", "email": "emails", "credit_card": "credit_card_number"}
+    rows = [{"file_name": f, "data_field": alias.get(m["data_field"], m["data_field"]), "caption": m["caption"]}
+            for f, m in caps.items()]
+    (dst / S.CAPTIONS_JSON).write_text(json.dumps(rows))
+    ids = json.loads((dst / S.IDENTITIES_JSON).read_text())
+    (dst / S.IDENTITIES_JSON).write_text(json.dumps({str(int(k)): v for k, v in ids.items()}))
+    return dst
+
+
+def test_release_like_layout_validates_and_loads(tiny_dataset_dir, tmp_path):
+    from salmubench.data import load_dataset
+
+    root = _release_like(tiny_dataset_dir, tmp_path / "rel")
+    rep = validate_dataset(root, decode_images=False)
+    assert rep.errors == [] and rep.warnings == []
+    ds = load_dataset(root)
+    assert not ds.has_split(S.ZEROSHOT) and ds.manifest is None
+    f = ds.forget.file_names[0]
+    assert ds.attribute_of(f) in S.ATTRIBUTE_TYPES
+    assert ds.identity_value(ds.forget.identity_ids[0], ds.attribute_of(f)) in ds.forget.texts[0]
+    assert len(ds.fingerprint) == 64
+
+
+def test_cli_generate_then_validate(tmp_path, capsys):
+    out = tmp_path / "gen"
+    args = ["data", "generate", "--preset", "tiny", "--out", str(out), "--limit-identities", "8", "--no-progress"]
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["data", "validate", str(out)]) == 0
+    assert main(args[:-1] + ["--seed", "5", "--no-progress"]) == 2  # different dataset, no --force
+    assert "not empty" in capsys.readouterr().err

@@ -363,7 +363,8 @@ def resolve_dataset_dir(spec: str | os.PathLike) -> Path:
 
             return Path(snapshot_download(repo_id=repo_id, repo_type="dataset"))
         except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line
-            raise DataError(f"cannot fetch dataset {repo_id!r} from the Hugging Face Hub: {exc.__class__.__name__}") from None
+            raise DataError(f"dataset directory not found: {spec} (and fetching {repo_id!r} as a Hugging Face "
+                            f"dataset failed: {exc.__class__.__name__})") from None
     raise DataError(f"dataset directory not found: {spec}")
 
 

@@ -75,7 +75,7 @@ def make_invalid_card(number: str) -> str:
         cand = number[:-1] + str((last + step) % 10)
         if not luhn_valid(cand):
             return " ".join(cand[i:i + 4] for i in range(0, len(cand), 4))
-    raise AssertionError("unreachable: only one last digit satisfies Luhn")
+    raise RuntimeError("unreachable: only one last digit satisfies Luhn")
 
 
 def _ascii_slug(text: str) -> str:

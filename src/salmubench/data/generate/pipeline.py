@@ -110,7 +110,8 @@ def _file_name(ident: str, idx: int, img) -> str:
 def identity_job(i: int) -> tuple[list[Row], curation.CurationStats]:
     """All rows of identity ``i`` (sensitive images, then its retain_joint images)."""
     ctx = _CTX
-    assert ctx is not None, "worker context not initialised"
+    if ctx is None:
+        raise RuntimeError("worker context not initialised")
     plan, stats, rows = ctx.plans[i], curation.CurationStats(), []
     styles = C.style_plan(len(plan.image_types), rng_for(ctx.seed, "styles", i))
     for idx, attr in enumerate(plan.image_types):
@@ -151,7 +152,8 @@ def scene_job(job: tuple[str, int, int]) -> tuple[list[Row], curation.CurationSt
     """Rows ``start..stop`` of a scene split (``retain_synth`` disjoint part, general_retain, zeroshot)."""
     split, start, stop = job
     ctx = _CTX
-    assert ctx is not None, "worker context not initialised"
+    if ctx is None:
+        raise RuntimeError("worker context not initialised")
     cfg, classes, rows = ctx.cfg, _classes(ctx.cfg), []
     for k in range(start, stop):
         rng = rng_for(ctx.seed, split, k)
@@ -211,6 +213,18 @@ def _progress(enabled: bool):
     with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn()) as bar:
         yield bar
+
+
+@contextlib.contextmanager
+def _status(enabled: bool, message: str):
+    """A rich spinner while ``message`` runs (nothing when disabled)."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
 
 
 def _build_context(cfg: PresetConfig, seed: int) -> tuple[_Context, dict[str, dict[str, Any]], dict[str, Any]]:
@@ -350,7 +364,8 @@ def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    ctx, personas, extra = _build_context(cfg, seed)
+    with _status(progress, f"drawing {cfg.n_identities} identities (traits, personas, references)"):
+        ctx, personas, extra = _build_context(cfg, seed)
     counts, stats, writers = _write_all(tmp, ctx, workers, progress)
     atomic_write_json(tmp / S.IDENTITIES_JSON, personas)
     atomic_write_json(tmp / S.CAPTIONS_JSON, writers.captions)
