@@ -6,8 +6,9 @@
   var LB = JSON.parse(document.getElementById("leaderboard-data").textContent);
   var SVGNS = "http://www.w3.org/2000/svg";
   var REF = { compromised: "#c0392b", clean: "#27ae60" };
+  // no reds or greens: those mark Compromised and Clean
   var PALETTE = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-                 "#2ca02c", "#d62728", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"];
+                 "#393b79", "#8c6d31", "#7b4173", "#6baed6", "#fdae6b", "#bcbddc", "#c49c94", "#f7b6d2"];
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -120,14 +121,14 @@
   }
 
   /* ------------------------------------------------------------------ plots */
-  function axes(g, W, H, m, xlab, ylab, xr, yr) {
+  function axes(g, W, H, m, xlab, ylab, xr, yr, noXTicks) {
     var sx = function (v) { return m.l + (v - xr[0]) / (xr[1] - xr[0]) * (W - m.l - m.r); };
     var sy = function (v) { return H - m.b - (v - yr[0]) / (yr[1] - yr[0]) * (H - m.t - m.b); };
     g.appendChild(svg("line", { x1: m.l, y1: H - m.b, x2: W - m.r, y2: H - m.b, stroke: "#333" }));
     g.appendChild(svg("line", { x1: m.l, y1: m.t, x2: m.l, y2: H - m.b, stroke: "#333" }));
     for (var i = 0; i <= 4; i++) {
       var xv = xr[0] + i * (xr[1] - xr[0]) / 4, yv = yr[0] + i * (yr[1] - yr[0]) / 4;
-      g.appendChild(svg("text", { x: sx(xv), y: H - m.b + 14, "text-anchor": "middle" }, fmt(xv, 2)));
+      if (!noXTicks) g.appendChild(svg("text", { x: sx(xv), y: H - m.b + 14, "text-anchor": "middle" }, fmt(xv, 2)));
       g.appendChild(svg("text", { x: m.l - 5, y: sy(yv) + 4, "text-anchor": "end" }, fmt(yv, 2)));
     }
     g.appendChild(svg("text", { x: (W + m.l - m.r) / 2, y: H - 4, "text-anchor": "middle" }, xlab));
@@ -139,6 +140,7 @@
   function renderTradeoff() {
     var W = 640, H = 420, m = { l: 50, r: 20, t: 15, b: 40 };
     var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, id: "tradeoff-svg" });
+    var placed = [];
     var s = axes(root, W, H, m, "utility score (→ Compromised)", "efficacy score (→ Clean)", [0, 1.05], [0, 1.05]);
     LB.rows.forEach(function (r) {
       var x = s.sx(r.scores.utility), y = s.sy(r.scores.efficacy);
@@ -150,7 +152,12 @@
       shape.appendChild(svg("title", {}, r.name + ": efficacy " + fmt(r.scores.efficacy, 3) + ", utility " +
         fmt(r.scores.utility, 3) + (r.tags.length ? " [" + r.tags.join(", ") + "]" : "")));
       root.appendChild(shape);
-      root.appendChild(svg("text", { x: x + 8, y: y - 6 }, r.name));
+      var ly = y - 6;  // nudge labels down until they do not overlap an earlier one
+      for (var k = 0; k < 20 && placed.some(function (p) { return Math.abs(p[0] - x) < 90 && Math.abs(p[1] - ly) < 11; }); k++) ly += 11;
+      placed.push([x, ly]);
+      var right = x > W - 160;  // near the right edge: label to the left of the point
+      root.appendChild(svg("text", { x: right ? x - 8 : x + 8, y: ly, "text-anchor": right ? "end" : "start",
+                                     "class": "pt-label" }, r.name));
     });
     document.getElementById("tradeoff").appendChild(root);
   }
@@ -186,10 +193,10 @@
       var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "attr-svg", "data-metric": mk });
       var disp = (LB.metrics.filter(function (x) { return x.key === mk; })[0] || { display: mk }).display;
       root.appendChild(svg("text", { x: m.l, y: 14 }, disp + " per attribute type"));
-      var s = axes(root, W, H, m, "", disp, [0, alist.length], [lo, hi]);
+      var s = axes(root, W, H, m, "", disp, [0, alist.length], [lo, hi], true);
       var gw = (W - m.l - m.r) / alist.length, bw = Math.max(2, (gw - 12) / rows.length);
       alist.forEach(function (a, ai) {
-        root.appendChild(svg("text", { x: m.l + ai * gw + gw / 2, y: H - m.b + 28, "text-anchor": "middle" }, a));
+        root.appendChild(svg("text", { x: m.l + ai * gw + gw / 2, y: H - m.b + 16, "text-anchor": "middle" }, a));
         rows.forEach(function (r, ri) {
           var v = r.per_attribute[mk][a];
           if (v === undefined) return;
