@@ -21,6 +21,8 @@ AdamW's decoupled weight decay cannot move it either (unmasked weights stay bit-
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pydantic import Field
 
@@ -44,11 +46,20 @@ class SalUnConfig(MethodConfig):
 
 
 def saliency_mask(grads: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
-    """Bool masks selecting the global top ``ratio`` share of ``|g|`` entries (ties at the threshold kept)."""
+    """Bool masks selecting exactly the global top ``ceil(ratio·N)`` entries of ``|g|``.
+
+    Exactly k entries even with ties (e.g. the many zero gradients of unused token embeddings):
+    a ``>= threshold`` rule would select all of them when the threshold is 0.
+    """
     flat = torch.cat([g.abs().flatten() for g in grads.values()])
-    k = max(1, int(round(ratio * flat.numel())))
-    threshold = torch.topk(flat, k, sorted=False).values.min()
-    return {n: g.abs() >= threshold for n, g in grads.items()}
+    k = min(flat.numel(), max(1, math.ceil(ratio * flat.numel() - 1e-9)))
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    chosen[torch.topk(flat, k, sorted=False).indices] = True
+    masks, start = {}, 0
+    for name, g in grads.items():
+        masks[name] = chosen[start:start + g.numel()].view_as(g)
+        start += g.numel()
+    return masks
 
 
 @register_method("salun")
