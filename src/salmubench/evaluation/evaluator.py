@@ -76,6 +76,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     reference = _reference_scores(reference_clean, data) if reference_clean else None
     bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, progress=progress,
                          cache_dir=_bank_dir(bundle, data, cache_dir))
+    bank.prefetch([data.split(name) for name in (*S.RELEASED_SPLITS, S.ZEROSHOT) if data.has_split(name)])
     outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
     bank.save()
     slug = slugify(name or _default_name(model_spec, bundle))

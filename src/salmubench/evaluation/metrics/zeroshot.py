@@ -57,14 +57,15 @@ def id_zsc(ctx: MetricContext) -> MetricOutput:
     [our choice] label set and prompt.
     """
     split = nonempty(ctx.data.forget_identity, "IdZSC")
-    ids = sorted({i for i in split.identity_ids if i})
+    row_ids = split.identity_ids
+    ids = sorted({i for i in row_ids if i})
     names = [(ctx.data.identities.get(i) or {}).get("name") for i in ids]
     missing = [i for i, n in zip(ids, names, strict=True) if not n]
     if missing:
         raise DataError(f"IdZSC: identities {missing[:3]} have no name in {S.IDENTITIES_JSON}")
-    keep = [k for k, i in enumerate(split.identity_ids) if i]
+    keep = [k for k, i in enumerate(row_ids) if i]
     index = {i: k for k, i in enumerate(ids)}
-    labels = np.asarray([index[split.identity_ids[k]] for k in keep], dtype=np.int64)
+    labels = np.asarray([index[row_ids[k]] for k in keep], dtype=np.int64)
     text = ctx.emb.texts([IDZSC_PROMPT.format(name=n) for n in names])
     scores = ctx.emb.images(split)[keep].astype(np.float64) @ text.astype(np.float64).T
     acc = float(strict_top1(scores, labels).mean())
