@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +192,10 @@ def _runner(ctx: _Context, workers: int) -> Iterator[Callable[[Callable, Iterabl
         _init_worker(ctx)
         yield lambda fn, jobs: map(fn, jobs)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    # fork is cheapest, but forking a process whose torch/OpenMP threads are running can deadlock
+    methods = mp.get_all_start_methods()
+    method = "fork" if "fork" in methods and "torch" not in sys.modules else \
+        "forkserver" if "forkserver" in methods else "spawn"
     with mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
         yield lambda fn, jobs: pool.imap(fn, jobs, chunksize=1)
 
