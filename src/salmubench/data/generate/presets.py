@@ -73,7 +73,7 @@ PRESETS: dict[str, PresetConfig] = {
         image_size=48, extra_image_size=48, jpeg_quality=95, locales=_SMALL_LOCALES[:8],
     ),
     "mini": PresetConfig(
-        name="mini", n_identities=200, images_per_identity=12, n_retain_disjoint=600,
+        name="mini", n_identities=200, images_per_identity=12, n_retain_disjoint=1000,  # RetFail gallery complete
         n_general_retain=7000, n_zeroshot_classes=20, zeroshot_per_class=25,
         image_size=64, extra_image_size=64, jpeg_quality=95,
     ),
