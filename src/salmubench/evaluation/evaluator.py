@@ -124,7 +124,10 @@ def to_official(outputs: dict[str, MetricOutput]) -> dict[str, dict[str, Any]]:
 
 def build_extras(data: SalmuDataset, outputs: dict[str, MetricOutput], reference: dict | None) -> dict[str, Any]:
     """Beyond the original: per-attribute RetFail / AssocStr, FragSim fallback, KS vs Clean."""
-    extras: dict[str, Any] = {"per_attribute": per_attribute(data, outputs["ret_fail"], outputs["assoc_str"])}
+    extras: dict[str, Any] = {"per_attribute": per_attribute(data, outputs["ret_fail"], outputs["assoc_str"]),
+                              # identity of every forget row (order of the official per-row arrays),
+                              # for identity-clustered confidence intervals on leaderboards
+                              "forget_identity_ids": data.forget.identity_ids}
     if "fallback" in outputs["frag_sim"].extra:
         extras["frag_sim_fallback"] = outputs["frag_sim"].extra["fallback"]
     if reference is not None:
