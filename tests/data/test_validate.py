@@ -206,3 +206,10 @@ def test_cli_generate_then_validate(tmp_path, capsys):
     assert main(["data", "validate", str(out)]) == 0
     assert main(args[:-1] + ["--seed", "5", "--no-progress"]) == 2  # different dataset, no --force
     assert "not empty" in capsys.readouterr().err
+
+
+def test_truncated_jpeg_is_caught(copy):
+    _edit(copy, S.RETAIN_SYNTH, S.COL_IMAGE, lambda v: [{"bytes": v[0]["bytes"][: len(v[0]["bytes"]) // 2],
+                                                         "path": v[0]["path"]}] + v[1:])
+    _, err = _errors(copy)
+    assert "retain_synth: 1 image(s) do not decode" in err

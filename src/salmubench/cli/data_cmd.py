@@ -47,7 +47,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from salmubench.data.validate import validate_dataset
 
-    report = validate_dataset(args.dir, decode_images=not args.skip_decode)
+    report = validate_dataset(args.dir, decode_images=not args.skip_decode, progress=sys.stderr.isatty())
     for line in report.errors:
         print(f"violation: {line}")
     for line in report.warnings:
