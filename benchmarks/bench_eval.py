@@ -9,6 +9,9 @@
 * **cached**: ``evaluate()`` again, reading the cache written by the full run.
 * **peak memory**: the child's peak RSS (``ru_maxrss``).
 
+Wall times and process CPU times (all threads) are both reported: on a shared machine the CPU
+ratio is the load-independent one.
+
     python benchmarks/bench_eval.py --data /tmp/salmu-mini --arch salmu-tiny
     python benchmarks/bench_eval.py --data DIR --model MODEL_DIR --device cuda --batch-size 512
 
@@ -36,12 +39,12 @@ from salmubench.io_utils import read_json
 from salmubench.models import load_model  # imports torch + open_clip before any timing
 model, data_dir, work, batch, device = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 cache = work / "cache"
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 res = evaluate(model, data_dir, work / "out", batch_size=batch, device=device, cache_dir=cache, progress=False)
-full = time.perf_counter() - t0
-t0 = time.perf_counter()
+full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
+t0, c0 = time.perf_counter(), time.process_time()
 evaluate(model, data_dir, work / "out2", batch_size=batch, device=device, cache_dir=cache, progress=False)
-cached = time.perf_counter() - t0
+cached, cached_cpu = time.perf_counter() - t0, time.process_time() - c0
 (folder,) = [p for p in cache.iterdir() if p.is_dir()]
 image_keys, text_keys = read_json(folder / "images.keys.json"), read_json(folder / "texts.keys.json")
 bundle, data = load_model(model, device=device), load_dataset(data_dir)
@@ -50,13 +53,15 @@ for key in image_keys:
     split, name = key.split("/", 1)
     by_split.setdefault(split, set()).add(name)
 bank = EmbeddingBank(bundle, batch_size=batch, device=device, progress=False)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for split, names in by_split.items():
     table = data.split(split)
     bank.images(table.where([f in names for f in table.file_names]))
 bank.texts(text_keys)
-floor = time.perf_counter() - t0
+floor, floor_cpu = time.perf_counter() - t0, time.process_time() - c0
 print(json.dumps({"full_s": full, "floor_s": floor, "cached_s": cached, "ratio": full / floor,
+                  "full_cpu_s": full_cpu, "floor_cpu_s": floor_cpu, "cached_cpu_s": cached_cpu,
+                  "cpu_ratio": full_cpu / floor_cpu,
                   "embed_s_inside_full": res.cost.embed_seconds, "n_images": len(image_keys),
                   "n_texts": len(text_keys), "metric_s": res.extras["metric_seconds"],
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -73,3 +73,15 @@ def test_default_cache_dir_respects_xdg(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "salmubench" / "embeddings"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert str(default_cache_dir()).endswith(".cache/salmubench/embeddings")
+
+
+def test_trimmed_text_encoding_matches_open_clip(bundle):
+    import torch
+
+    from salmubench.evaluation.embed import encode_text_trimmed
+
+    tokens = bundle.tokenizer(["a", "Person0 Surname0 lives in City0", "x " * 20])
+    assert int((tokens != 0).sum(dim=1).max()) < tokens.shape[1]  # there is a padding tail to cut
+    with torch.inference_mode():
+        full, trimmed = bundle.model.encode_text(tokens), encode_text_trimmed(bundle.model, tokens)
+    torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-5)
