@@ -226,3 +226,20 @@ def test_presets():
         get_preset("huge")
     with pytest.raises(ConfigError, match="unknown"):
         get_preset("tiny", not_a_field=1)
+
+
+def test_deterministic_across_processes_and_hash_seeds(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    here = generate_dataset(tmp_path / "here", "tiny", seed=7, progress=False, **SMALL)
+    code = ("import sys, json; from salmubench.data.generate import generate_dataset; "
+            "m = generate_dataset(sys.argv[1], 'tiny', seed=7, progress=False, **json.loads(sys.argv[2])); "
+            "print(json.dumps(m['files']))")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "there"), json.dumps(SMALL)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == here["files"]
+    readme = (tmp_path / "here" / "README.md").read_bytes()
+    assert readme == (tmp_path / "there" / "README.md").read_bytes()

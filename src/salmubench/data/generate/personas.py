@@ -87,12 +87,26 @@ def _clean_phone(phone: str) -> str:
     return re.sub(r"\s*(x|ext\.?)\s*\d+$", "", phone).strip()
 
 
-def _draw_record(fk: Faker, locale: str, seed: int) -> dict[str, Any]:
-    """One identity record from a seeded Faker instance."""
+def _city(fk: Faker, rng) -> str:
+    """The locale's city. Where the provider keeps a ``cities`` list we pick from it *sorted*: some
+    providers (it_IT) build it from a set, whose order depends on PYTHONHASHSEED."""
+    try:
+        cities = getattr(fk.provider("faker.providers.address"), "cities", None)
+    except AttributeError:
+        cities = None
+    if isinstance(cities, (list, tuple, set, frozenset)) and cities and all(isinstance(c, str) for c in cities):
+        pool = sorted(cities)
+        return pool[int(rng.integers(len(pool)))]
+    return fk.city()
+
+
+def _draw_record(fk: Faker, locale: str, seed: int, gender: str) -> dict[str, Any]:
+    """One identity record from a seeded Faker instance (``gender``: "male" or "female")."""
     fk.seed_instance(seed)
     rng = rng_for(seed, "record")
     country = LOCALE_COUNTRY[locale]
-    first, last = fk.first_name(), fk.last_name()
+    # gendered name parts keep e.g. Czech/Polish surnames consistent with the first name
+    first, last = getattr(fk, f"first_name_{gender}")(), getattr(fk, f"last_name_{gender}")()
     name = f"{first} {last}"
     faker_iban = fk.iban()
     bban = faker_iban[4:] if faker_iban.startswith(country) else \
@@ -101,7 +115,7 @@ def _draw_record(fk: Faker, locale: str, seed: int) -> dict[str, Any]:
     local = f"{_ascii_slug(first)[:1]}{_ascii_slug(last)}{int(rng.integers(10, 100))}"
     return {
         "name": name,
-        "city": fk.city(),
+        "city": _city(fk, rng),
         "country_code": country,
         "job": fk.job(),
         "blood_type": BLOOD_TYPES[int(rng.choice(len(BLOOD_TYPES), p=_BLOOD_P))],
@@ -111,6 +125,7 @@ def _draw_record(fk: Faker, locale: str, seed: int) -> dict[str, Any]:
         "credit_card": make_invalid_card(fk.credit_card_number()),
         "passport": fk.passport_number(),
         "locale": locale,
+        "gender": gender,
     }
 
 
@@ -124,12 +139,15 @@ def _unique_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[str],
+                      bearded: Sequence[bool] | None = None,
                       max_attempts: int = 50) -> tuple[dict[str, dict[str, Any]], int]:
     """Records for ``identity_ids`` (in order) and the number of uniqueness re-draws.
 
     The locale of identity ``i`` is drawn from ``locales`` with a per-identity generator; the
     record is drawn with attempt seeds ``derive_seed(seed, "persona", id, attempt)`` until none
-    of its identifier fields collides with an earlier identity's.
+    of its identifier fields collides with an earlier identity's. The name's gender is "male"
+    when the portrait has facial hair (``bearded[i]``), else drawn 50/50 [our choice: keeps names
+    consistent with the one gendered cue the portraits show].
     """
     unknown = [loc for loc in locales if loc not in LOCALE_COUNTRY]
     if unknown:
@@ -138,10 +156,12 @@ def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[
     seen: set[tuple[str, str]] = set()
     out: dict[str, dict[str, Any]] = {}
     redraws = 0
-    for ident in identity_ids:
-        locale = locales[int(rng_for(seed, "locale", ident).integers(len(locales)))]
+    for k, ident in enumerate(identity_ids):
+        rng = rng_for(seed, "locale", ident)
+        locale = locales[int(rng.integers(len(locales)))]
+        gender = "male" if bearded is not None and bearded[k] else ("male", "female")[int(rng.integers(2))]
         for attempt in range(max_attempts):
-            record = _draw_record(_faker(locale, cache), locale, derive_seed(seed, "persona", ident, attempt))
+            record = _draw_record(_faker(locale, cache), locale, derive_seed(seed, "persona", ident, attempt), gender)
             keys = _unique_keys(record)
             if not seen.intersection(keys) and len(set(keys)) == len(keys):
                 break

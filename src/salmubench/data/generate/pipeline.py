@@ -41,7 +41,7 @@ from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
 GENERATOR_NAME = "salmubench.procedural"
-GENERATOR_VERSION = "1"  # bump whenever the output for a given preset + seed changes
+GENERATOR_VERSION = "2"  # bump whenever the output for a given preset + seed changes
 SCENE_CHUNK = 256
 
 
@@ -237,7 +237,7 @@ def _build_context(cfg: PresetConfig, seed: int) -> tuple[_Context, dict[str, di
     codes = faces.sample_identity_traits(cfg.n_identities, rng_for(seed, "traits"), cfg.min_trait_distance,
                                          cfg.min_coarse_distance)
     traits = [faces.decode_traits(c) for c in codes]
-    personas, redraws = generate_personas(ids, seed, cfg.locales)
+    personas, redraws = generate_personas(ids, seed, cfg.locales, [t["facial_hair"] != "none" for t in traits])
     plans = plan_identities(ids, cfg.images_per_identity, (cfg.retain_joint_min, cfg.retain_joint_max),
                             rng_for(seed, "splits"))
     values = [{a: _value(personas[i], a) for a in S.ATTRIBUTE_TYPES} for i in ids]
