@@ -26,3 +26,13 @@ def tiny_dataset(tiny_dataset_dir):
     from salmubench.data import load_dataset
 
     return load_dataset(tiny_dataset_dir)
+
+
+@pytest.fixture(scope="session")
+def mini_dataset_dir(tmp_path_factory):
+    """A ``mini``-preset dataset (seed 0; ~10 s, generated only when a test asks; read-only)."""
+    from salmubench.data.generate import generate_dataset
+
+    out = tmp_path_factory.mktemp("salmu") / "mini"
+    generate_dataset(out, preset="mini", seed=0, progress=False)
+    return out
