@@ -206,6 +206,10 @@ def test_cli_generate_then_validate(tmp_path, capsys):
     assert main(["data", "validate", str(out)]) == 0
     assert main(args[:-1] + ["--seed", "5", "--no-progress"]) == 2  # different dataset, no --force
     assert "not empty" in capsys.readouterr().err
+    assert main(args + ["--force", "--set", "n_general_retain=7", "--set", "zeroshot_per_class=2"]) == 0
+    assert "general_retain 7, zeroshot 20" in capsys.readouterr().out
+    assert main(args + ["--force", "--set", "n_identites=3"]) == 2
+    assert "unknown preset tiny key(s) n_identites" in capsys.readouterr().err
 
 
 def test_truncated_jpeg_is_caught(copy):

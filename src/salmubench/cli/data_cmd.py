@@ -21,6 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--workers", type=int, default=1, help="rendering processes (output does not depend on it)")
     gen.add_argument("--limit-identities", type=int, default=None,
                      help="generate only this many identities (other sizes scaled alike; for benchmarks)")
+    gen.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                     help="change a preset field, e.g. --set n_identities=50 (repeatable; see docs/data.md)")
     gen.add_argument("--force", action="store_true", help="replace an existing different dataset in --out")
     gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
     gen.set_defaults(func=_generate)
@@ -33,10 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from salmubench.config import parse_overrides
     from salmubench.data.generate import generate_dataset
     from salmubench.data.generate.presets import scaled_overrides
 
     overrides = scaled_overrides(args.preset, args.limit_identities) if args.limit_identities else {}
+    overrides.update(parse_overrides(args.overrides))
     manifest = generate_dataset(args.out, preset=args.preset, seed=args.seed, progress=not args.no_progress,
                                 workers=args.workers, overwrite=args.force, **overrides)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
