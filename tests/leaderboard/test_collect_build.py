@@ -119,3 +119,21 @@ def test_csv_and_json_outputs(run_dir, tmp_path):
     assert float(rows[0]["ret_fail"]) == COMPROMISED["ret_fail"] and rows[0]["rank"] == ""
     assert json.loads(paths["json"].read_text())["rows"][2]["name"] == lb["rows"][2]["name"]
     assert to_csv(lb) == paths["csv"].read_text()
+
+
+def test_seeds_group_by_method_budget_and_params(tmp_path):
+    run = write_run(tmp_path / "run", seeds=(0, 1), rows=False)
+    # per-seed run config hashes differ (they include the seed); the params are what groups
+    for i, res_path in enumerate(sorted(run.glob("results/finetune@5x-s*/result.json"))):
+        data = json.loads(res_path.read_text())
+        data["run"]["params"] = {"lr": 1e-5}
+        data["run"]["config_hash"] = f"seedhash{i}"
+        res_path.write_text(json.dumps(data))
+    other = make_result(METHODS["finetune"], method="finetune", budget=5.0, seed=0, sha="7" * 64)
+    other.run.params = {"lr": 1e-3}
+    write(run, "results/finetune-lr", other)
+    names = [r["name"] for r in build_leaderboard([run])["rows"]]
+    ft = [n for n in names if n.startswith("finetune@5x")]
+    assert len(ft) == 2 and all("[" in n for n in ft) and any("(n=2)" not in n for n in ft)
+    lb = build_leaderboard([run])
+    assert sorted(len(r["seeds"]) for r in lb["rows"] if r["name"].startswith("finetune")) == [1, 2]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from salmubench.config import config_hash
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
 from salmubench.evaluation.results import RESULT_FILE, EvalResult, read_result
@@ -132,16 +133,24 @@ def group_results(loaded: Sequence[Loaded]) -> tuple[Group, Group, list[Group]]:
         seen_seed[(key, item.seed)] = item
         groups.setdefault(key, Group(key=key, name=name, role=item.role, members=[])).members.append(item)
     _check_bases(refs["compromised"], [m for g in groups.values() for m in g.members])
+    _disambiguate(list(groups.values()))
     return refs["compromised"], refs["clean"], list(groups.values())
+
+
+def _disambiguate(groups: list[Group]) -> None:
+    """Rows sharing a display name (same method@budget, other hyperparameters) get ``[hash]``."""
+    names = [g.name for g in groups]
+    for g in groups:
+        if names.count(g.name) > 1:
+            g.name = f"{g.name} [{g.key.rpartition('#')[2]}]"
 
 
 def row_identity(result: EvalResult) -> tuple[str, str]:
     """(grouping key, display name): ``method@budget`` over seeds, else the model name or source."""
     run = result.run
-    if run.method:
+    if run.method:  # seeds of one method, budget and hyperparameter set form one row
         budget = f"@{run.budget:g}x" if run.budget is not None else ""
-        extra = f"#{run.config_hash}" if run.config_hash and run.params else ""
-        return f"{run.method}{budget}{extra}", f"{run.method}{budget}"
+        return f"{run.method}{budget}#{config_hash(run.params, length=8)}", f"{run.method}{budget}"
     name = result.model.name or result.model.source
     if result.run.seed is not None:
         name = name.removesuffix(f"/s{result.run.seed}")
