@@ -10,6 +10,7 @@ main object class and ships class names + prompt templates (our GenKnow stand-in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,99 +47,202 @@ def _star(n: int, inner: float) -> list[tuple[float, float]]:
              -(1 if i % 2 == 0 else inner) * math.cos(i * math.pi / n)) for i in range(2 * n)]
 
 
+def _box(cx: float, cy: float, r: float) -> list[float]:
+    return [cx - r, cy - r, cx + r, cy + r]
+
+
+def _dark(col: tuple) -> tuple:
+    return tuple(int(c * 0.55) for c in col)
+
+
+def _lw(r: float) -> int:
+    return max(1, int(r * 0.3))
+
+
+_DRAWERS: dict[str, Callable[..., None]] = {}
+
+
+def _shape(name: str) -> Callable:
+    """Register a drawer ``fn(d, cx, cy, r, col, bg)`` for object class ``name``."""
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        _DRAWERS[name] = fn
+        return fn
+    return deco
+
+
 def draw_object(d: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
-    """Draw one object of class ``kind`` centred at (cx, cy) with radius ``r``."""
-    box = [cx - r, cy - r, cx + r, cy + r]
-    dark = tuple(int(c * 0.55) for c in col)
-    lw = max(1, int(r * 0.3))
-    if kind == "circle":
-        d.ellipse(box, fill=col)
-    elif kind == "square":
-        d.rectangle([cx - r * 0.85, cy - r * 0.85, cx + r * 0.85, cy + r * 0.85], fill=col)
-    elif kind == "triangle":
-        d.polygon(_poly(cx, cy, r, [(0, -1), (1, 0.8), (-1, 0.8)]), fill=col)
-    elif kind == "star":
-        d.polygon(_poly(cx, cy, r, _star(5, 0.42)), fill=col)
-    elif kind == "heart":
-        d.ellipse([cx - r, cy - r * 0.7, cx, cy + r * 0.2], fill=col)
-        d.ellipse([cx, cy - r * 0.7, cx + r, cy + r * 0.2], fill=col)
-        d.polygon(_poly(cx, cy, r, [(-0.97, -0.1), (0.97, -0.1), (0, 1)]), fill=col)
-    elif kind == "cross":
-        d.rectangle([cx - r * 0.3, cy - r, cx + r * 0.3, cy + r], fill=col)
-        d.rectangle([cx - r, cy - r * 0.3, cx + r, cy + r * 0.3], fill=col)
-    elif kind == "diamond":
-        d.polygon(_poly(cx, cy, r, [(0, -1), (0.65, 0), (0, 1), (-0.65, 0)]), fill=col)
-    elif kind == "hexagon":
-        d.polygon(_poly(cx, cy, r, [(math.cos(a), math.sin(a)) for a in np.arange(6) * math.pi / 3]), fill=col)
-    elif kind == "ring":
-        d.ellipse(box, outline=col, width=lw)
-    elif kind == "crescent":
-        d.ellipse(box, fill=col)
-        d.ellipse([cx - r * 0.45, cy - r * 1.0, cx + r * 1.3, cy + r * 0.75], fill=bg)
-    elif kind == "house":
-        d.rectangle([cx - r * 0.7, cy - r * 0.1, cx + r * 0.7, cy + r], fill=col)
-        d.polygon(_poly(cx, cy, r, [(-0.95, -0.1), (0, -1), (0.95, -0.1)]), fill=dark)
-        d.rectangle([cx - r * 0.15, cy + r * 0.4, cx + r * 0.15, cy + r], fill=bg)
-    elif kind == "tree":
-        d.rectangle([cx - r * 0.15, cy + r * 0.2, cx + r * 0.15, cy + r], fill=(110, 70, 30))
-        d.ellipse([cx - r * 0.8, cy - r, cx + r * 0.8, cy + r * 0.4], fill=col)
-    elif kind == "pine tree":
-        d.rectangle([cx - r * 0.12, cy + r * 0.6, cx + r * 0.12, cy + r], fill=(110, 70, 30))
-        d.polygon(_poly(cx, cy, r, [(0, -1), (0.75, 0.65), (-0.75, 0.65)]), fill=col)
-    elif kind == "flower":
-        for a in np.arange(5) * 2 * math.pi / 5:
-            px, py = cx + math.sin(a) * r * 0.55, cy - math.cos(a) * r * 0.55
-            d.ellipse([px - r * 0.42, py - r * 0.42, px + r * 0.42, py + r * 0.42], fill=col)
-        d.ellipse([cx - r * 0.3, cy - r * 0.3, cx + r * 0.3, cy + r * 0.3], fill=(250, 220, 40))
-    elif kind == "sun":
-        d.polygon(_poly(cx, cy, r, _star(10, 0.65)), fill=col)
-        d.ellipse([cx - r * 0.55, cy - r * 0.55, cx + r * 0.55, cy + r * 0.55], fill=dark)
-    elif kind == "cloud":
-        for ox, oy, s in ((-0.45, 0.15, 0.5), (0.45, 0.15, 0.5), (0, -0.15, 0.6)):
-            d.ellipse([cx + (ox - s) * r, cy + (oy - s) * r, cx + (ox + s) * r, cy + (oy + s) * r], fill=col)
-    elif kind == "fish":
-        d.ellipse([cx - r * 0.8, cy - r * 0.5, cx + r * 0.5, cy + r * 0.5], fill=col)
-        d.polygon(_poly(cx, cy, r, [(0.35, 0), (1, -0.55), (1, 0.55)]), fill=col)
-        d.ellipse([cx - r * 0.55, cy - r * 0.2, cx - r * 0.35, cy], fill=bg)
-    elif kind == "car":
-        d.rectangle([cx - r, cy - r * 0.1, cx + r, cy + r * 0.45], fill=col)
-        d.rectangle([cx - r * 0.55, cy - r * 0.55, cx + r * 0.45, cy - r * 0.1], fill=col)
-        for ox in (-0.55, 0.55):
-            d.ellipse([cx + (ox - 0.25) * r, cy + r * 0.25, cx + (ox + 0.25) * r, cy + r * 0.75], fill=(25, 25, 25))
-    elif kind == "boat":
-        d.polygon(_poly(cx, cy, r, [(-1, 0.3), (1, 0.3), (0.65, 0.85), (-0.65, 0.85)]), fill=dark)
-        d.polygon(_poly(cx, cy, r, [(0.05, -1), (0.05, 0.2), (0.8, 0.2)]), fill=col)
-    elif kind == "mushroom":
-        d.rectangle([cx - r * 0.22, cy, cx + r * 0.22, cy + r], fill=(235, 225, 200))
-        d.chord([cx - r, cy - r * 0.8, cx + r, cy + r * 0.4], 180, 360, fill=col)
-    elif kind == "cup":
-        d.rectangle([cx - r * 0.6, cy - r * 0.6, cx + r * 0.4, cy + r * 0.8], fill=col)
-        d.ellipse([cx + r * 0.2, cy - r * 0.35, cx + r * 0.95, cy + r * 0.45], outline=col, width=lw)
-    elif kind == "key":
-        d.ellipse([cx - r, cy - r * 0.45, cx - r * 0.1, cy + r * 0.45], outline=col, width=lw)
-        d.rectangle([cx - r * 0.15, cy - r * 0.12, cx + r, cy + r * 0.12], fill=col)
-        d.rectangle([cx + r * 0.6, cy, cx + r * 0.8, cy + r * 0.45], fill=col)
-    elif kind == "bell":
-        d.chord([cx - r * 0.7, cy - r, cx + r * 0.7, cy + r * 0.6], 180, 360, fill=col)
-        d.rectangle([cx - r * 0.7, cy - r * 0.2, cx + r * 0.7, cy + r * 0.55], fill=col)
-        d.ellipse([cx - r * 0.2, cy + r * 0.5, cx + r * 0.2, cy + r * 0.9], fill=dark)
-    elif kind == "leaf":
-        d.ellipse([cx - r * 0.45, cy - r, cx + r * 0.45, cy + r], fill=col)
-        d.line([(cx, cy - r * 0.9), (cx, cy + r)], fill=dark, width=max(1, lw // 2))
-    elif kind == "kite":
-        d.polygon(_poly(cx, cy, r, [(0, -1), (0.6, -0.3), (0, 0.7), (-0.6, -0.3)]), fill=col)
-        d.line([(cx, cy + r * 0.7), (cx - r * 0.3, cy + r)], fill=dark, width=max(1, lw // 2))
-    elif kind == "candle":
-        d.rectangle([cx - r * 0.3, cy - r * 0.4, cx + r * 0.3, cy + r], fill=col)
-        d.ellipse([cx - r * 0.15, cy - r, cx + r * 0.15, cy - r * 0.45], fill=(250, 180, 30))
-    elif kind == "lollipop":
-        d.rectangle([cx - r * 0.08, cy, cx + r * 0.08, cy + r], fill=(235, 235, 235))
-        d.ellipse([cx - r * 0.6, cy - r, cx + r * 0.6, cy + r * 0.2], fill=col)
-    elif kind == "tent":
-        d.polygon(_poly(cx, cy, r, [(0, -0.9), (1, 0.8), (-1, 0.8)]), fill=col)
-        d.polygon(_poly(cx, cy, r, [(0, -0.1), (0.3, 0.8), (-0.3, 0.8)]), fill=dark)
-    else:
-        raise KeyError(kind)
+    """Draw one object of class ``kind`` centred at (cx, cy) with radius ``r`` (KeyError if unknown)."""
+    _DRAWERS[kind](d, cx, cy, r, col, bg)
+
+
+@_shape("circle")
+def _draw_circle(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse(_box(cx, cy, r), fill=col)
+
+
+@_shape("square")
+def _draw_square(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.85, cy - r * 0.85, cx + r * 0.85, cy + r * 0.85], fill=col)
+
+
+@_shape("triangle")
+def _draw_triangle(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(0, -1), (1, 0.8), (-1, 0.8)]), fill=col)
+
+
+@_shape("star")
+def _draw_star(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, _star(5, 0.42)), fill=col)
+
+
+@_shape("heart")
+def _draw_heart(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse([cx - r, cy - r * 0.7, cx, cy + r * 0.2], fill=col)
+    d.ellipse([cx, cy - r * 0.7, cx + r, cy + r * 0.2], fill=col)
+    d.polygon(_poly(cx, cy, r, [(-0.97, -0.1), (0.97, -0.1), (0, 1)]), fill=col)
+
+
+@_shape("cross")
+def _draw_cross(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.3, cy - r, cx + r * 0.3, cy + r], fill=col)
+    d.rectangle([cx - r, cy - r * 0.3, cx + r, cy + r * 0.3], fill=col)
+
+
+@_shape("diamond")
+def _draw_diamond(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(0, -1), (0.65, 0), (0, 1), (-0.65, 0)]), fill=col)
+
+
+@_shape("hexagon")
+def _draw_hexagon(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(math.cos(a), math.sin(a)) for a in np.arange(6) * math.pi / 3]), fill=col)
+
+
+@_shape("ring")
+def _draw_ring(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse(_box(cx, cy, r), outline=col, width=_lw(r))
+
+
+@_shape("crescent")
+def _draw_crescent(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse(_box(cx, cy, r), fill=col)
+    d.ellipse([cx - r * 0.45, cy - r * 1.0, cx + r * 1.3, cy + r * 0.75], fill=bg)
+
+
+@_shape("house")
+def _draw_house(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.7, cy - r * 0.1, cx + r * 0.7, cy + r], fill=col)
+    d.polygon(_poly(cx, cy, r, [(-0.95, -0.1), (0, -1), (0.95, -0.1)]), fill=_dark(col))
+    d.rectangle([cx - r * 0.15, cy + r * 0.4, cx + r * 0.15, cy + r], fill=bg)
+
+
+@_shape("tree")
+def _draw_tree(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.15, cy + r * 0.2, cx + r * 0.15, cy + r], fill=(110, 70, 30))
+    d.ellipse([cx - r * 0.8, cy - r, cx + r * 0.8, cy + r * 0.4], fill=col)
+
+
+@_shape("pine tree")
+def _draw_pine_tree(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.12, cy + r * 0.6, cx + r * 0.12, cy + r], fill=(110, 70, 30))
+    d.polygon(_poly(cx, cy, r, [(0, -1), (0.75, 0.65), (-0.75, 0.65)]), fill=col)
+
+
+@_shape("flower")
+def _draw_flower(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    for a in np.arange(5) * 2 * math.pi / 5:
+        px, py = cx + math.sin(a) * r * 0.55, cy - math.cos(a) * r * 0.55
+        d.ellipse([px - r * 0.42, py - r * 0.42, px + r * 0.42, py + r * 0.42], fill=col)
+    d.ellipse([cx - r * 0.3, cy - r * 0.3, cx + r * 0.3, cy + r * 0.3], fill=(250, 220, 40))
+
+
+@_shape("sun")
+def _draw_sun(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, _star(10, 0.65)), fill=col)
+    d.ellipse([cx - r * 0.55, cy - r * 0.55, cx + r * 0.55, cy + r * 0.55], fill=_dark(col))
+
+
+@_shape("cloud")
+def _draw_cloud(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    for ox, oy, s in ((-0.45, 0.15, 0.5), (0.45, 0.15, 0.5), (0, -0.15, 0.6)):
+        d.ellipse([cx + (ox - s) * r, cy + (oy - s) * r, cx + (ox + s) * r, cy + (oy + s) * r], fill=col)
+
+
+@_shape("fish")
+def _draw_fish(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse([cx - r * 0.8, cy - r * 0.5, cx + r * 0.5, cy + r * 0.5], fill=col)
+    d.polygon(_poly(cx, cy, r, [(0.35, 0), (1, -0.55), (1, 0.55)]), fill=col)
+    d.ellipse([cx - r * 0.55, cy - r * 0.2, cx - r * 0.35, cy], fill=bg)
+
+
+@_shape("car")
+def _draw_car(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r, cy - r * 0.1, cx + r, cy + r * 0.45], fill=col)
+    d.rectangle([cx - r * 0.55, cy - r * 0.55, cx + r * 0.45, cy - r * 0.1], fill=col)
+    for ox in (-0.55, 0.55):
+        d.ellipse([cx + (ox - 0.25) * r, cy + r * 0.25, cx + (ox + 0.25) * r, cy + r * 0.75], fill=(25, 25, 25))
+
+
+@_shape("boat")
+def _draw_boat(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(-1, 0.3), (1, 0.3), (0.65, 0.85), (-0.65, 0.85)]), fill=_dark(col))
+    d.polygon(_poly(cx, cy, r, [(0.05, -1), (0.05, 0.2), (0.8, 0.2)]), fill=col)
+
+
+@_shape("mushroom")
+def _draw_mushroom(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.22, cy, cx + r * 0.22, cy + r], fill=(235, 225, 200))
+    d.chord([cx - r, cy - r * 0.8, cx + r, cy + r * 0.4], 180, 360, fill=col)
+
+
+@_shape("cup")
+def _draw_cup(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.6, cy - r * 0.6, cx + r * 0.4, cy + r * 0.8], fill=col)
+    d.ellipse([cx + r * 0.2, cy - r * 0.35, cx + r * 0.95, cy + r * 0.45], outline=col, width=_lw(r))
+
+
+@_shape("key")
+def _draw_key(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse([cx - r, cy - r * 0.45, cx - r * 0.1, cy + r * 0.45], outline=col, width=_lw(r))
+    d.rectangle([cx - r * 0.15, cy - r * 0.12, cx + r, cy + r * 0.12], fill=col)
+    d.rectangle([cx + r * 0.6, cy, cx + r * 0.8, cy + r * 0.45], fill=col)
+
+
+@_shape("bell")
+def _draw_bell(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.chord([cx - r * 0.7, cy - r, cx + r * 0.7, cy + r * 0.6], 180, 360, fill=col)
+    d.rectangle([cx - r * 0.7, cy - r * 0.2, cx + r * 0.7, cy + r * 0.55], fill=col)
+    d.ellipse([cx - r * 0.2, cy + r * 0.5, cx + r * 0.2, cy + r * 0.9], fill=_dark(col))
+
+
+@_shape("leaf")
+def _draw_leaf(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.ellipse([cx - r * 0.45, cy - r, cx + r * 0.45, cy + r], fill=col)
+    d.line([(cx, cy - r * 0.9), (cx, cy + r)], fill=_dark(col), width=max(1, _lw(r) // 2))
+
+
+@_shape("kite")
+def _draw_kite(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(0, -1), (0.6, -0.3), (0, 0.7), (-0.6, -0.3)]), fill=col)
+    d.line([(cx, cy + r * 0.7), (cx - r * 0.3, cy + r)], fill=_dark(col), width=max(1, _lw(r) // 2))
+
+
+@_shape("candle")
+def _draw_candle(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.3, cy - r * 0.4, cx + r * 0.3, cy + r], fill=col)
+    d.ellipse([cx - r * 0.15, cy - r, cx + r * 0.15, cy - r * 0.45], fill=(250, 180, 30))
+
+
+@_shape("lollipop")
+def _draw_lollipop(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.rectangle([cx - r * 0.08, cy, cx + r * 0.08, cy + r], fill=(235, 235, 235))
+    d.ellipse([cx - r * 0.6, cy - r, cx + r * 0.6, cy + r * 0.2], fill=col)
+
+
+@_shape("tent")
+def _draw_tent(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, col: tuple, bg: tuple) -> None:
+    d.polygon(_poly(cx, cy, r, [(0, -0.9), (1, 0.8), (-1, 0.8)]), fill=col)
+    d.polygon(_poly(cx, cy, r, [(0, -0.1), (0.3, 0.8), (-0.3, 0.8)]), fill=_dark(col))
 
 
 @dataclass(frozen=True)
