@@ -148,3 +148,13 @@ def test_redo_reruns_matching_stages_from_scratch(tmp_path, fakes):
     assert states["eval-finetune@1x-s0"] == "done"  # a redo cascades to what depends on it
     assert states["eval-generic_captions@1x-s0"] == "cached" and states["leaderboard"] == "done"
     assert states["unlearn-generic_captions@1x-s0"] == "cached" and fakes.calls["unlearn:finetune@1/0"] == 2
+
+
+def test_leaderboard_reads_only_this_plans_results(tmp_path, fakes):
+    run_benchmark(cfg(tmp_path), fakes.fns())
+    report = run_benchmark(cfg(tmp_path, methods=("finetune",)), fakes.fns())
+    assert report.ok
+    lb = json.loads((tmp_path / "run" / "leaderboard.json").read_text())
+    assert [r["name"] for r in lb["rows"]] == ["Compromised", "Clean", "finetune@1x"]
+    # the older results stay on disk; `salmubench leaderboard RUN_DIR` would merge them all
+    assert (tmp_path / "run" / "results" / "generic_captions@1x-s0" / "result.json").is_file()

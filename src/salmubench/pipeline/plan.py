@@ -177,10 +177,12 @@ class Planner:
                     if self.cache.is_done(i, keys[i])}
             return {"stage": "leaderboard", "evals": done, "salmubench": __version__}
 
-        def run(resume: bool) -> dict:
+        def run(resume: bool) -> dict:  # only this plan's finished results (not stale ones of older plans)
             from salmubench.leaderboard import rebuild
 
-            data, _ = rebuild([self.root / "results"], self.root)
+            keys = {s.id: s for s in self.stages if s.id in evals}
+            dirs = [keys[i].outputs[0] for i in evals if self.cache.is_done(i, keys[i].key, keys[i].outputs)]
+            data, _ = rebuild(dirs, self.root)
             return {"rows": len(data["rows"])}
 
         self._add(Stage("leaderboard", "leaderboard", "leaderboard + report", None,
