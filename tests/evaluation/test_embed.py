@@ -85,3 +85,9 @@ def test_trimmed_text_encoding_matches_open_clip(bundle):
     with torch.inference_mode():
         full, trimmed = bundle.model.encode_text(tokens), encode_text_trimmed(bundle.model, tokens)
     torch.testing.assert_close(trimmed, full, atol=1e-5, rtol=1e-5)
+
+
+def test_parallel_decoding_gives_the_same_embeddings(bundle, data):
+    one = EmbeddingBank(bundle, progress=False, workers=1).images(data.forget)
+    four = EmbeddingBank(bundle, progress=False, workers=4).images(data.forget)
+    np.testing.assert_array_equal(one, four)
