@@ -103,6 +103,7 @@ def csv_rows(lb: dict) -> list[dict]:
             k, ci = m["key"], row["ci"].get(m["key"])
             flat[k] = row["values"][k]
             flat[f"{k}_lo"], flat[f"{k}_hi"] = (ci["lo"], ci["hi"]) if ci else ("", "")
+        flat["ret_fail_r_at_1"] = "" if row.get("r_at_1") is None else row["r_at_1"]
         flat |= {f"score_{k}": row["scores"][k] for k in ("efficacy", "utility", "combined")}
         flat["tags"] = ";".join(row["tags"])
         flat |= {k: "" if v is None else v for k, v in row["cost"].items()}
