@@ -99,8 +99,8 @@ def test_identity_structure(tiny_dataset):
     forget, ha, hi = (set(filter(None, ds.split(s).identity_ids)) for s in S.SENSITIVE_SPLITS)
     n = PRESETS["tiny"].n_identities
     assert not (forget & hi) and ha <= forget
-    assert len(forget - ha) == round(0.25 * n) and len(hi) == round(0.25 * n)
-    assert len(ha) == n - 2 * round(0.25 * n)
+    assert len(forget - ha) == n // 4 and len(hi) == round(0.25 * n)
+    assert len(ha) == n - n // 4 - round(0.25 * n)
     types = defaultdict(lambda: defaultdict(set))
     for split in S.SENSITIVE_SPLITS:
         for f, i in zip(ds.split(split).file_names, ds.split(split).identity_ids, strict=True):
