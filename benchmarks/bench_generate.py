@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -68,10 +69,17 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    """user + system CPU seconds of reaped children (pool workers are reaped by their parent)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(preset: str, workers: int, limit: int | None) -> dict:
     """Generate ``preset`` once in a child process; return timing and memory figures."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
+        cpu0 = _children_cpu()
         proc = subprocess.Popen([sys.executable, "-c", CHILD, preset, str(Path(tmp) / "ds"), str(workers),
                                  str(limit or 0)], stdout=subprocess.PIPE, text=True)
         peak = [0]
@@ -86,13 +94,16 @@ def run_one(preset: str, workers: int, limit: int | None) -> dict:
         out, _ = proc.communicate()
         seconds = time.perf_counter() - t0
         thread.join()
+        cpu = _children_cpu() - cpu0
         if proc.returncode:
             raise SystemExit(f"generation of {preset} failed (exit {proc.returncode})")
         size = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file())
     info = json.loads(out.strip().splitlines()[-1])
     images = sum(info["counts"].values())
     return {"preset": preset, "workers": workers, "limit_identities": limit, "seconds": round(seconds, 2),
-            "images": images, "images_per_s": round(images / seconds, 1),
+            "images": images, "images_per_s": round(images / seconds, 1), "cpu_seconds": round(cpu, 1),
+            # what an otherwise idle machine would take: CPU time spread over the worker processes
+            "idle_estimate_seconds": round(cpu / max(1, min(workers, os.cpu_count() or 1)), 1),
             "peak_pss_mib": round(peak[0] / 2**20, 1), "dataset_mib": round(size / 2**20, 1),
             "counts": info["counts"]}
 
@@ -112,16 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         full = get_preset(preset).n_identities
         if args.limit_identities and args.limit_identities < full:
             res["extrapolated_full_seconds"] = round(res["seconds"] * full / args.limit_identities, 1)
+            res["extrapolated_idle_seconds"] = round(res["idle_estimate_seconds"] * full / args.limit_identities, 1)
         res["loadavg_1min_before"] = round(load, 2)
         if args.json:
             print(json.dumps(res))
             continue
         line = (f"{preset:6s} workers={res['workers']} {res['seconds']:8.2f} s  {res['images']:6d} images  "
                 f"{res['images_per_s']:7.1f} img/s  peak {res['peak_pss_mib']:7.1f} MiB  "
-                f"data {res['dataset_mib']:.1f} MiB  (load {load:.2f})")
+                f"data {res['dataset_mib']:.1f} MiB  cpu {res['cpu_seconds']:.1f} s  (load {load:.2f}; "
+                f"idle-machine estimate {res['idle_estimate_seconds']:.1f} s)")
         if "extrapolated_full_seconds" in res:
             line += (f"  [{args.limit_identities}/{full} identities; full preset extrapolated: "
-                     f"{res['extrapolated_full_seconds']:.0f} s]")
+                     f"{res['extrapolated_full_seconds']:.0f} s, idle estimate {res['extrapolated_idle_seconds']:.0f} s]")
         print(line, flush=True)
     return 0
 
