@@ -122,3 +122,12 @@ def test_imagenet_classnames_for_a_full_val_set():
 
     assert imagenet_classnames([f"n{k:08d}" for k in range(1000)]) == list(IMAGENET_CLASSNAMES)
     assert imagenet_classnames(["tabby_cat", "pizza"]) == ["tabby cat", "pizza"]
+
+
+def test_bare_checkpoint_file_with_arch_gives_the_same_numbers(first_run, model_dirs, eval_data_dir, tmp_path):
+    result, out = first_run
+    weights = model_dirs["a"] / "open_clip_model.safetensors"
+    again = evaluate(weights, eval_data_dir, tmp_path, arch="salmu-test", name="model-a", cache_dir=False,
+                     progress=False)
+    assert again.model.arch == "salmu-test" and again.model.checkpoint_sha256 == result.model.checkpoint_sha256
+    assert (tmp_path / again.files["official"]).read_bytes() == (out / result.files["official"]).read_bytes()
