@@ -89,7 +89,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
         protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
         dataset=dataset_info(data),
         model=_model_info(model_spec, bundle, role, name),
-        run=_run_info(run_info, bundle),
+        run=_run_info(run_info, _salmu_config(model_spec)),
         metrics={k: _metric_value(k, o) for k, o in outputs.items()},
         extras=extras,
         gen_know_source=outputs["gen_know"].extra.get("source", "none"),
@@ -216,12 +216,12 @@ def _model_info(model_spec: Any, bundle, role: str | None, name: str | None) -> 
                      base_checkpoint_sha256=meta.get("base_checkpoint_sha256"), name=name)
 
 
-def _run_info(run_info: RunInfo | dict | None, bundle) -> RunInfo:
+def _run_info(run_info: RunInfo | dict | None, meta: dict) -> RunInfo:
+    """The caller's run info, else what an unlearned model folder records (method, config hash)."""
     if isinstance(run_info, RunInfo):
         return run_info
-    if isinstance(run_info, dict):
-        return RunInfo(**{k: v for k, v in run_info.items() if k in RunInfo.model_fields})
-    return RunInfo()
+    source = run_info if isinstance(run_info, dict) else (meta if meta.get("role") == "unlearned" else {})
+    return RunInfo(**{k: v for k, v in source.items() if k in RunInfo.model_fields})
 
 
 def _default_name(model_spec: Any, bundle) -> str:
