@@ -158,3 +158,28 @@ def test_leaderboard_reads_only_this_plans_results(tmp_path, fakes):
     assert [r["name"] for r in lb["rows"]] == ["Compromised", "Clean", "finetune@1x"]
     # the older results stay on disk; `salmubench leaderboard RUN_DIR` would merge them all
     assert (tmp_path / "run" / "results" / "generic_captions@1x-s0" / "result.json").is_file()
+
+
+def test_resolved_configs_are_part_of_the_keys(tmp_path, fakes):
+    defaults = {"lr": 1e-5}
+    fns = fakes.fns()
+    fns.method_config = lambda method, overrides: defaults | overrides
+    fns.train_config = lambda preset: {"epochs": 3}
+    run_benchmark(cfg(tmp_path, methods=("finetune",)), fns)
+    defaults["lr"] = 2e-5  # a method's default changed under the same name
+    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",)), fns).statuses}
+    assert states["unlearn-finetune@1x-s0"] == "done" and states["train-clean"] == "cached"
+    fns.train_config = lambda preset: {"epochs": 4}  # the training preset changed
+    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",)), fns).statuses}
+    assert states["train-clean"] == "done" and states["data"] == "cached"
+
+
+def test_real_config_resolvers():
+    from salmubench.pipeline import real_stage_fns
+
+    fns = real_stage_fns()
+    assert not fns.missing, fns.missing
+    assert fns.data_config("tiny")["generator_version"] and "device" not in fns.train_config("tiny")
+    assert fns.method_config("finetune", {})
+    with pytest.raises(ConfigError, match="unknown finetune config key"):
+        fns.method_config("finetune", {"no_such_key": 1})

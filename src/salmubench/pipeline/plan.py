@@ -92,7 +92,8 @@ class Planner:
 
     # ------------------------------------------------------------ stages
     def _data(self) -> None:
-        key = {"stage": "data", "preset": self.cfg.preset, "seed": self.cfg.data_seed, "salmubench": __version__}
+        key = {"stage": "data", "preset": self.cfg.preset, "seed": self.cfg.data_seed, "salmubench": __version__,
+               "config": self.fns.data_config(self.cfg.preset) if self.fns.data_config else {}}
         run = lambda resume: self.fns.generate(out_dir=self.data, preset=self.cfg.preset,  # noqa: E731
                                                seed=self.cfg.data_seed, progress=self.cfg.progress)
         self._add(Stage("data", "data", f"generate data ({self.cfg.preset})", "generate", (), [self.data], run, key))
@@ -100,7 +101,8 @@ class Planner:
     def _train(self, kind: str) -> None:
         out = self.root / "models" / kind
         key = {"stage": "train", "kind": kind, "preset": self.cfg.preset, "seed": self.cfg.train_seed,
-               "data": self.hashes["data"], "salmubench": __version__}
+               "data": self.hashes["data"], "salmubench": __version__,
+               "config": self.fns.train_config(self.cfg.preset) if self.fns.train_config else {}}
 
         def run(resume: bool) -> dict:
             return self.fns.train(kind=kind, data_dir=self.data, out_dir=out, preset=self.cfg.preset,
@@ -136,8 +138,10 @@ class Planner:
         name = slug(method, budget, seed)
         out = self.root / "models" / "unlearned" / name
         overrides = dict(self.cfg.overrides.get(method, {}))
+        resolved = self.fns.method_config(method, overrides) if self.fns.method_config else {}
         key = {"stage": "unlearn", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
-               "base": self.hashes["train-compromised"], "data": self.hashes["data"], "salmubench": __version__}
+               "config": resolved, "base": self.hashes["train-compromised"], "data": self.hashes["data"],
+               "salmubench": __version__}
 
         def run(resume: bool) -> dict:
             return self.fns.unlearn(method=method, model_dir=self.root / "models" / "compromised",

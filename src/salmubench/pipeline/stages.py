@@ -46,6 +46,11 @@ class StageFns:
     evaluate: Callable[..., Any] | None = None
     unlearn: Callable[..., Any] | None = None
     methods: Callable[[], list[str]] | None = None
+    # resolved configs for the cache keys (so a changed preset or method default invalidates the
+    # cache even under the same name); None -> {} (the name alone is the key)
+    data_config: Callable[[str], dict] | None = None  # preset -> generator config
+    train_config: Callable[[str], dict] | None = None  # preset -> training config (no device/threads)
+    method_config: Callable[[str, dict], dict] | None = None  # (method, overrides) -> method config
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -67,7 +72,37 @@ def real_stage_fns() -> StageFns:
             fns.missing[name] = f"{module}.{func} is not available ({exc.__class__.__name__}: {exc})"
             continue
         setattr(fns, name, adapter)
+    if fns.generate:
+        fns.data_config = _data_config
+    if fns.train:
+        fns.train_config = _train_config
+    if fns.unlearn:
+        fns.method_config = _method_config
     return fns
+
+
+EXECUTION_FIELDS = ("device", "threads", "workers", "checkpoint_every", "keep_checkpoints")
+
+
+def _data_config(preset: str) -> dict:
+    from salmubench.data.generate import GENERATOR_VERSION, get_preset
+
+    return get_preset(preset).model_dump(mode="json") | {"generator_version": GENERATOR_VERSION}
+
+
+def _train_config(preset: str) -> dict:
+    from salmubench.training.config import train_config
+
+    cfg = train_config(preset).model_dump(mode="json")
+    return {k: v for k, v in cfg.items() if k not in EXECUTION_FIELDS}
+
+
+def _method_config(method: str, overrides: dict) -> dict:
+    from salmubench.config import build_config
+    from salmubench.unlearning.registry import get_method
+
+    cls = get_method(method)
+    return build_config(cls.config_cls, overrides, what=f"{method} config").model_dump(mode="json")
 
 
 def _generate(out_dir: Path, preset: str, seed: int, progress: bool) -> dict:
