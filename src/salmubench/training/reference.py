@@ -53,6 +53,8 @@ def _setup_torch(cfg: TrainConfig, env: DistEnv) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("device 'cuda' requested but no CUDA device is available (use --device cpu)")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     return device
 
