@@ -243,3 +243,33 @@ def test_deterministic_across_processes_and_hash_seeds(tmp_path):
     assert json.loads(out.strip().splitlines()[-1]) == here["files"]
     readme = (tmp_path / "here" / "README.md").read_bytes()
     assert readme == (tmp_path / "there" / "README.md").read_bytes()
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_interrupted_generation_resumes_to_identical_bytes(tmp_path, monkeypatch):
+    from salmubench.data.generate import pipeline
+
+    kw = {**SMALL, "n_identities": 40, "n_general_retain": 5000}  # 2 identity parts, 2 general parts
+    fresh = generate_dataset(tmp_path / "fresh", "tiny", seed=2, progress=False, **kw)
+    real, calls, crashed = pipeline._run_part, [], []
+
+    def flaky(part, *args):
+        calls.append(part.index)
+        if len(calls) == 3 and not crashed:
+            crashed.append(part.index)
+            raise _Crash("simulated crash in the third part")
+        return real(part, *args)
+
+    monkeypatch.setattr(pipeline, "_run_part", flaky)
+    with pytest.raises(_Crash):
+        generate_dataset(tmp_path / "resumed", "tiny", seed=2, progress=False, **kw)
+    assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial").is_dir()
+    calls.clear()
+    resumed = generate_dataset(tmp_path / "resumed", "tiny", seed=2, progress=False, **kw)
+    assert calls and calls[0] == 2  # parts 0 and 1 were kept, not re-rendered
+    assert resumed == fresh
+    assert _files(tmp_path / "resumed") == _files(tmp_path / "fresh")
+    assert not (tmp_path / ".resumed.partial").exists()

@@ -97,7 +97,8 @@ def test_image_does_not_decode(copy):
 
 
 def test_missing_and_unknown_splits(copy):
-    _shard(copy, S.RETAIN_SYNTH).unlink()
+    for path in (copy / S.DATA_DIR).glob("retain_synth-*.parquet"):
+        path.unlink()
     shutil.copy(_shard(copy, S.FORGET), copy / S.DATA_DIR / "train-00000-of-00001.parquet")
     (copy / S.DATA_DIR / "forget.parquet").write_bytes(b"")
     _, err = _errors(copy, decode_images=False)

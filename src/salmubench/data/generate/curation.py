@@ -85,6 +85,10 @@ class CurationStats:
                      "captions_not_verbatim", "intra_sum", "inter_sum"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    def counters(self) -> dict[str, Any]:
+        """The counters as a JSON-able dict (``CurationStats(**d)`` restores them)."""
+        return {k: v for k, v in self.__dict__.items() if k != "extra"}
+
     def summary(self) -> dict[str, Any]:
         """The manifest's view of the counters."""
         n = max(1, self.images_checked)

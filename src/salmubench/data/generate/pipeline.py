@@ -7,8 +7,11 @@ JSONs, the dataset card and ``manifest.json``.
 Determinism: every random draw comes from ``rng_for(seed, <stream>, <index>...)``; work is cut
 into per-identity / per-chunk jobs whose results are consumed in order, so the output is
 byte-identical for a preset and seed whatever the number of workers.
-Atomicity: everything is written to a sibling ``.partial`` folder renamed into place at the end;
-re-running on a finished folder with the same preset and seed returns its manifest at once.
+Atomicity and resumability: everything is written to a sibling ``.partial`` folder renamed into
+place at the end. Work is cut into parts (32 identities, or 16 x 256 scenes); each finished part
+keeps its shards and a ``done.json`` there, so an interrupted run resumes at the first unfinished
+part and gives the same bytes as an uninterrupted one. Re-running on a finished folder with the
+same preset and seed returns its manifest at once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from salmubench.config import config_hash
@@ -31,9 +33,18 @@ from salmubench.data import schema as S
 from salmubench.data.generate import captions as C
 from salmubench.data.generate import curation, faces, scenes
 from salmubench.data.generate.card import write_dataset_card
+from salmubench.data.generate.jobs import (
+    Context,
+    Row,
+    classes_of,
+    identity_job,
+    init_worker,
+    scene_job,
+    scene_jobs,
+)
 from salmubench.data.generate.personas import generate_personas
 from salmubench.data.generate.presets import PresetConfig, get_preset
-from salmubench.data.generate.splits import IdentityPlan, plan_identities
+from salmubench.data.generate.splits import plan_identities
 from salmubench.data.io import ShardWriter, dataset_files
 from salmubench.errors import DataError
 from salmubench.io_utils import atomic_write_json, read_json, sha256_file
@@ -41,143 +52,7 @@ from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
 GENERATOR_NAME = "salmubench.procedural"
-GENERATOR_VERSION = "2"  # bump whenever the output for a given preset + seed changes
-SCENE_CHUNK = 256
-
-
-@dataclass
-class Row:
-    """One output row (image already JPEG-encoded)."""
-
-    split: str
-    file_name: str
-    image: bytes
-    text: str
-    identity_id: str | None
-    data_field: str | None = None
-    generic: str | None = None
-    label: int | None = None
-    class_name: str | None = None
-
-
-@dataclass
-class _Context:
-    """Everything a worker needs (sent once per worker)."""
-
-    cfg: PresetConfig
-    seed: int
-    refs: np.ndarray
-    traits: list[dict[str, str]]
-    names: list[str]
-    values: list[dict[str, str]]
-    plans: list[IdentityPlan]
-
-
-_CTX: _Context | None = None
-
-
-def _init_worker(ctx: _Context) -> None:
-    global _CTX
-    _CTX = ctx
-
-
-# ---------------------------------------------------------------------------------------------
-# per-identity job: sensitive images + retain_joint images
-# ---------------------------------------------------------------------------------------------
-
-
-def _render_checked(ctx: _Context, i: int, idx: int, stats: curation.CurationStats):
-    """Render image ``idx`` of identity ``i``, re-rendering until it passes the identity check."""
-    traits = ctx.traits[i]
-    for attempt in range(ctx.cfg.max_render_attempts):
-        var = faces.sample_variation(rng_for(ctx.seed, "image", i, idx, attempt), ctx.cfg.aspect_ratios)
-        img = faces.render_portrait(traits, var, ctx.cfg.image_size)
-        ok, own, other = curation.identity_check(faces.thumbnail_vector(img), i, ctx.refs)
-        stats.images_checked += 1
-        stats.intra_sum += own
-        stats.inter_sum += other
-        if ok:
-            return img, var
-        stats.images_regenerated += 1
-    stats.images_dropped += 1
-    return None, None
-
-
-def _file_name(ident: str, idx: int, img) -> str:
-    w, h = img.size
-    return S.image_file_name(ident, idx, w / h)
-
-
-def identity_job(i: int) -> tuple[list[Row], curation.CurationStats]:
-    """All rows of identity ``i`` (sensitive images, then its retain_joint images)."""
-    ctx = _CTX
-    if ctx is None:
-        raise RuntimeError("worker context not initialised")
-    plan, stats, rows = ctx.plans[i], curation.CurationStats(), []
-    styles = C.style_plan(len(plan.image_types), rng_for(ctx.seed, "styles", i))
-    for idx, attr in enumerate(plan.image_types):
-        img, var = _render_checked(ctx, i, idx, stats)
-        if img is None:
-            continue
-        name, value = ctx.names[i], ctx.values[i][attr]
-        text = C.association_caption(attr, name, value, styles[idx])
-        stats.captions_checked += 1
-        if not C.caption_is_verbatim(text, name, value):
-            stats.captions_not_verbatim += 1
-            continue
-        jpeg = faces.encode_jpeg(img, ctx.cfg.jpeg_quality)
-        rows.append(Row(plan.split_of(attr), _file_name(plan.identity_id, idx, img), jpeg, text,
-                        plan.identity_id, attr, faces.generic_caption(ctx.traits[i], var)))
-    for j in range(plan.n_retain_joint):
-        idx = len(plan.image_types) + j
-        img, var = _render_checked(ctx, i, idx, stats)
-        if img is not None:
-            rows.append(Row(S.RETAIN_SYNTH, _file_name(plan.identity_id, idx, img),
-                            faces.encode_jpeg(img, ctx.cfg.jpeg_quality),
-                            faces.generic_caption(ctx.traits[i], var), plan.identity_id))
-    return rows, stats
-
-
-# ---------------------------------------------------------------------------------------------
-# scene jobs: retain_disjoint, general_retain, zeroshot
-# ---------------------------------------------------------------------------------------------
-
-
-def _classes(cfg: PresetConfig) -> tuple[str, ...]:
-    if cfg.n_zeroshot_classes > len(scenes.OBJECT_CLASSES):
-        raise DataError(f"n_zeroshot_classes={cfg.n_zeroshot_classes} > {len(scenes.OBJECT_CLASSES)} object classes")
-    return scenes.OBJECT_CLASSES[: cfg.n_zeroshot_classes]
-
-
-def scene_job(job: tuple[str, int, int]) -> tuple[list[Row], curation.CurationStats]:
-    """Rows ``start..stop`` of a scene split (``retain_synth`` disjoint part, general_retain, zeroshot)."""
-    split, start, stop = job
-    ctx = _CTX
-    if ctx is None:
-        raise RuntimeError("worker context not initialised")
-    cfg, classes, rows = ctx.cfg, _classes(ctx.cfg), []
-    for k in range(start, stop):
-        rng = rng_for(ctx.seed, split, k)
-        if split == S.ZEROSHOT:
-            label = k % len(classes)
-            spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios, kind=classes[label], second_prob=0.0)
-            img = scenes.render_scene(spec, cfg.extra_image_size)
-            rows.append(Row(split, f"zeroshot_{k:06d}.jpg", faces.encode_jpeg(img, cfg.jpeg_quality),
-                            scenes.ZEROSHOT_TEMPLATES[0].format(spec.kind), None,
-                            label=label, class_name=spec.kind))
-            continue
-        spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios)
-        size = cfg.image_size if split == S.RETAIN_SYNTH else cfg.extra_image_size
-        img = scenes.render_scene(spec, size)
-        w, h = img.size
-        name = f"synth_{k:06d}_ar-{w / h:.2f}.jpg" if split == S.RETAIN_SYNTH else f"general_{k:07d}.jpg"
-        rows.append(Row(split, name, faces.encode_jpeg(img, cfg.jpeg_quality),
-                        scenes.scene_caption(spec, int(rng.integers(4))), None, class_name=spec.kind))
-    return rows, curation.CurationStats()
-
-
-def _scene_jobs(split: str, n: int) -> list[tuple[str, int, int]]:
-    return [(split, s, min(n, s + SCENE_CHUNK)) for s in range(0, n, SCENE_CHUNK)]
+GENERATOR_VERSION = "3"  # bump whenever the output for a given preset + seed changes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,17 +61,17 @@ def _scene_jobs(split: str, n: int) -> list[tuple[str, int, int]]:
 
 
 @contextlib.contextmanager
-def _runner(ctx: _Context, workers: int) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
+def _runner(ctx: Context, workers: int) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
     """``imap(fn, jobs)`` in order: in-process for one worker, else a fork pool."""
     if workers <= 1:
-        _init_worker(ctx)
+        init_worker(ctx)
         yield lambda fn, jobs: map(fn, jobs)
         return
     # fork is cheapest, but forking a process whose torch/OpenMP threads are running can deadlock
     methods = mp.get_all_start_methods()
     method = "fork" if "fork" in methods and "torch" not in sys.modules else \
         "forkserver" if "forkserver" in methods else "spawn"
-    with mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(ctx,)) as pool:
+    with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(ctx,)) as pool:
         yield lambda fn, jobs: pool.imap(fn, jobs, chunksize=1)
 
 
@@ -231,7 +106,7 @@ def _status(enabled: bool, message: str):
         yield
 
 
-def _build_context(cfg: PresetConfig, seed: int) -> tuple[_Context, dict[str, dict[str, Any]], dict[str, Any]]:
+def _build_context(cfg: PresetConfig, seed: int) -> tuple[Context, dict[str, dict[str, Any]], dict[str, Any]]:
     """Stages 1 and 4: identity anchors, references, personas, split plans."""
     ids = [S.identity_id_str(i) for i in range(cfg.n_identities)]
     codes = faces.sample_identity_traits(cfg.n_identities, rng_for(seed, "traits"), cfg.min_trait_distance,
@@ -247,7 +122,7 @@ def _build_context(cfg: PresetConfig, seed: int) -> tuple[_Context, dict[str, di
     extra = {"identity_traits": curation.trait_summary(codes, cfg.min_trait_distance, cfg.min_coarse_distance),
              "pii": {"unique_fields": list(curation.UNIQUE_FIELDS), "uniqueness_redraws": redraws,
                      "duplicates_after_curation": curation.pii_duplicates(list(personas.values()))}}
-    ctx = _Context(cfg, seed, refs, traits, [personas[i]["name"] for i in ids], values, plans)
+    ctx = Context(cfg, seed, refs, traits, [personas[i]["name"] for i in ids], values, plans)
     return ctx, personas, extra
 
 
@@ -289,27 +164,99 @@ class _Writers:
         return counts
 
 
-def _write_all(root: Path, ctx: _Context, workers: int, progress: bool) -> tuple[dict[str, int], curation.CurationStats, _Writers]:
-    cfg, stats = ctx.cfg, curation.CurationStats()
-    writers = _Writers(root, cfg)
-    stages = [("identities", identity_job, list(range(cfg.n_identities)), lambda j: 1),
-              ("retain_disjoint", scene_job, _scene_jobs(S.RETAIN_SYNTH, cfg.n_retain_disjoint), _span),
-              ("general_retain", scene_job, _scene_jobs(S.GENERAL_RETAIN, cfg.n_general_retain), _span),
-              ("zeroshot", scene_job, _scene_jobs(S.ZEROSHOT, cfg.n_zeroshot_classes * cfg.zeroshot_per_class),
-               _span)]
+IDENTITY_BLOCK = 32  # identities per resumable part
+SCENE_BLOCK = 16  # scene chunks (of SCENE_CHUNK rows) per resumable part
+PARTS_DIR = "parts"
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A resumable unit of work: some jobs of one stage, written to ``parts/NNNNN/``."""
+
+    index: int
+    stage: str
+    fn: Callable
+    jobs: list
+
+
+def _plan_parts(cfg: PresetConfig) -> list[_Part]:
+    """The parts in output order (a fixed function of the config: resumed output = fresh output)."""
+    stages = [("identities", identity_job, list(range(cfg.n_identities)), IDENTITY_BLOCK),
+              ("retain_disjoint", scene_job, scene_jobs(S.RETAIN_SYNTH, cfg.n_retain_disjoint), SCENE_BLOCK),
+              ("general_retain", scene_job, scene_jobs(S.GENERAL_RETAIN, cfg.n_general_retain), SCENE_BLOCK),
+              ("zeroshot", scene_job, scene_jobs(S.ZEROSHOT, cfg.n_zeroshot_classes * cfg.zeroshot_per_class),
+               SCENE_BLOCK)]
+    parts: list[_Part] = []
+    for stage, fn, jobs, block in stages:
+        for start in range(0, len(jobs), block):
+            parts.append(_Part(len(parts), stage, fn, jobs[start:start + block]))
+    return parts
+
+
+def _job_size(job: Any) -> int:
+    return job[2] - job[1] if isinstance(job, tuple) else 1
+
+
+def _run_part(part: _Part, part_dir: Path, cfg: PresetConfig, imap: Callable) -> dict[str, Any]:
+    """Render one part into ``part_dir`` (shards + ``done.json``); returns its metadata."""
+    shutil.rmtree(part_dir, ignore_errors=True)
+    writers, stats = _Writers(part_dir, cfg), curation.CurationStats()
+    for rows, job_stats in imap(part.fn, part.jobs):
+        for row in rows:
+            writers.add(row)
+        stats.merge(job_stats)
+    counts = writers.close()
+    meta = {"counts": counts, "captions": writers.captions, "generic": writers.generic, "stats": stats.counters()}
+    atomic_write_json(part_dir / "done.json", meta, indent=None)
+    return meta
+
+
+def _load_done(part_dir: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(part_dir / "done.json")
+    except (OSError, ValueError):
+        return None
+
+
+def _write_all(root: Path, ctx: Context, workers: int, progress: bool) -> list[dict[str, Any]]:
+    """Run every part not finished by an earlier (interrupted) run; returns each part's metadata."""
+    parts = _plan_parts(ctx.cfg)
+    metas: list[dict[str, Any]] = []
     with _runner(ctx, workers) as imap, _progress(progress) as bar:
-        for label, fn, jobs, size in stages:
-            task = bar.add_task(label, total=sum(size(j) for j in jobs))
-            for job, (rows, job_stats) in zip(jobs, imap(fn, jobs), strict=True):
-                for row in rows:
-                    writers.add(row)
-                stats.merge(job_stats)
-                bar.advance(task, size(job))
-    return writers.close(), stats, writers
+        tasks: dict[str, Any] = {}
+        for part in parts:
+            if part.stage not in tasks:
+                total = sum(_job_size(j) for p in parts if p.stage == part.stage for j in p.jobs)
+                tasks[part.stage] = bar.add_task(part.stage, total=total)
+            part_dir = root / PARTS_DIR / f"{part.index:05d}"
+            meta = _load_done(part_dir) or _run_part(part, part_dir, ctx.cfg, imap)
+            metas.append(meta)
+            bar.advance(tasks[part.stage], sum(_job_size(j) for j in part.jobs))
+    return metas
 
 
-def _span(job: tuple[str, int, int]) -> int:
-    return job[2] - job[1]
+def _assemble(root: Path, metas: list[dict[str, Any]]) -> tuple[dict[str, int], curation.CurationStats,
+                                                                               dict[str, Any], dict[str, str]]:
+    """Move the parts' shards to their final names; merge counts, statistics and caption metadata."""
+    counts: dict[str, int] = {}
+    stats, captions, generic = curation.CurationStats(), {}, {}
+    for meta in metas:
+        for split, n in meta["counts"].items():
+            counts[split] = counts.get(split, 0) + n
+        stats.merge(curation.CurationStats(**meta["stats"]))
+        captions.update(meta["captions"])
+        generic.update(meta["generic"])
+    for split, sub in [(s, S.DATA_DIR) for s in S.RELEASED_SPLITS] + [(s, S.EXTRA_DIR) for s in S.EXTRA_SPLITS]:
+        shards = [p for i, meta in enumerate(metas) if meta["counts"][split]
+                  for p in sorted((root / PARTS_DIR / f"{i:05d}" / sub).glob(f"{split}-*.parquet"))]
+        (root / sub).mkdir(exist_ok=True)
+        for k, path in enumerate(shards):
+            os.replace(path, root / sub / S.shard_name(split, k, len(shards)))
+        if not shards:  # an empty split still gets one (empty) shard
+            shutil.copy(next((root / PARTS_DIR / "00000" / sub).glob(f"{split}-*.parquet")),
+                        root / sub / S.shard_name(split, 0, 1))
+    shutil.rmtree(root / PARTS_DIR)
+    return {s: counts.get(s, 0) for s in (*S.RELEASED_SPLITS, *S.EXTRA_SPLITS)}, stats, captions, generic
 
 
 def _manifest(root: Path, cfg: PresetConfig, seed: int, counts: dict[str, int], stats: curation.CurationStats,
@@ -344,6 +291,24 @@ def _finished(out: Path, cfg: PresetConfig, seed: int) -> dict[str, Any] | None:
     return manifest if same else None
 
 
+_STATE_JSON = "partial_state.json"
+
+
+def _partial_dir(out: Path, cfg: PresetConfig, seed: int) -> Path:
+    """The sibling work folder; kept (resumed) when an interrupted run had the same config and seed."""
+    tmp = out.parent / f".{out.name}.partial"
+    state = {"config_hash": config_hash(cfg), "seed": seed, "generator_version": GENERATOR_VERSION}
+    try:
+        if read_json(tmp / _STATE_JSON) == state:
+            return tmp
+    except (OSError, ValueError):
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    atomic_write_json(tmp / _STATE_JSON, state)
+    return tmp
+
+
 def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int = 0, progress: bool = True,
                      workers: int = 1, overwrite: bool = False, **overrides: Any) -> dict[str, Any]:
     """Generate a SALMU-format dataset into ``out_dir`` and return its manifest.
@@ -365,21 +330,21 @@ def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} is not empty and holds no dataset of preset {cfg.name!r} seed {seed}; "
                         "pass overwrite (--force) to replace it")
-    tmp = out.parent / f".{out.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = _partial_dir(out, cfg, seed)
     with _status(progress, f"drawing {cfg.n_identities} identities (traits, personas, references)"):
         ctx, personas, extra = _build_context(cfg, seed)
-    counts, stats, writers = _write_all(tmp, ctx, workers, progress)
+    metas = _write_all(tmp, ctx, workers, progress)
+    counts, stats, captions, generic = _assemble(tmp, metas)
     atomic_write_json(tmp / S.IDENTITIES_JSON, personas)
-    atomic_write_json(tmp / S.CAPTIONS_JSON, writers.captions)
-    atomic_write_json(tmp / S.GENERIC_CAPTIONS_JSON, writers.generic)
-    classes = _classes(cfg)
+    atomic_write_json(tmp / S.CAPTIONS_JSON, captions)
+    atomic_write_json(tmp / S.GENERIC_CAPTIONS_JSON, generic)
+    classes = classes_of(cfg)
     atomic_write_json(tmp / S.ZEROSHOT_CLASSES_JSON, {"classnames": list(classes),
                                                       "templates": list(scenes.ZEROSHOT_TEMPLATES)})
     manifest = _manifest(tmp, cfg, seed, counts, stats, extra)
     write_dataset_card(tmp, manifest)
     atomic_write_json(tmp / S.MANIFEST_JSON, manifest)
+    (tmp / _STATE_JSON).unlink()
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
