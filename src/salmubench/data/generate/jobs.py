@@ -53,6 +53,7 @@ _CTX: Context | None = None
 
 
 def init_worker(ctx: Context) -> None:
+    """Pool initializer (also called in-process for one worker): store the shared context."""
     global _CTX
     _CTX = ctx
 
@@ -74,7 +75,8 @@ def _render_checked(ctx: Context, i: int, idx: int, stats: curation.CurationStat
         stats.inter_sum += other
         if ok:
             return img, var
-        stats.images_regenerated += 1
+        if attempt + 1 < ctx.cfg.max_render_attempts:
+            stats.images_regenerated += 1
     stats.images_dropped += 1
     return None, None
 
