@@ -173,11 +173,9 @@ class EmbeddingBank:
         todo = self._images.missing(keys)
         if todo:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            rows = [first[k] for k in todo]
-            blobs = _image_bytes(split, rows)
-            what = f"{split.name}: {len(todo)}"
-            loaders = [lambda b=b, k=k: _decode(b, k) for b, k in zip(blobs, todo, strict=True)]
-            self._embed_images(todo, loaders, what)
+            column = _bytes_column(split)  # zero-copy view; each image's bytes are read when decoded
+            loaders = [lambda r=first[k], k=k: _decode(column[r].as_py(), k) for k in todo]
+            self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
         return self._images.lookup(keys)
 
     def files(self, paths: Sequence[Path]) -> np.ndarray:
@@ -308,13 +306,11 @@ def encode_text_trimmed(model: Any, tokens: Any) -> Any:
     return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
 
 
-def _image_bytes(split: SplitTable, rows: Sequence[int]) -> list[bytes]:
-    """Encoded image bytes of ``rows`` without materialising the whole column as Python objects."""
-    import pyarrow as pa
+def _bytes_column(split: SplitTable):
+    """The ``image.bytes`` child of a split's image column (no copy of the encoded images)."""
     import pyarrow.compute as pc
 
-    column = pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
-    return column.take(pa.array(np.asarray(rows, dtype=np.int64))).to_pylist()
+    return pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
 
 
 def _decode(blob: bytes | None, key: str):
