@@ -131,3 +131,22 @@ def test_bare_checkpoint_file_with_arch_gives_the_same_numbers(first_run, model_
                      progress=False)
     assert again.model.arch == "salmu-test" and again.model.checkpoint_sha256 == result.model.checkpoint_sha256
     assert (tmp_path / again.files["official"]).read_bytes() == (out / result.files["official"]).read_bytes()
+
+
+def test_released_layout_without_our_extras(model_dirs, tmp_path):
+    """The release has no extra/ splits, no manifest and no zeroshot set: GenKnow is -1, source none."""
+    from evalkit import synthetic_rows, write_dataset
+
+    from salmubench.data import schema as S
+
+    spec = synthetic_rows(n_full=4, n_partial=4, n_held=2, per_attr=1, n_disjoint=6)
+    del spec.rows[S.ZEROSHOT]
+    spec.zeroshot = None
+    data_dir = write_dataset(spec, tmp_path / "released")
+    (data_dir / S.ZEROSHOT_CLASSES_JSON).unlink()
+    assert not (data_dir / S.EXTRA_DIR).exists() and not (data_dir / S.MANIFEST_JSON).exists()
+    result = evaluate(model_dirs["a"], data_dir, tmp_path / "out", cache_dir=False, progress=False)
+    assert result.gen_know_source == "none" and result.value("gen_know") == -1.0
+    assert result.extras["frag_sim_fallback"] == S.RETAIN_DISJOINT
+    official = json.loads((tmp_path / "out" / result.files["official"]).read_text())
+    assert official["utility"]["2.1_GenKnow"] == {"ImageNet1k_Accuracy": -1}
