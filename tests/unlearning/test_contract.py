@@ -21,7 +21,8 @@ METHODS = method_names()
 
 
 def test_registry_has_the_paper_baselines():
-    for name in ("finetune",):
+    for name in ("finetune", "neg_grad", "shuffled_captions", "generic_captions", "direct_sim_min",
+                 "multidelete", "delete_salmu", "cliperase_salmu"):
         assert name in METHODS
     for name, line in list_methods():
         assert line and "\n" not in line, name

@@ -22,6 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="method config override, repeatable (e.g. --set lr=1e-5)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
                   overrides=parse_overrides(args.overrides), seed=args.seed,
-                  progress=not args.no_progress, device=args.device)
+                  progress=not args.no_progress, device=args.device, threads=args.threads)
     record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
     cost = record.get("cost", {})
     print(f"{args.method}: {out} (steps {record.get('steps')}, {cost.get('unlearn_seconds')} s, "
