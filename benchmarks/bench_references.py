@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--no-probe", action="store_true", help="only train (e.g. to run salmubench eval after)")
     args = p.parse_args(argv)
 
     from salmubench.config import parse_overrides
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
         report[kind] = {"seconds": rec["seconds"], "prep_seconds": rec["prep_seconds"], "steps": rec["steps"],
                         "samples_per_second": rec["samples_per_second"], "loss_last": rec["loss"]["last"]}
     report["train_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    if args.no_probe:
+        print(json.dumps(report, indent=1))
+        return 0
     ds = load_dataset(args.data)
     for kind in ("compromised", "clean"):
         report[kind]["probe"] = memorisation_probe(load_model(os.path.join(args.out, kind)), ds)
