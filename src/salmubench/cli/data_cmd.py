@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -18,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--preset", default="mini", choices=list_presets(), help="dataset size (default: mini)")
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    gen.add_argument("--workers", type=int, default=1, help="rendering processes (output does not depend on it)")
+    gen.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                     help="rendering processes (default: CPU cores, at most 4; the output does not depend on it)")
     gen.add_argument("--limit-identities", type=int, default=None,
                      help="generate only this many identities (other sizes scaled alike; for benchmarks)")
     gen.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
