@@ -150,3 +150,21 @@ def test_cli_train_writes_model_and_fragile_set(toy_data, tmp_path, capsys):
     assert main(["train", "--kind", "clean", "--data", str(data), "--out", str(tmp_path / "c"),
                  "--preset", "tiny", "--set", "lrr=1"]) == 2
     assert "unknown training config key" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compromised_memorises_and_clean_does_not(tiny_dataset_dir, tmp_path):
+    """On the generated tiny data, only the Compromised model ranks forget images' own captions high."""
+    from salmubench.models import load_model
+    from salmubench.training.probe import memorisation_probe
+
+    ds = load_dataset(tiny_dataset_dir)
+    over = {"steps": 150, "batch_size": 64, "lr": 2e-3, "sensitive_oversample": 4}
+    probes = {}
+    for kind in ("compromised", "clean"):
+        out = train_reference(kind, tiny_dataset_dir, tmp_path / kind, preset="tiny", progress=False, overrides=over)
+        probes[kind] = memorisation_probe(load_model(out), ds)
+    c, k = probes["compromised"], probes["clean"]
+    assert c["mrr"] >= 5 * k["mrr"]
+    assert c["cos_forget"] - k["cos_forget"] >= 0.1
+    assert abs(c["cos_holdout_identity"] - c["cos_forget"]) < 0.1  # the holdouts were learned too
