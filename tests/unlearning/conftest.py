@@ -1,76 +1,21 @@
-"""Fixtures for the unlearning tests: a tiny dataset, a "Compromised" salmu-test model, UnlearnData.
-
-The dataset comes from the shared ``tiny_dataset_dir`` fixture (tests/conftest.py) when it exists;
-otherwise a throwaway SALMU-layout dataset is written here with ``ShardWriter``.
-"""
+"""Fixtures for the unlearning tests: the shared tiny dataset, a "Compromised" salmu-test model,
+and the ``UnlearnData`` a method receives."""
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from salmubench.data import schema as S
-from salmubench.data.io import ShardWriter, load_dataset
+from salmubench.data.io import load_dataset
 from salmubench.models import create_model, save_model
 from salmubench.unlearning.data import build_unlearn_data
 
-ATTRS = ("city", "job", "phone", "email")
-
-
-def _png(rng: np.random.Generator, base: np.ndarray) -> bytes:
-    from PIL import Image
-
-    pixels = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_small_dataset(root: Path, n_ids: int = 8, images: int = 3, n_retain: int = 24) -> Path:
-    """A SALMU-layout dataset: ids 0-3 forget (0-1 partly), 2 holdout-only ids, synthetic retain."""
-    rng = np.random.default_rng(0)
-    data = root / S.DATA_DIR
-    writers = {s: ShardWriter(data, s) for s in S.RELEASED_SPLITS}
-    identities, captions, generic = {}, {}, {}
-    for k in range(n_ids):
-        iid = S.identity_id_str(k)
-        name = f"Person{k} Test"
-        values = {"city": f"City{k}", "job": f"job{k}", "phone": f"+1 555 01{k:02d}", "email": f"p{k}@x.org"}
-        identities[iid] = {"name": name, "city": values["city"], "job": values["job"],
-                           "phone_number": values["phone"], "emails": [values["email"]]}
-        base = rng.integers(0, 255, (32, 32, 3)).astype(float)
-        for a, attr in enumerate(ATTRS):
-            if k < 2:
-                split = S.FORGET if a < 2 else S.HOLDOUT_ASSOCIATION
-            else:
-                split = S.FORGET if k < 5 else S.HOLDOUT_IDENTITY
-            for j in range(images):
-                fname = S.image_file_name(iid, a * images + j, 1.0)
-                text = f"{name}'s {attr} is {values[attr]}"
-                writers[split].add(_png(rng, base), text, iid, fname)
-                captions[fname] = {"data_field": attr, "caption": text}
-                generic[fname] = f"a portrait photo of a person, number {j}"
-    for r in range(n_retain):
-        base = rng.integers(0, 255, (32, 32, 3)).astype(float)
-        writers[S.RETAIN_SYNTH].add(_png(rng, base), f"a drawing of shape {r}", None, f"retain_{r:04d}.png")
-    for w in writers.values():
-        w.close()
-    for name, obj in ((S.IDENTITIES_JSON, identities), (S.CAPTIONS_JSON, captions),
-                      (S.GENERIC_CAPTIONS_JSON, generic)):
-        (root / name).write_text(json.dumps(obj))
-    return root
-
 
 @pytest.fixture(scope="session")
-def unlearn_data_dir(request, tmp_path_factory) -> Path:
-    try:
-        return Path(request.getfixturevalue("tiny_dataset_dir"))
-    except pytest.FixtureLookupError:
-        return write_small_dataset(tmp_path_factory.mktemp("unlearn_ds"))
+def unlearn_data_dir(tiny_dataset_dir) -> Path:
+    """The shared ``tiny`` dataset (tests/conftest.py): read-only."""
+    return Path(tiny_dataset_dir)
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +28,7 @@ def compromised_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle():
+    """The same salmu-test model in memory (tests deep-copy ``bundle.model`` before training)."""
     return create_model("salmu-test", seed=0)
 
 
