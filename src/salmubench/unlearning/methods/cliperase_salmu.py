@@ -1,4 +1,4 @@
-"""CLIPErase, SALMUBench harness variant (``cliperase_salmu``): DELETE-harness + embedding consistency.
+"""CLIPErase, SALMUBench harness variant: the DELETE-harness terms plus retain embedding consistency.
 
     L = λ_f · MSE(C_θ(D_f), 0) + λ_r · MSE(C_θ(D_r), C_θ0(D_r))
       + λ_c · [MSE(f_θ(D_r), f_θ0(D_r)) + MSE(g_θ(D_r), g_θ0(D_r))]

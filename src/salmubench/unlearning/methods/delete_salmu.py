@@ -1,4 +1,4 @@
-"""DELETE, SALMUBench harness variant (``delete_salmu``): zero the forget similarities, keep θ0's on retain.
+"""DELETE, SALMUBench harness variant: zero the forget similarities, keep θ0's on retain.
 
     L = λ_f · MSE(C_θ(D_f), 0) + λ_r · MSE(C_θ(D_r), C_θ0(D_r))
 
