@@ -23,7 +23,7 @@ from salmubench.unlearning.methods._field_utils import (
 from salmubench.unlearning.methods.l1_sparse import l1_weight
 from salmubench.unlearning.methods.label_correction import generic_clip_loss
 from salmubench.unlearning.methods.npo import npo_loss
-from salmubench.unlearning.methods.slug import forget_objective, pareto_front, pick_layer
+from salmubench.unlearning.methods.slug import candidate_layers, forget_objective, pareto_front, pick_layer
 from salmubench.unlearning.methods.ssd import dampening_factors
 from salmubench.unlearning.methods.task_vector import ForgetFinetune
 
@@ -295,16 +295,26 @@ def test_ssd_dampens_only_selected_weights_by_the_right_factor(model, unlearn_da
         assert torch.allclose(p.detach()[sel], before[name][sel] * factor[sel], rtol=1e-5, atol=1e-8)
 
 
-def test_ssd_importance_of_d_weights_forget_by_its_share(model, unlearn_data):
-    method = make("ssd", model, unlearn_data, retain_samples=16)
+def test_ssd_importance_of_d_mixes_retain_and_forget_by_the_forget_share(model, unlearn_data):
+    method = make("ssd", model, unlearn_data, retain_samples=16, forget_share=0.2, alpha=3.0)
     i_f, i_d = method.importances(model, unlearn_data)
     name = "visual.conv1.weight"
-    n_f, n_r = len(unlearn_data.forget), len(unlearn_data.retain)
     params = named_trainable(model)
-    rows = torch.randperm(n_r, generator=method.generator("retain"))[:16]
+    rows = torch.randperm(len(unlearn_data.retain), generator=method.generator("retain"))[:16]
     i_r = accumulate_grads(model, params, unlearn_data.retain, clip_loss_of, method.cfg.retain_batch_size,
                            rows=rows, square=True)
-    assert torch.allclose(i_d[name], (n_r * i_r[name] + n_f * i_f[name]) / (n_r + n_f), rtol=1e-4, atol=1e-12)
+    assert torch.allclose(i_d[name], 0.8 * i_r[name] + 0.2 * i_f[name], rtol=1e-4, atol=1e-12)
+    n_f, n_r = len(unlearn_data.forget), len(unlearn_data.retain)
+    proxy = make("ssd", model, unlearn_data, forget_share=None, alpha=1.0)
+    assert proxy.forget_share(n_f, n_r) == n_f / (n_f + n_r)
+
+
+def test_ssd_refuses_a_selection_rule_that_can_select_nothing(model, unlearn_data):
+    from salmubench.unlearning.base import UnlearningError
+
+    method = make("ssd", model, unlearn_data, forget_share=0.2, alpha=5.0)
+    with pytest.raises(UnlearningError, match="selects no weight"):
+        method.importances(model, unlearn_data)
 
 
 # ---- task_vector ------------------------------------------------------------------------------------
@@ -335,7 +345,7 @@ def test_slug_pareto_front_and_pick():
 
 def test_slug_changes_one_layer_along_the_forget_gradient(model, unlearn_data):
     before = params_of(model)
-    params = {n: p for n, p in named_trainable(model).items() if p.dim() >= 2}
+    params = candidate_layers(model)
     method = run("slug", model, unlearn_data)
     assert changed(before, model) == [method.layer]
     ref = copy.deepcopy(model)

@@ -13,15 +13,16 @@ criterion computed from the forget split and the retain set only (never a holdou
   * retain bound: L_clip on a seeded retain slice stays ≤ (1 + retain_tolerance)·its θ0 value —
     if the forget-optimal ρ breaks it, the largest ρ that keeps it is used instead.
 
-* Layers (our choice): every trainable parameter tensor with ≥ 2 dimensions (weight matrices,
-  embeddings, patch conv); 1-D biases / norms are not candidates. Pareto pick (our choice): the
+* Layers (our choice): every trainable tensor with ≥ 2 dimensions that is not an embedding table
+  (attention / MLP / projection weights, patch conv); 1-D biases / norms and the token / positional /
+  class embeddings are not candidates (lookups, not layers; their small norms inflate importance). Pareto pick (our choice): the
   front's layer with the largest importance·(1 − alignment).
 * Data: D_f (gradient + search slice), D_r (a seeded sample of |D_f| rows for g_r + search slice).
 * Source: Cai, Tan, Chen, Chen, Xu, Zhu, Wang, Huang, "Targeted unlearning with single layer
   unlearning gradient", ICML 2025 (arXiv 2407.11867): layer importance and gradient alignment, Pareto
   layer selection, single-step update with binary-searched step size.
 * Budget: ignored (training-free); cost = the gradient passes + the search's forward passes.
-* Defaults: drop = 0.5, retain_tolerance = 0.05, ρ_max = 1, 12 bisection steps, 256-row slices.
+* Defaults: drop = 0.5, retain_tolerance = 0.15, ρ_max = 1, 12 bisection steps, 256-row slices.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ from salmubench.unlearning.runner import to_device
 
 class SLUGConfig(MethodConfig):
     forget_drop: float = Field(0.5, gt=0, le=2)  # target: mean forget-pair cosine ≤ cos0 − drop·|cos0|
-    retain_tolerance: float = Field(0.05, ge=0)  # bound: retain CLIP loss ≤ (1 + tol)·its θ0 value
+    retain_tolerance: float = Field(0.15, ge=0)  # bound: retain CLIP loss ≤ (1 + tol)·its θ0 value
     max_relative_step: float = Field(1.0, gt=0)  # ρ_max: largest ‖λ·g_f,l‖ / ‖θ_l‖ searched
     search_steps: int = Field(12, ge=1)  # bisection iterations
     eval_rows: int = Field(256, ge=2)  # rows of the forget / retain slices used by the search
     retain_samples: int | None = Field(None, ge=1)  # retain rows for g_r; None = as many as |D_f|
+
+
+def candidate_layers(model) -> dict[str, torch.nn.Parameter]:
+    """Trainable tensors with ≥ 2 dims that are not embedding tables (weights of the towers' layers)."""
+    return {n: p for n, p in named_trainable(model).items() if p.dim() >= 2 and "embedding" not in n}
 
 
 def forget_objective(model, pairs: PairTensors) -> torch.Tensor:
@@ -101,7 +107,7 @@ class SLUG(UnlearningMethod):
 
     def apply(self, model, data, budget):
         cfg = self.cfg
-        params = {n: p for n, p in named_trainable(model).items() if p.dim() >= 2}
+        params = candidate_layers(model)
         with torch.enable_grad():
             g_f, g_r = self.gradients(model, data, params)
         self.stats = layer_stats(params, g_f, g_r)
