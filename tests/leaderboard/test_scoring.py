@@ -86,3 +86,15 @@ def test_over_generalised_is_direction_aware():
     assert "over-generalised" in scoring.failure_tags(dict(CLEAN, inter_id_sim=0.30), comp, clean)
     # no gap at all: never tagged
     assert scoring.failure_tags(dict(CLEAN, inter_id_sim=-1.0), dict(comp, inter_id_sim=0.19), clean) == []
+
+
+def test_catastrophic_needs_more_than_sampling_noise():
+    comp = dict(COMPROMISED, gen_know=0.06)
+    low = dict(CLEAN, gen_know=0.054)  # -10% relative, but 3 images of 500
+    assert "catastrophic" in scoring.failure_tags(low, comp, CLEAN)
+    assert "catastrophic" not in scoring.failure_tags(low, comp, CLEAN, gen_know_n=500)
+    assert "catastrophic" in scoring.failure_tags(dict(low, gen_know=0.02), comp, CLEAN, gen_know_n=500)
+    # the paper's ImageNet (n = 50,000): the floor changes nothing there
+    for method, (rf, gk, inter, intra) in PAPER.items():
+        values = dict(CLEAN, ret_fail=rf, gen_know=gk, inter_id_sim=inter, intra_id_sim=intra)
+        assert scoring.failure_tags(values, COMPROMISED, CLEAN, gen_know_n=50_000) == PAPER_TAGS[method]

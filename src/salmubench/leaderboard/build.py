@@ -33,12 +33,14 @@ def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
     notes: list[str] = []
     rows = [summarise(g, notes) for g in (comp, clean, *methods)]
     ref_c, ref_k = rows[0]["values"], rows[1]["values"]
+    gk_n = comp.members[0].result.metrics["gen_know"].extra.get("n")
+    gk_n = gk_n if isinstance(gk_n, int) and gk_n > 0 else None
     for row in rows:
         s = scoring.score_row(row["values"], ref_c, ref_k)
         row["scores"] = {"efficacy": s.efficacy, "utility": s.utility, "combined": s.combined,
                          "per_metric": s.per_metric}
         is_ref = row["role"] in ("compromised", "clean")
-        row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k)
+        row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k, gen_know_n=gk_n)
         row["retfail_gap_closed"] = scoring.gap_progress(row["values"]["ret_fail"], ref_c["ret_fail"],
                                                          ref_k["ret_fail"])
     _rank(rows)
@@ -55,6 +57,7 @@ def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
                     for m in METRICS],
         "thresholds": scoring.Thresholds().as_dict(),
         "score": {"eps": scoring.EPS, "tau": scoring.TAU},
+        "gen_know_n": gk_n,
         "rows": rows,
         "findings": findings(rows),
         "notes": notes,

@@ -79,7 +79,9 @@ def to_markdown(lb: dict) -> str:
     t = lb["thresholds"]
     lines += ["", "## Failure-mode thresholds", "",
               f"- ineffective: RetFail closes < {t['ineffective_progress']:.0%} of the Compromised→Clean gap",
-              f"- catastrophic: GenKnow drops > {t['catastrophic_genknow_drop']:.0%} of the Compromised value",
+              f"- catastrophic: GenKnow drops > {t['catastrophic_genknow_drop']:.0%} of the Compromised value"
+              + (f" and > {t['catastrophic_se_mult']:g} standard errors (GenKnow n = {lb['gen_know_n']})"
+                 if lb.get("gen_know_n") else ""),
               f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} past Clean by more "
               f"than {t['overgen_margin']:g}× the Compromised→Clean gap (gap closed > {1 + t['overgen_margin']:g})",
               "- tags describe methods; the reference rows get none"]

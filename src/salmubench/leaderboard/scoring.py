@@ -24,7 +24,9 @@ Failure-mode tags (SALMUBENCH.md section 5), thresholds in :class:`Thresholds`:
 
 * ``ineffective``: RetFail closes less than half of the Compromised->Clean gap,
   ``(comp - v) / (comp - clean) < 0.5``;
-* ``catastrophic``: GenKnow drops by more than 3% of the Compromised value;
+* ``catastrophic``: GenKnow drops by more than 3% of the Compromised value, and by more than two
+  binomial standard errors ``2 * sqrt(p (1 - p) / n)`` of the Compromised estimate when the size
+  ``n`` of its test set is known (so sampling noise of a small zero-shot set never tags);
 * ``over-generalised``: AssocStr, InterIdSim or IntraIdSim move past the Clean value by more than
   half the reference gap in the forgetting direction, ``(comp - v) / (comp - clean) > 1.5`` (with the
   paper's numbers: below ``clean - 0.5 * (comp - clean)``): forgetting pushed far past the Clean
@@ -37,6 +39,7 @@ On the paper's own 5x numbers (section 5) these rules tag exactly the methods th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -59,6 +62,7 @@ class Thresholds:
 
     ineffective_progress: float = 0.5  # RetFail gap closed below this -> ineffective
     catastrophic_genknow_drop: float = 0.03  # relative GenKnow drop above this -> catastrophic
+    catastrophic_se_mult: float = 2.0  # ... and above this many standard errors (when n is known)
     overgen_margin: float = 0.5  # gap closed above 1 + margin -> over-generalised
     overgen_keys: tuple[str, ...] = ("assoc_str", "inter_id_sim", "intra_id_sim")
 
@@ -116,19 +120,29 @@ def failure_tags(
     comp: Mapping[str, float],
     clean: Mapping[str, float],
     thresholds: Thresholds = Thresholds(),
+    gen_know_n: int | None = None,
 ) -> list[str]:
-    """The failure modes of one row, in TAGS order (see the module docstring)."""
+    """The failure modes of one row, in TAGS order (see the module docstring).
+
+    ``gen_know_n``: size of the GenKnow test set (for the standard-error floor), if known.
+    """
     tags = []
     if "ret_fail" in values and gap_progress(values["ret_fail"], comp["ret_fail"], clean["ret_fail"]) \
             < thresholds.ineffective_progress:
         tags.append(INEFFECTIVE)
-    if "gen_know" in values and comp["gen_know"] > 0 and \
-            (comp["gen_know"] - values["gen_know"]) / comp["gen_know"] > thresholds.catastrophic_genknow_drop:
+    if "gen_know" in values and _genknow_collapsed(values["gen_know"], comp["gen_know"], thresholds, gen_know_n):
         tags.append(CATASTROPHIC)
     if any(gap_progress(values[k], comp[k], clean[k]) > 1 + thresholds.overgen_margin
            for k in thresholds.overgen_keys if k in values):
         tags.append(OVER_GENERALISED)
     return tags
+
+
+def _genknow_collapsed(value: float, comp: float, t: Thresholds, n: int | None) -> bool:
+    drop = comp - value
+    if comp <= 0 or drop / comp <= t.catastrophic_genknow_drop:
+        return False
+    return not n or drop > t.catastrophic_se_mult * math.sqrt(comp * (1 - comp) / n)
 
 
 def rank(scores: Sequence[float]) -> list[int]:
