@@ -35,6 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     val.add_argument("--strict", action="store_true", help="treat warnings as violations")
     val.set_defaults(func=_validate)
 
+    from salmubench.training.export import add_export_parser  # imports torch only when exporting runs
+
+    add_export_parser(sub)
+
 
 def _generate(args: argparse.Namespace) -> int:
     from salmubench.config import parse_overrides

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--role", choices=("compromised", "clean", "unlearned", "other"), default=None)
     p.add_argument("--name", default=None, help="display name; also names evaluation_<name>.json")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars or summary table")
     p.set_defaults(func=run)
 
 
