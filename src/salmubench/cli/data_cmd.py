@@ -35,9 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     val.add_argument("--strict", action="store_true", help="treat warnings as violations")
     val.set_defaults(func=_validate)
 
-    from salmubench.training.export import add_export_parser  # imports torch only when exporting runs
-
-    add_export_parser(sub)
+    _add_export_parser(sub)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -66,3 +64,27 @@ def _validate(args: argparse.Namespace) -> int:
     summary = f"{len(report.errors)} violation(s), {len(report.warnings)} warning(s); {report.summary()}"
     print(("INVALID: " if failed else "OK: ") + summary, file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """``salmubench data export``: a reference model's corpus as input for ``open_clip_train``.
+
+    The library (salmubench.training.export) imports torch, so it is imported only when the export runs.
+    """
+    p = sub.add_parser("export", help="export a reference corpus for open_clip_train (webdataset or csv)")
+    p.add_argument("--data", required=True, metavar="DIR", help="SALMUBench dataset directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="export directory")
+    p.add_argument("--kind", required=True, choices=("compromised", "clean"), help="corpus of which reference model")
+    p.add_argument("--format", dest="fmt", default="webdataset", choices=("webdataset", "csv"),
+                   help="default: webdataset")
+    p.add_argument("--shard-size", type=int, default=1000,
+                   help="samples per tar shard (webdataset; open_clip_train needs shards >= workers x GPUs)")
+    p.add_argument("--sensitive-oversample", type=int, default=1, help="repeats of each sensitive pair")
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from salmubench.training.export import _run_export
+
+    return _run_export(args)

@@ -142,21 +142,6 @@ def export_corpus(data_dir: str | os.PathLike, out_dir: str | os.PathLike, kind:
     raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def add_export_parser(data_subparsers) -> None:
-    """Register ``salmubench data export`` (to be wired into cli/data_cmd.py's subparsers)."""
-    p = data_subparsers.add_parser("export", help="export a reference corpus for open_clip_train",
-                                   description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, metavar="DIR", help="SALMUBench dataset directory")
-    p.add_argument("--out", required=True, metavar="DIR", help="export directory")
-    p.add_argument("--kind", required=True, choices=KINDS, help="corpus of which reference model")
-    p.add_argument("--format", dest="fmt", default="webdataset", choices=FORMATS, help="default: webdataset")
-    p.add_argument("--shard-size", type=int, default=1000,
-                   help="samples per tar shard (webdataset; open_clip_train needs shards >= workers x GPUs)")
-    p.add_argument("--sensitive-oversample", type=int, default=1, help="repeats of each sensitive pair")
-    p.add_argument("--seed", type=int, default=0, help="shuffle seed")
-    p.set_defaults(func=_run_export)
-
-
 def _run_export(args) -> int:
     kwargs = {"sensitive_oversample": args.sensitive_oversample, "seed": args.seed}
     if args.fmt == "webdataset":
