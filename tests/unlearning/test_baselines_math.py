@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from methodkit import make
 
 from salmubench.training.losses import clip_loss
 from salmubench.unlearning import Batch, Budget, Runtime, get_method
@@ -21,14 +22,6 @@ from salmubench.unlearning.losses import (
     other_identity_rows,
     pair_cosine,
 )
-
-
-def make(name, model, data, seed=0, **overrides):
-    """A set-up method instance (teacher built, prepare run) for ``model``."""
-    cls = get_method(name)
-    method = cls(cls.config_cls(**overrides), Runtime(seed=seed))
-    method.setup(model, data)
-    return method
 
 
 def full_batch(data, n_forget=12, n_retain=12) -> Batch:

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from methodkit import make
 
 from salmubench.training.losses import clip_loss
 from salmubench.unlearning import Batch, Budget, Runtime, get_method
@@ -26,14 +27,6 @@ from salmubench.unlearning.methods.npo import npo_loss
 from salmubench.unlearning.methods.slug import candidate_layers, forget_objective, pareto_front, pick_layer
 from salmubench.unlearning.methods.ssd import dampening_factors
 from salmubench.unlearning.methods.task_vector import ForgetFinetune
-
-
-def make(name, model, data, seed=0, **overrides):
-    """A set-up method instance (teacher built, prepare run) for ``model``."""
-    cls = get_method(name)
-    method = cls(cls.config_cls(**overrides), Runtime(seed=seed))
-    method.setup(model, data)
-    return method
 
 
 def run(name, model, data, budget=1.0, seed=0, **overrides):
