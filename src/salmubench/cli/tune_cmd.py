@@ -1,0 +1,50 @@
+"""``salmubench tune``: choose a method's defaults on the validation slice (docs/tuning.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``tune`` on the root parser."""
+    p = subparsers.add_parser(
+        "tune", help="grid-search a method's defaults on a validation slice of the forget set",
+        description="Tune a method's hyperparameters on a validation slice of the forget identities (never "
+                    "the holdout splits): each trial unlearns the slice V_A and scores proxy metrics against "
+                    "the Compromised and Clean models. Writes OUT/tune_<method>.json; resumable.")
+    p.add_argument("--method", required=True, help="method name, comma list, or 'all'")
+    p.add_argument("--model", required=True, help="the Compromised model folder")
+    p.add_argument("--clean", required=True, help="the Clean model folder")
+    p.add_argument("--data", required=True, help="SALMUBench dataset directory")
+    p.add_argument("--out", required=True, help="output folder (finished trials are reused)")
+    p.add_argument("--budget", type=float, default=1.0, help="budget of the real run to match (default 1.0)")
+    p.add_argument("--seed", type=int, default=0, help="validation split and run seed (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar and per-trial lines")
+    p.set_defaults(func=run)
+
+
+def _line(record: dict, cached: bool) -> str:
+    proxies = record.get("proxies") or {}
+    values = " ".join(f"{k}={v:.4f}" for k, v in proxies.items())
+    tag = "cached" if cached else f"{record.get('seconds', 0):.1f}s"
+    error = f" error: {record['error']}" if record.get("error") else ""
+    return f"  {record['method']} {record['overrides']}: score {record['scores']['score']:.4f} {values} ({tag}){error}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call the library and print one line per trial and the chosen config of each method."""
+    from salmubench.tuning.search import tune
+
+    def on_trial(record: dict, cached: bool) -> None:
+        if not args.no_progress:
+            print(_line(record, cached), flush=True)
+
+    results = tune(args.method, args.model, args.clean, args.data, args.out, budget=args.budget, seed=args.seed,
+                   threads=args.threads, device=args.device, progress=not args.no_progress, on_trial=on_trial)
+    for method, result in results.items():
+        chosen = result["chosen"]
+        print(f"{method}: chosen {chosen['overrides']} (score {chosen['scores']['score']:.4f}) "
+              f"-> {args.out}/tune_{method}.json")
+    return 0

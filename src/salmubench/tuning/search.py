@@ -1,0 +1,292 @@
+"""Grid search of a method's hyperparameters on the validation slice (``salmubench tune``).
+
+A **trial** = unlearn V_A from the Compromised model with one override dict (the method's code
+defaults plus the grid point), with the step-matched budget of :func:`~.validation.tuning_budget`,
+then compute the proxy metrics of :mod:`.validation` and score them with the leaderboard's
+functions against the Compromised and Clean models' proxy values. The chosen config is the trial
+of highest score (rounded to 4 decimals); ties go to the cheaper trial (fewer forward + backward
+sample passes), then to the earlier grid point.
+
+Output folder::
+
+    OUT/references.json               proxy values of the Compromised and Clean models (cached)
+    OUT/trials/<method>/<key>.json    one finished trial (key = hash of everything it depends on)
+    OUT/tune_<method>.json            all trials, proxies, scores and the chosen config (atomic)
+    OUT/tune_summary.json             chosen config of every method tuned by the last call
+
+Resumable: a trial whose file exists is read, not re-run, so a killed search continues where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from salmubench.config import build_config, config_hash
+from salmubench.errors import ConfigError
+from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.tuning.spaces import SPACES, grid
+from salmubench.tuning.validation import (
+    VALIDATION_VERSION,
+    ValidationViews,
+    load_tuning_source,
+    make_views,
+    proxy_metrics,
+    score_proxies,
+    tuning_budget,
+    validation_split,
+)
+
+TUNE_SCHEMA = "salmubench.tune/1"
+TRIALS_DIR = "trials"
+REFERENCES_FILE = "references.json"
+SUMMARY_FILE = "tune_summary.json"
+SCORE_DECIMALS = 4
+
+
+@dataclass
+class TuneSetup:
+    """What every trial shares: the references, the validation views and the tensorised V_A data."""
+
+    bundle: Any  # the Compromised ClipBundle (trials deep-copy its model)
+    clean_sha256: str | None
+    views: ValidationViews
+    data: Any  # UnlearnData of V_A + retain
+    n_forget: int  # rows of the whole forget split (the real run's budget unit)
+    budget: float
+    seed: int
+    fingerprint: str
+    references: dict[str, dict[str, float]]
+    device: str = "cpu"
+
+
+def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
+            out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, device: str = "cpu") -> TuneSetup:
+    """Load the references and the holdout-free data, draw the split, compute the reference proxies."""
+    from salmubench.evaluation.embed import EmbeddingBank
+    from salmubench.models import load_model
+    from salmubench.unlearning.base import Budget
+    from salmubench.unlearning.data import build_unlearn_data
+
+    Budget(budget)  # validates
+    ds = load_tuning_source(data_dir)
+    split = validation_split(ds, seed=seed)
+    views = make_views(ds, split)
+    comp = load_model(model, device=device)
+    clean_bundle = load_model(clean, device=device)
+    key = config_hash({"version": VALIDATION_VERSION, "comp": comp.checkpoint_sha256,
+                       "clean": clean_bundle.checkpoint_sha256, "data": ds.fingerprint, "split": split.digest})
+    path = Path(out_dir) / REFERENCES_FILE
+    cached = _read_if(path, key)
+    if cached is None:
+        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device, progress=False))
+                for name, b in (("compromised", comp), ("clean", clean_bundle))}
+        atomic_write_json(path, {"key": key, "split": {**split.counts(), "digest": split.digest},
+                                 "models": {"compromised": str(model), "clean": str(clean)}, **refs})
+    else:
+        refs = {name: cached[name] for name in ("compromised", "clean")}
+    data = build_unlearn_data(views.a, comp.preprocess, comp.tokenizer)
+    return TuneSetup(bundle=comp, clean_sha256=clean_bundle.checkpoint_sha256, views=views, data=data,
+                     n_forget=len(ds.forget), budget=float(budget), seed=seed, fingerprint=ds.fingerprint,
+                     references=refs, device=device)
+
+
+def _read_if(path: Path, key: str) -> dict | None:
+    """The JSON at ``path`` if it is readable and records ``key``; else None."""
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("key") == key else None
+
+
+def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
+    """Cache key of a trial: method, resolved params, budget, seed, references, data, split."""
+    return config_hash({"version": VALIDATION_VERSION, "method": method, "params": params, "budget": setup.budget,
+                        "seed": setup.seed, "base": setup.bundle.checkpoint_sha256, "clean": setup.clean_sha256,
+                        "data": setup.fingerprint, "split": setup.views.split.digest}, length=16)
+
+
+def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Unlearn V_A with ``method`` + ``overrides`` and score the proxies (no caching here)."""
+    from salmubench.evaluation.embed import EmbeddingBank
+    from salmubench.unlearning.api import run_method
+    from salmubench.unlearning.base import Budget, Runtime, UnlearningError
+    from salmubench.unlearning.registry import get_method
+
+    cls = get_method(method)
+    cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
+    budget_tune = tuning_budget(setup.budget, setup.n_forget, len(setup.data.forget), cfg.forget_batch_size)
+    budget = Budget(budget_tune)
+    model = copy.deepcopy(setup.bundle.model)
+    start = time.perf_counter()
+    record: dict[str, Any] = {"method": method, "overrides": overrides, "params": cfg.model_dump(mode="json"),
+                              "budget_tune": budget_tune,
+                              "steps": budget.steps(len(setup.data.forget), cfg.forget_batch_size)}
+    runtime = Runtime(seed=setup.seed)
+    try:
+        model, meter = run_method(cls(cfg, runtime), model, setup.data, budget)
+    except UnlearningError as exc:
+        return {**record, "error": str(exc), "proxies": None, "scores": {"score": 0.0}, "cost": None,
+                "seconds": round(time.perf_counter() - start, 3)}
+    bundle = dataclasses.replace(setup.bundle, model=model, checkpoint_sha256=None)
+    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device, progress=False))
+    comp, clean = setup.references["compromised"], setup.references["clean"]
+    if all(math.isfinite(v) for v in proxies.values()):
+        scores = score_proxies(proxies, comp, clean)
+    else:
+        scores, record["error"] = {"score": 0.0}, "non-finite proxy metric"
+    record["steps_run"] = len(runtime.log)  # optimiser steps the runner logged (0: training-free)
+    return {**record, "proxies": proxies, "scores": scores, "cost": meter.as_dict(),
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
+def choose(trials: list[dict[str, Any]]) -> int:
+    """Index of the best trial: highest rounded score, then fewest sample passes, then grid order."""
+    def key(k: int) -> tuple[float, int, int]:
+        t = trials[k]
+        cost = t.get("cost") or {}
+        passes = int(cost.get("fwd_passes", 0)) + int(cost.get("bwd_passes", 0)) if cost else 1 << 62
+        return (-round(float(t["scores"]["score"]), SCORE_DECIMALS), passes, k)
+
+    if not trials:
+        raise ConfigError("no trials to choose from")
+    return min(range(len(trials)), key=key)
+
+
+def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
+                space: list[dict[str, Any]] | None = None,
+                on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) ``method``'s grid, write ``tune_<method>.json`` and return its content.
+
+    Args:
+        setup: from :func:`prepare`.
+        method: registered method name.
+        out_dir: the tuning output folder.
+        space: override dicts to try (default: :func:`~.spaces.grid` of ``method``).
+        on_trial: called after each trial with (trial record, whether it came from the cache).
+    """
+    from salmubench.unlearning.registry import get_method
+
+    cls = get_method(method)
+    space = grid(method) if space is None else space
+    folder = Path(out_dir) / TRIALS_DIR / method
+    trials = []
+    for overrides in space:
+        params = build_config(cls.config_cls, overrides, what=f"{method} config").model_dump(mode="json")
+        key = trial_key(setup, method, params)
+        path = folder / f"{key}.json"
+        record = _read_if(path, key)
+        cached = record is not None
+        if record is None:
+            record = {"key": key, **run_trial(setup, method, overrides)}
+            atomic_write_json(path, record)
+        trials.append(record)
+        if on_trial:
+            on_trial(record, cached)
+    best = choose(trials)
+    result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
+              "validation_version": VALIDATION_VERSION,
+              "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
+              "references": setup.references, "grid": space, "trials": trials,
+              "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
+                         "proxies": trials[best]["proxies"], "scores": trials[best]["scores"]},
+              "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_write_json(Path(out_dir) / f"tune_{method}.json", result)
+    return result
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the block (None: leave as is)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def resolve_methods(method: str) -> list[str]:
+    """``all`` -> every registered method with a search space; else a comma list, each checked."""
+    from salmubench.unlearning.registry import get_method, method_names
+
+    if method == "all":
+        return [m for m in method_names() if m in SPACES]
+    names = [m.strip() for m in method.split(",") if m.strip()]
+    if not names:
+        raise ConfigError("--method is empty")
+    for name in names:
+        get_method(name)  # unknown name -> ConfigError with suggestions
+        grid(name)
+    return names
+
+
+def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
+         out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, threads: int | None = 1,
+         device: str = "cpu", progress: bool = True,
+         on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Tune one method, a comma list, or ``all``; returns ``{method: tune_<method>.json content}``.
+
+    Args:
+        method: registered name, ``a,b,c`` or ``all``.
+        model / clean: the Compromised and Clean model folders.
+        data_dir: the dataset (its holdout splits are never read).
+        out_dir: output folder (resumable, see the module docstring).
+        budget: the real run's budget in forget-set passes (the tuning runs match its step count).
+        seed: seed of the validation split and of every trial's run.
+        threads: torch CPU threads during the search (1 is fastest for tiny models on a busy CPU).
+        progress: rich progress bar over the trials.
+        on_trial: per-trial callback (see :func:`tune_method`).
+    """
+    methods = resolve_methods(method)
+    out = Path(out_dir)
+    results: dict[str, dict[str, Any]] = {}
+    start = time.perf_counter()
+    with torch_threads(threads):
+        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=device)
+        total = sum(len(grid(m)) for m in methods)
+        with _progress(total, progress) as advance:
+            for name in methods:
+                def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
+                    advance(f"{name} {record['overrides']}")
+                    if on_trial:
+                        on_trial(record, cached)
+
+                results[name] = tune_method(setup, name, out, on_trial=hook)
+    summary_key = f"{setup.views.split.digest}:{budget}:{seed}"
+    previous = _read_if(out / SUMMARY_FILE, summary_key) or {}
+    chosen = dict(previous.get("chosen") or {})
+    chosen.update({m: {"overrides": r["chosen"]["overrides"], **r["chosen"]["scores"]} for m, r in results.items()})
+    atomic_write_json(out / SUMMARY_FILE, {"schema": TUNE_SCHEMA, "key": summary_key, "budget": budget,
+                                           "seed": seed, "last_call_seconds": round(time.perf_counter() - start, 1),
+                                           "chosen": chosen})
+    return results
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
+    if not enabled:
+        yield lambda what: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task("", total=total)
+        yield lambda what: bar.update(task, advance=1, description=what)

@@ -1,0 +1,285 @@
+"""The validation protocol used to tune method defaults (our design; the paper is silent).
+
+Everything here reads the ``forget`` split (plus the retain splits a method may use and the
+``zeroshot`` split), **never** ``holdout_association`` or ``holdout_identity``: the reported test
+metrics stay untouched by tuning. Definitions (docs/tuning.md):
+
+* **V**: a seeded half of the forget identities (``rng_for(seed, "tuning", "identities")``).
+* For every identity in V its forget rows are split into **A** (unlearned during tuning) and **B**
+  (kept) *by association type*: the identity's attribute types (``data_field``), in a seeded
+  order, alternate A, B, A, ... (the first type goes to A or B alternately across identities, so the
+  totals stay near half each). All rows of one association go to the same side, so B holds *other
+  associations of partly forgotten people*, like ``holdout_association``. An identity with a
+  single attribute type in forget falls back to alternating its rows (seeded order).
+* **O** ("other"): forget rows of identities not in V, which stand in for ``holdout_identity``.
+
+Proxy metrics of a model (:func:`proxy_metrics`), computed by the evaluator's own metric functions
+(``run_metric``) on views of the dataset whose ``forget`` split is a row subset:
+
+| proxy | definition | target |
+|---|---|---|
+| ``ret_fail`` | RetFail MRR on V_A (distractors: other V_A captions + ``retain_disjoint``, same rule) | Clean |
+| ``assoc_str`` | mean cos(image, own caption) on V_A | Clean |
+| ``intra_id_sim`` | mean cos on V_B | Compromised |
+| ``inter_id_sim`` | mean cos on O | Compromised |
+| ``gen_know`` | zero-shot top-1 on the ``zeroshot`` split (shared with the reported GenKnow) | Compromised |
+
+The tuning run unlearns V_A with the usual retain data and the budget rescaled so that it makes
+exactly as many optimiser steps as the real run on the whole forget set (:func:`tuning_budget`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from salmubench.data import schema as S
+from salmubench.data.io import (
+    SalmuDataset,
+    SplitTable,
+    find_shards,
+    normalise_captions_metadata,
+    normalise_generic_captions,
+    normalise_identities,
+    read_split,
+    resolve_dataset_dir,
+)
+from salmubench.errors import DataError
+from salmubench.io_utils import read_json
+from salmubench.seeding import rng_for
+
+VALIDATION_VERSION = 1  # bump when the split rule or a proxy definition changes (invalidates caches)
+HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
+PROXY_KEYS = ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim")
+EFFICACY_PROXIES = ("ret_fail", "assoc_str")
+UTILITY_PROXIES = ("gen_know", "inter_id_sim", "intra_id_sim")
+# which view of the data each proxy is computed on, and the evaluator metric that computes it
+PROXY_VIEWS = {"ret_fail": ("a", "ret_fail"), "assoc_str": ("a", "assoc_str"), "gen_know": ("a", "gen_know"),
+               "intra_id_sim": ("b", "assoc_str"), "inter_id_sim": ("other", "assoc_str")}
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """Row indices into the ``forget`` split: A (unlearn), B (kept, V identities), other (not in V)."""
+
+    seed: int
+    identities: tuple[str, ...]  # V, sorted
+    a_rows: tuple[int, ...]
+    b_rows: tuple[int, ...]
+    other_rows: tuple[int, ...]
+
+    @property
+    def digest(self) -> str:
+        """sha256 (16 hex) of the split, part of every trial's cache key."""
+        blob = json.dumps([VALIDATION_VERSION, self.seed, self.identities, self.a_rows, self.b_rows,
+                           self.other_rows]).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def counts(self) -> dict[str, int]:
+        return {"v_identities": len(self.identities), "a_rows": len(self.a_rows), "b_rows": len(self.b_rows),
+                "other_rows": len(self.other_rows)}
+
+
+def split_validation(identity_ids: list[str | None], attributes: list[str | None], seed: int = 0,
+                     share: float = 0.5) -> ValidationSplit:
+    """Draw V and split its rows into A / B by association type (module docstring).
+
+    Args:
+        identity_ids: identity of every forget row (rows without one go to ``other``).
+        attributes: attribute type of every forget row (None: unknown; such rows form one group).
+        seed: tuning seed; the same seed gives the same split.
+        share: fraction of the forget identities in V (rounded, at least 1, at most all but 1).
+    """
+    if len(identity_ids) != len(attributes):
+        raise DataError("split_validation: identity_ids and attributes differ in length")
+    people = sorted({i for i in identity_ids if i})
+    if len(people) < 2:
+        raise DataError(f"tuning needs at least 2 forget identities, found {len(people)}")
+    n_v = min(len(people) - 1, max(1, round(share * len(people))))
+    order = rng_for(seed, "tuning", "identities").permutation(len(people))
+    chosen = sorted(people[k] for k in order[:n_v])
+    in_v = set(chosen)
+    rows_of: dict[str, list[int]] = {}
+    for row, ident in enumerate(identity_ids):
+        if ident in in_v:
+            rows_of.setdefault(ident, []).append(row)
+    a_rows: list[int] = []
+    b_rows: list[int] = []
+    for k, ident in enumerate(chosen):
+        first_side = k % 2  # 0: the first association goes to A, 1: to B (balances the totals)
+        a, b = _split_identity(rows_of[ident], attributes, rng_for(seed, "tuning", "rows", ident), first_side)
+        a_rows += a
+        b_rows += b
+    other = [r for r, i in enumerate(identity_ids) if i not in in_v]
+    return ValidationSplit(seed=seed, identities=tuple(chosen), a_rows=tuple(sorted(a_rows)),
+                           b_rows=tuple(sorted(b_rows)), other_rows=tuple(other))
+
+
+def _split_identity(rows: list[int], attributes: list[str | None], rng: np.random.Generator,
+                    first_side: int) -> tuple[list[int], list[int]]:
+    """One identity's rows -> (A, B): whole associations alternate; one association -> rows alternate."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(attributes[r] or "unknown", []).append(r)
+    if len(groups) >= 2:
+        keys = sorted(groups)
+        units = [groups[keys[k]] for k in rng.permutation(len(keys))]
+    else:
+        units = [[rows[k]] for k in rng.permutation(len(rows))]
+    sides: tuple[list[int], list[int]] = ([], [])
+    for k, unit in enumerate(units):
+        sides[(k + first_side) % 2].extend(unit)
+    return sides
+
+
+def tuning_budget(budget: float, n_forget: int, n_tune: int, forget_batch_size: int) -> float:
+    """Budget for the V_A run so it makes as many optimiser steps as ``budget`` on the full forget set.
+
+    ``budget_tune = steps(budget, |forget|) / ceil(|V_A| / B)``, i.e. ``budget · |forget| / |V_A|``
+    up to the batch rounding, chosen so that ``Budget(budget_tune).steps(|V_A|, B)`` equals
+    ``Budget(budget).steps(|forget|, B)`` exactly.
+    """
+    from salmubench.unlearning.base import Budget
+
+    if n_tune <= 0:
+        raise DataError("tuning: the unlearning slice V_A is empty")
+    steps = Budget(budget).steps(n_forget, forget_batch_size)
+    return steps / max(1, math.ceil(n_tune / forget_batch_size))
+
+
+# ---- reading the data (never the holdouts) -------------------------------------------------------
+
+
+def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
+    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits.
+
+    Unlike :func:`salmubench.data.io.load_dataset`, the holdout shards are not even opened (a test
+    replaces them with garbage). Metadata JSONs are read as usual; the dataset fingerprint comes
+    from ``manifest.json`` (which lists every file's hash without reading the file).
+    """
+    root = resolve_dataset_dir(spec)
+    shards = find_shards(root, S.DATA_DIR)
+    for name in (S.FORGET, S.RETAIN_SYNTH):
+        if name not in shards:
+            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
+    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
+    for name, paths in find_shards(root, S.EXTRA_DIR).items():
+        splits[name] = read_split(name, paths)
+    manifest = _json(root / S.MANIFEST_JSON, None)
+    return SalmuDataset(root=root, splits=splits,
+                        identities=normalise_identities(_json(root / S.IDENTITIES_JSON, {})),
+                        captions_metadata=normalise_captions_metadata(_json(root / S.CAPTIONS_JSON, {})),
+                        generic_captions=normalise_generic_captions(_json(root / S.GENERIC_CAPTIONS_JSON, {})),
+                        fragile_ids=None, manifest=manifest,
+                        zeroshot_classes=_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+                        _fingerprint=_fingerprint(root, manifest))
+
+
+def _json(path: Path, default: Any) -> Any:
+    if not path.is_file():
+        return default
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _fingerprint(root: Path, manifest: dict | None) -> str:
+    """The dataset fingerprint from the manifest; without one, hashes of the files tuning reads."""
+    from salmubench.data.io import dataset_fingerprint
+
+    if manifest and isinstance(manifest.get("files"), dict):
+        return dataset_fingerprint(root)
+    from salmubench.io_utils import sha256_bytes, sha256_file
+
+    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
+             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
+    return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
+
+
+def forget_attributes(ds: SalmuDataset) -> list[str | None]:
+    """Attribute type of every forget row (``data_field``), None when unknown."""
+    return [ds.attribute_of(f) for f in ds.forget.file_names]
+
+
+def validation_split(ds: SalmuDataset, seed: int = 0) -> ValidationSplit:
+    """:func:`split_validation` of a dataset's forget split."""
+    return split_validation(ds.forget.identity_ids, forget_attributes(ds), seed=seed)
+
+
+def with_forget(ds: SalmuDataset, rows: tuple[int, ...] | list[int], tag: str) -> SalmuDataset:
+    """A view of ``ds`` whose ``forget`` split is the given forget rows (other splits shared).
+
+    The view keeps the split name ``forget`` so embeddings and metrics treat the rows exactly as
+    the evaluator treats forget rows; its fingerprint is derived from the parent's and ``tag``.
+    """
+    table: SplitTable = ds.forget.take(list(rows), name=S.FORGET)
+    splits = {k: v for k, v in ds.splits.items() if k not in HOLDOUT_SPLITS}
+    splits[S.FORGET] = table
+    digest = hashlib.sha256(f"{ds.fingerprint}:{tag}:{len(rows)}".encode()).hexdigest()
+    return SalmuDataset(root=ds.root, splits=splits, identities=ds.identities,
+                        captions_metadata=ds.captions_metadata, generic_captions=ds.generic_captions,
+                        fragile_ids=None, manifest=ds.manifest, zeroshot_classes=ds.zeroshot_classes,
+                        _fingerprint=digest)
+
+
+@dataclass(frozen=True)
+class ValidationViews:
+    """The three views the proxies read: ``a`` (V_A), ``b`` (V_B), ``other`` (forget rows outside V)."""
+
+    split: ValidationSplit
+    a: SalmuDataset
+    b: SalmuDataset
+    other: SalmuDataset
+
+
+def make_views(ds: SalmuDataset, split: ValidationSplit) -> ValidationViews:
+    """Build the V_A / V_B / other views of a (holdout-free) dataset."""
+    for name, rows in (("V_A", split.a_rows), ("V_B", split.b_rows), ("other", split.other_rows)):
+        if not rows:
+            raise DataError(f"tuning: the validation slice {name} is empty (too few forget identities?)")
+    return ValidationViews(split=split, a=with_forget(ds, split.a_rows, f"tune-a:{split.digest}"),
+                           b=with_forget(ds, split.b_rows, f"tune-b:{split.digest}"),
+                           other=with_forget(ds, split.other_rows, f"tune-other:{split.digest}"))
+
+
+def proxy_metrics(views: ValidationViews, emb) -> dict[str, float]:
+    """The five proxy values of one model, from its embeddings ``emb`` (an EmbeddingBank).
+
+    Each proxy calls the evaluator's metric function (``run_metric``, same seeded generator per
+    metric key) on the view listed in ``PROXY_VIEWS``. GenKnow is -1 when there is no zeroshot split.
+    """
+    from salmubench.evaluation.registry import run_metric
+
+    out = {}
+    for key in PROXY_KEYS:
+        view, metric = PROXY_VIEWS[key]
+        out[key] = float(run_metric(metric, getattr(views, view), emb).value)
+    return out
+
+
+def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[str, float]) -> dict[str, float]:
+    """Leaderboard scoring (``leaderboard/scoring.py``) of proxy values against the references.
+
+    ``E = mean(e_ret_fail, e_assoc_str)`` (closeness to Clean), ``U = mean(u_gen_know, u_inter,
+    u_intra)`` (closeness to Compromised), ``score = 2EU / (E + U)``. A proxy whose value is -1 for
+    both references (no zeroshot split) is left out of its pillar.
+    """
+    from salmubench.leaderboard.scoring import efficacy_metric_score, harmonic, utility_metric_score
+
+    def usable(k: str) -> bool:
+        return not (comp[k] == -1 and clean[k] == -1)
+
+    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in EFFICACY_PROXIES}
+    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in UTILITY_PROXIES if usable(k)}
+    eff = float(np.mean([per[k] for k in EFFICACY_PROXIES]))
+    util = float(np.mean([per[k] for k in UTILITY_PROXIES if k in per]))
+    return {"efficacy": eff, "utility": util, "score": harmonic(eff, util),
+            **{f"s_{k}": v for k, v in per.items()}}
