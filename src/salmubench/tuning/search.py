@@ -290,3 +290,19 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
                   disable=not console.is_terminal) as bar:
         task = bar.add_task("", total=total)
         yield lambda what: bar.update(task, advance=1, description=what)
+
+
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    """One Markdown row per method: chosen overrides, proxy values, pillar scores, trials run."""
+    head = ("| method | chosen | RetFail(V_A) | AssocStr(V_A) | GenKnow | Inter(O) | Intra(V_B) | E | U | score | trials |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [head]
+    for method, result in sorted(results.items()):
+        chosen = result["chosen"]
+        p, s = chosen["proxies"] or {}, chosen["scores"]
+        knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen["overrides"].items())
+        values = " | ".join(f"{p.get(k, float('nan')):.3f}" for k in
+                            ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim"))
+        rows.append(f"| {method} | {knobs} | {values} | {s.get('efficacy', 0):.3f} | {s.get('utility', 0):.3f} "
+                    f"| {s['score']:.3f} | {len(result['trials'])} |")
+    return "\n".join(rows)
