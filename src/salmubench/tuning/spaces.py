@@ -12,8 +12,10 @@ matters more than the learning rate, it replaces part of the lr grid:
 * ``l1_sparse`` searches the ℓ1 weight γ together with the lr.
 
 A grid is ``{config key: [values]}``; trials are its Cartesian product in key order. Every key must
-be a field of the method's config (checked by a test). Values were picked before the search from
-the method cards and earlier exploratory runs, not from test numbers.
+be a field of the method's config (checked by a test). Version 1 of these grids (lr in
+{1e-4, 3e-4, 1e-3, 3e-3} for most methods) was run once on the previous ``mini`` references; where
+its best point sat on an edge of the grid or between two far-apart points, version 2 (below) moves or
+refines the grid. Only validation-slice proxies were looked at, never test numbers (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -23,30 +25,28 @@ from typing import Any
 
 from salmubench.errors import ConfigError
 
-LR_GRID = [1e-4, 3e-4, 1e-3, 3e-3]
-
 SPACES: dict[str, dict[str, list[Any]]] = {
     # the original paper's baselines
-    "finetune": {"lr": LR_GRID},
-    "neg_grad": {"lr": [1e-5, 3e-5, 1e-4]},
-    "shuffled_captions": {"lr": LR_GRID},
-    "generic_captions": {"lr": LR_GRID},
-    "direct_sim_min": {"lr": [1e-5, 3e-5], "retain_weight": [0.0, 1.0]},
-    "multidelete": {"lr": LR_GRID},
-    "delete_salmu": {"lr": LR_GRID},
-    "cliperase_salmu": {"lr": LR_GRID},
+    "finetune": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
+    "neg_grad": {"lr": [3e-5, 6e-5, 1e-4, 2e-4]},
+    "shuffled_captions": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
+    "generic_captions": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
+    "direct_sim_min": {"lr": [3e-5, 6e-5, 1e-4], "retain_weight": [0.0, 1.0]},
+    "multidelete": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
+    "delete_salmu": {"lr": [1e-4, 2e-4, 3e-4, 5e-4, 1e-3]},
+    "cliperase_salmu": {"lr": [1e-4, 2e-4, 3e-4, 5e-4, 1e-3]},
     # the field's methods
-    "grad_diff": {"lr": [3e-5, 1e-4, 3e-4, 1e-3]},
-    "npo": {"lr": LR_GRID},
-    "salun": {"lr": LR_GRID},
-    "l1_sparse": {"lr": [1e-4, 1e-3], "gamma": [1e-5, 1e-4]},
-    "scrub": {"lr": [3e-5, 1e-4, 3e-4]},
-    "delete": {"lr": LR_GRID},
-    "cliperase": {"lr": LR_GRID},
-    "ssd": {"alpha": [6.0, 8.0, 9.5], "dampening": [1.0, 3.0]},
-    "task_vector": {"scale": [1.0, 3.0], "lr": [3e-4, 1e-3]},
-    "slug": {"forget_drop": [0.5, 1.0], "retain_tolerance": [0.15, 0.5]},
-    "label_correction": {"tau": [0.002, 0.005, 0.01, 0.02]},
+    "grad_diff": {"lr": [5e-5, 1e-4, 2e-4]},
+    "npo": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
+    "salun": {"lr": [1e-3, 3e-3, 1e-2], "saliency_ratio": [0.25, 0.5]},
+    "l1_sparse": {"lr": [1e-3, 3e-3], "gamma": [1e-5, 1e-4]},
+    "scrub": {"lr": [5e-5, 1e-4, 2e-4]},
+    "delete": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
+    "cliperase": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
+    "ssd": {"alpha": [8.0, 9.5], "dampening": [1.0, 1.5, 2.0]},
+    "task_vector": {"scale": [2.0, 3.0, 5.0], "lr": [3e-4, 6e-4]},
+    "slug": {"retain_tolerance": [0.5, 1.0, 2.0], "forget_drop": [0.5, 1.0]},
+    "label_correction": {"tau": [0.02, 0.05, 0.1, 0.2, 0.5, 1.0]},
 }
 
 
