@@ -300,9 +300,17 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     for method, result in sorted(results.items()):
         chosen = result["chosen"]
         p, s = chosen["proxies"] or {}, chosen["scores"]
-        knobs = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen["overrides"].items())
+        knobs = ", ".join(f"{k}={_num(v)}" for k, v in chosen["overrides"].items())
         values = " | ".join(f"{p.get(k, float('nan')):.3f}" for k in
                             ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim"))
         rows.append(f"| {method} | {knobs} | {values} | {s.get('efficacy', 0):.3f} | {s.get('utility', 0):.3f} "
                     f"| {s['score']:.3f} | {len(result['trials'])} |")
     return "\n".join(rows)
+
+
+def _num(value: Any) -> str:
+    """``3e-4`` for small floats, ``%g`` otherwise."""
+    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
+        mantissa, exponent = f"{value:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
