@@ -77,3 +77,27 @@ def test_privacy_by_construction_helpers():
     assert luhn_valid("4111111111111111")
     card = make_invalid_card("4111 1111 1111 1111").replace(" ", "")
     assert card[:-1] == "411111111111111" and not luhn_valid(card)
+
+
+def test_scene_caption_styles_and_articles():
+    spec = scenes.SceneSpec("star", "orange", 1, "orange", 1.0, None, None, 0)
+    full = [scenes.scene_caption(spec, s) for s in range(scenes.N_FULL_STYLES)]
+    assert all("orange star" in c and "orange background" in c for c in full)
+    assert full[0] == "an orange star on an orange background"  # articles agree with the next word
+    only = [scenes.scene_caption(spec, scenes.N_FULL_STYLES + s) for s in range(scenes.N_CLASS_ONLY_STYLES)]
+    assert only == ["a star", "a picture of a star", "an illustration showing a star"]
+    two = scenes.SceneSpec("leaf", "red", 2, "white", 1.0, "cup", "blue", 0)
+    assert scenes.scene_caption(two, scenes.N_FULL_STYLES) == "two leaves and a small cup"
+    # the zero-shot prompts use the grammar of the class-only captions
+    assert [t.format("star") for t in scenes.ZEROSHOT_TEMPLATES] == only
+
+
+def test_general_palette_is_used_by_the_general_corpus(tiny_dataset):
+    ds = tiny_dataset
+    for name in ("general_retain", "zeroshot"):
+        texts = ds.split(name).column("text")
+        assert not any(f" {c} " in f" {t} " for t in texts for c in scenes.OBJECT_COLORS
+                       if c not in scenes.GENERAL_COLORS + scenes.GENERAL_BACKGROUNDS)
+    general = ds.split("general_retain").column("text")
+    class_only = [t for t in general if "background" not in t]
+    assert 0.05 < len(class_only) / len(general) < 0.4  # general_class_only_frac = 0.2

@@ -138,19 +138,28 @@ def scene_job(job: tuple[str, int, int]) -> tuple[list[Row], curation.CurationSt
         rng = rng_for(ctx.seed, split, k)
         if split == S.ZEROSHOT:
             label = k % len(classes)
-            spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios, kind=classes[label], second_prob=0.0)
+            spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios, kind=classes[label], second_prob=0.0,
+                                       colors=scenes.GENERAL_COLORS, backgrounds=scenes.GENERAL_BACKGROUNDS)
             img = scenes.render_scene(spec, cfg.extra_image_size)
             rows.append(Row(split, f"zeroshot_{k:06d}.jpg", faces.encode_jpeg(img, cfg.jpeg_quality),
                             scenes.ZEROSHOT_TEMPLATES[0].format(spec.kind), None,
                             label=label, class_name=spec.kind))
             continue
-        spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios)
-        size = cfg.image_size if split == S.RETAIN_SYNTH else cfg.extra_image_size
-        img = scenes.render_scene(spec, size)
-        w, h = img.size
-        name = f"synth_{k:06d}_ar-{w / h:.2f}.jpg" if split == S.RETAIN_SYNTH else f"general_{k:07d}.jpg"
+        if split == S.RETAIN_SYNTH:
+            spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios)
+            img = scenes.render_scene(spec, cfg.image_size)
+            style = int(rng.integers(scenes.N_FULL_STYLES))
+            name = f"synth_{k:06d}_ar-{img.size[0] / img.size[1]:.2f}.jpg"
+        else:  # general_retain: reduced palette, some class-only captions (scenes.GENERAL_COLORS)
+            spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios,
+                                       colors=scenes.GENERAL_COLORS, backgrounds=scenes.GENERAL_BACKGROUNDS)
+            img = scenes.render_scene(spec, cfg.extra_image_size)
+            style = int(rng.integers(scenes.N_FULL_STYLES))
+            if rng.random() < cfg.general_class_only_frac:
+                style = scenes.N_FULL_STYLES + int(rng.integers(scenes.N_CLASS_ONLY_STYLES))
+            name = f"general_{k:07d}.jpg"
         rows.append(Row(split, name, faces.encode_jpeg(img, cfg.jpeg_quality),
-                        scenes.scene_caption(spec, int(rng.integers(4))), None, class_name=spec.kind))
+                        scenes.scene_caption(spec, style), None, class_name=spec.kind))
     return rows, curation.CurationStats()
 
 

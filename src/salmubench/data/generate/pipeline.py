@@ -52,7 +52,7 @@ from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
 GENERATOR_NAME = "salmubench.procedural"
-GENERATOR_VERSION = "5"  # bump whenever the output for a given preset + seed changes
+GENERATOR_VERSION = "6"  # bump whenever the output for a given preset + seed changes
 
 
 # ---------------------------------------------------------------------------------------------

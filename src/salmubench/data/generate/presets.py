@@ -49,6 +49,7 @@ class PresetConfig(StrictModel):
     n_retain_disjoint: int = Field(ge=0)  # non-person images with generic captions (retain_synth)
     # --- our additions: general retain corpus and zero-shot set (GenKnow stand-in) ---
     n_general_retain: int = Field(ge=0)
+    general_class_only_frac: float = Field(default=0.2, ge=0, le=1)  # general captions naming only count + class
     n_zeroshot_classes: int = Field(ge=2)  # object classes shared by general_retain and zeroshot
     zeroshot_per_class: int = Field(ge=1)
     # --- images ---
@@ -75,7 +76,7 @@ PRESETS: dict[str, PresetConfig] = {
     ),
     "mini": PresetConfig(
         name="mini", n_identities=200, images_per_identity=12, n_retain_disjoint=1000,  # RetFail gallery complete
-        n_general_retain=7000, n_zeroshot_classes=20, zeroshot_per_class=25,
+        n_general_retain=12000, n_zeroshot_classes=12, zeroshot_per_class=50,  # GenKnow off chance: docs/data.md
         image_size=64, extra_image_size=64, jpeg_quality=95,
     ),
     "paper": PresetConfig(
