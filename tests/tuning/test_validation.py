@@ -97,3 +97,15 @@ def test_holdouts_are_never_read(tiny_dataset_dir, tmp_path):
             view.holdout_identity  # noqa: B018 - access must fail
     assert np.array_equal(views.a.forget.file_names,
                           [ds.forget.file_names[r] for r in views.split.a_rows])
+
+
+def test_issue_target_on_proxies():
+    from salmubench.tuning.validation import meets_issue_target
+
+    comp = {"ret_fail": 0.6, "gen_know": 0.5, "inter_id_sim": 0.9, "intra_id_sim": 0.8}
+    clean = {"ret_fail": 0.0, "gen_know": 0.5, "inter_id_sim": 0.1, "intra_id_sim": 0.1}
+    good = {"ret_fail": 0.059, "gen_know": 0.491, "inter_id_sim": 0.676, "intra_id_sim": 0.61}
+    assert meets_issue_target(good, comp, clean)["all"]
+    for key, bad in (("ret_fail", 0.061), ("gen_know", 0.489), ("inter_id_sim", 0.674), ("intra_id_sim", 0.59)):
+        result = meets_issue_target({**good, key: bad}, comp, clean)
+        assert not result[key] and not result["all"]

@@ -42,6 +42,7 @@ from salmubench.tuning.validation import (
     ValidationViews,
     load_tuning_source,
     make_views,
+    meets_issue_target,
     proxy_metrics,
     score_proxies,
     tuning_budget,
@@ -192,16 +193,25 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         if record is None:
             record = {"key": key, **run_trial(setup, method, overrides)}
             atomic_write_json(path, record)
+        if record.get("proxies"):
+            record["issue_target"] = meets_issue_target(record["proxies"], setup.references["compromised"],
+                                                        setup.references["clean"])
         trials.append(record)
         if on_trial:
             on_trial(record, cached)
     best = choose(trials)
+    meeting = [k for k, t in enumerate(trials) if (t.get("issue_target") or {}).get("all")]
+    target_pick = meeting[choose([trials[k] for k in meeting])] if meeting else None
     result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
               "validation_version": VALIDATION_VERSION,
               "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
               "references": setup.references, "grid": space, "trials": trials,
               "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
                          "proxies": trials[best]["proxies"], "scores": trials[best]["scores"]},
+              # informative: the best-scoring trial among those meeting issue 5's target on the proxies
+              "target_choice": None if target_pick is None else {
+                  "index": target_pick, "overrides": trials[target_pick]["overrides"],
+                  "proxies": trials[target_pick]["proxies"], "scores": trials[target_pick]["scores"]},
               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_write_json(Path(out_dir) / f"tune_{method}.json", result)
     return result

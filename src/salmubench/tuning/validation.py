@@ -283,3 +283,17 @@ def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[
     util = float(np.mean([per[k] for k in UTILITY_PROXIES if k in per]))
     return {"efficacy": eff, "utility": util, "score": harmonic(eff, util),
             **{f"s_{k}": v for k, v in per.items()}}
+
+
+def meets_issue_target(values: dict[str, float], comp: dict[str, float], clean: dict[str, float]) -> dict[str, bool]:
+    """Issue 5's effectiveness target, checked on proxy values (informative; not used to choose).
+
+    RetFail within 10% of the Compromised->Clean gap from Clean; GenKnow within 1 point (0.01) of
+    Compromised; InterIdSim and IntraIdSim within 25% of the Compromised values.
+    """
+    gap = abs(comp["ret_fail"] - clean["ret_fail"])
+    checks = {"ret_fail": values["ret_fail"] <= clean["ret_fail"] + 0.1 * gap,
+              "gen_know": abs(values["gen_know"] - comp["gen_know"]) <= 0.01,
+              "inter_id_sim": abs(values["inter_id_sim"] - comp["inter_id_sim"]) <= 0.25 * abs(comp["inter_id_sim"]),
+              "intra_id_sim": abs(values["intra_id_sim"] - comp["intra_id_sim"]) <= 0.25 * abs(comp["intra_id_sim"])}
+    return {**checks, "all": all(checks.values())}
