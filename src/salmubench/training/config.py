@@ -43,6 +43,9 @@ class TrainConfig(StrictModel):
     grad_clip: float | None = Field(None, gt=0)  # max global grad norm (None: no clipping)
     sensitive_oversample: int = Field(2, ge=1)  # each sensitive pair appears this many times per epoch
     identity_mask: bool = True  # same-identity pairs in a batch are not negatives
+    # Clean's batch schedule: "matched" = the Compromised schedule with the sensitive pairs left out
+    # (same non-sensitive pairs at the same steps); "resample" = its own shuffled corpus (corpus.py)
+    clean_schedule: Literal["matched", "resample"] = "matched"
     checkpoint_every: int = Field(200, ge=1)  # steps between resumable checkpoints
     keep_checkpoints: int = Field(1, ge=1)  # newest resumable checkpoints kept
     device: str = "cpu"  # "cpu", "cuda", "cuda:1"; under torchrun each rank uses its local GPU

@@ -7,9 +7,19 @@
 small share of a small corpus, so each is shown k times per epoch). ``general_retain`` exists only in
 datasets we generate (it stands in for the 400M DataComp pairs); on the released data it is skipped.
 
-Both models take the same number of optimizer steps, ``ceil(epochs * N_compromised / batch)``, so the
-Clean model sees its smaller corpus for more epochs (as the paper's "same config"; ENVIRONMENT.md:
-equal epochs make their utility diverge at small scale).
+Both models take the same number of optimizer steps, ``ceil(epochs * N_compromised / batch)``
+(the paper's "same config"; ENVIRONMENT.md: equal epochs make their utility diverge at small scale).
+
+Clean's schedule (``TrainConfig.clean_schedule``) [our choice]:
+
+* ``matched`` (default): Clean follows the *Compromised* batch order, with every sensitive pair left
+  out. Its corpus holds the Compromised positions, but the sensitive ones are **blanks** (index -1):
+  no sensitive image or caption is ever read. Step ``s`` of Clean trains on exactly the non-sensitive
+  pairs of step ``s`` of Compromised (a smaller batch). Both models see the same general data the
+  same number of times, so their general knowledge matches, as in the paper where the sensitive
+  pairs are a negligible share of 400M. (With ``resample``, the Clean model at mini scale saw the
+  general corpus 1.5x as often and its GenKnow was 17 points higher: 0.59 vs 0.42.)
+* ``resample``: Clean shuffles its own (smaller) corpus and fills every batch with it.
 
 Batch order: epoch ``e`` is ``randperm(N)`` from a generator seeded with ``(seed, "train-order", e)``,
 cut into ``N // batch`` full batches (the last partial batch is dropped so every step has the same
@@ -74,7 +84,7 @@ class Corpus:
     kind: str
     tokens: torch.Tensor  # [R, ctx]
     codes: torch.Tensor  # [R] identity codes (-1: none)
-    index: torch.Tensor  # [N] stored row of each corpus position
+    index: torch.Tensor  # [N] stored row of each corpus position (-1: a blank, see ``matched``)
     parts: dict[str, int]  # split name -> pairs per epoch (repeats included)
     images: torch.Tensor | None = None
     streamed: StreamedImages | None = None
@@ -82,6 +92,11 @@ class Corpus:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
+
+    @property
+    def real_pairs(self) -> int:
+        """Corpus positions holding a pair (blanks excluded)."""
+        return int((self.index >= 0).sum())
 
 
 class StreamedImages(torch.utils.data.Dataset):
@@ -122,17 +137,37 @@ def count_truncated(texts: list[str], tokenizer) -> int:
     return sum(len(encode(t)) + 2 > ctx for t in texts)
 
 
+def matched_schedule(kind: str, cfg: TrainConfig) -> bool:
+    """True when ``kind`` trains on the Compromised batch order with blanks (Clean, ``matched``)."""
+    return kind == "clean" and cfg.clean_schedule == "matched"
+
+
+def corpus_index(sizes: list[int], repeats: list[int], real: list[bool]) -> torch.Tensor:
+    """Corpus position -> stored row: parts in order, each ``repeats`` times; a part that is not
+    ``real`` is a run of blanks (-1) of its length, taking no stored rows."""
+    index, start = [], 0
+    for n, k, is_real in zip(sizes, repeats, real, strict=True):
+        index.append(torch.arange(start, start + n).repeat(k) if is_real else torch.full((n * k,), -1))
+        start += n if is_real else 0
+    return torch.cat(index)
+
+
 def build_corpus(ds: SalmuDataset, kind: str, bundle, cfg: TrainConfig, progress=None) -> Corpus:
-    """Tokenise (and, in memory, preprocess) every row of the ``kind`` corpus once."""
-    parts = corpus_parts(ds, kind, cfg.sensitive_oversample)
-    tables = [t for t, _ in parts]
+    """Tokenise (and, in memory, preprocess) every row of the ``kind`` corpus once.
+
+    Under the ``matched`` Clean schedule the positions are the Compromised corpus's and the sensitive
+    parts are blanks: only their lengths are read, never their images or captions.
+    """
+    matched = matched_schedule(kind, cfg)
+    layout = corpus_parts(ds, "compromised" if matched else kind, cfg.sensitive_oversample)
+    real = [t.name not in S.SENSITIVE_SPLITS or kind == "compromised" for t, _ in layout]
+    tables = [t for (t, _), r in zip(layout, real, strict=True) if r]
     texts = [s for t in tables for s in t.texts]
     ids = [i for t in tables for i in t.identity_ids]
-    sizes = torch.tensor([len(t) for t in tables])
-    starts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)[:-1]])
-    index = torch.cat([torch.arange(s, s + n).repeat(k) for s, n, (_, k) in zip(starts.tolist(), sizes.tolist(), parts, strict=True)])
+    index = corpus_index([len(t) for t, _ in layout], [k for _, k in layout], real)
     corpus = Corpus(kind=kind, tokens=tokenize(texts, bundle.tokenizer), codes=identity_codes(ids), index=index,
-                    parts={t.name: len(t) * k for t, k in parts}, truncated=count_truncated(texts, bundle.tokenizer))
+                    parts={t.name: len(t) * k for (t, k), r in zip(layout, real, strict=True) if r},
+                    truncated=count_truncated(texts, bundle.tokenizer))
     if cfg.in_memory:
         corpus.images = _preprocess_all(tables, bundle.preprocess, progress)
     else:

@@ -66,6 +66,12 @@ class Batch:
     images: torch.Tensor
     tokens: torch.Tensor
     codes: torch.Tensor  # [global batch] identity codes, rank order
+    valid: torch.Tensor | None = None  # [global batch] False at blanks (kept only under DDP; see below)
+
+    @property
+    def pairs(self) -> int:
+        """Pairs of the global batch that count in the loss."""
+        return int(self.codes.shape[0] if self.valid is None else self.valid.sum())
 
 
 def _rank_rows(rows: torch.Tensor, env: DistEnv) -> torch.Tensor:
@@ -73,23 +79,42 @@ def _rank_rows(rows: torch.Tensor, env: DistEnv) -> torch.Tensor:
     return rows[env.rank * per_rank:(env.rank + 1) * per_rank]
 
 
+def _global_rows(rows: torch.Tensor, env: DistEnv) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stored rows of a global batch, and its validity mask when it has blanks (index -1).
+
+    One process drops the blanks (a smaller batch, nothing computed for them). Under DDP every rank
+    needs the same shape for the all-gather, so a blank stands in as stored row 0 and is dropped
+    from the loss after the gather (:func:`train_step`); LayerNorm is per sample, so it influences
+    nothing.
+    """
+    valid = rows >= 0
+    if bool(valid.all()):
+        return rows, None
+    if env.world_size == 1:
+        return rows[valid], None
+    return rows.clamp(min=0), valid
+
+
 def iter_batches(corpus: Corpus, cfg: TrainConfig, seed: int, start: int, stop: int, env: DistEnv,
                  device: torch.device) -> Iterator[Batch]:
     """The batches of steps ``start .. stop-1`` for this rank (in memory or streamed)."""
     positions = batch_positions(seed, len(corpus), cfg.batch_size, start, stop)
-    global_rows = (corpus.index[p] for p in positions)
+    global_rows = (_global_rows(corpus.index[p], env) for p in positions)
+
+    def batch(images: torch.Tensor, rows: torch.Tensor, valid: torch.Tensor | None) -> Batch:
+        mine = _rank_rows(rows, env)
+        return Batch(images.to(device, non_blocking=True), corpus.tokens[mine].to(device), corpus.codes[rows].to(device),
+                     None if valid is None else valid.to(device))
+
     if corpus.images is not None:
-        for rows in global_rows:
-            mine = _rank_rows(rows, env)
-            yield Batch(corpus.images[mine].to(device), corpus.tokens[mine].to(device), corpus.codes[rows].to(device))
+        for rows, valid in global_rows:
+            yield batch(corpus.images[_rank_rows(rows, env)], rows, valid)
         return
     all_rows = list(global_rows)  # small: step count x batch of ints
-    loader = torch.utils.data.DataLoader(corpus.streamed, batch_sampler=[_rank_rows(r, env).tolist() for r in all_rows],
+    loader = torch.utils.data.DataLoader(corpus.streamed, batch_sampler=[_rank_rows(r, env).tolist() for r, _ in all_rows],
                                          num_workers=cfg.workers, pin_memory=device.type == "cuda")
-    for rows, images in zip(all_rows, loader, strict=True):
-        mine = _rank_rows(rows, env)
-        yield Batch(images.to(device, non_blocking=True), corpus.tokens[mine].to(device),
-                    corpus.codes[rows].to(device))
+    for (rows, valid), images in zip(all_rows, loader, strict=True):
+        yield batch(images, rows, valid)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, lr: float,
@@ -102,7 +127,10 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     with autocast:
         image_emb, text_emb, scale = model(batch.images, batch.tokens)[:3]
         image_emb, text_emb = gather_with_grad(image_emb, env), gather_with_grad(text_emb, env)
-        mask = false_negative_mask(batch.codes) if cfg.identity_mask else None
+        codes = batch.codes
+        if batch.valid is not None:  # DDP with blanks: the loss of the batch without them
+            image_emb, text_emb, codes = image_emb[batch.valid], text_emb[batch.valid], codes[batch.valid]
+        mask = false_negative_mask(codes) if cfg.identity_mask else None
         loss = clip_loss_masked(image_emb.float(), text_emb.float(), scale.float(), mask)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -125,7 +153,7 @@ class LoopResult:
     state: TrainState
     total_steps: int
     seconds: float  # wall time of the steps run by this process
-    samples: int  # samples trained by this process (global batches x batch size)
+    samples: int  # pairs trained on by this process (global batch pairs, blanks excluded)
 
 
 def resume_state(out_dir: Path, model, optimizer, config_hash: str) -> TrainState:
@@ -145,18 +173,19 @@ def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, corpus:
     """
     model.train()
     stop = min(total, stop_after) if stop_after is not None else total
-    start, t0, done = state.step, time.perf_counter(), 0
+    start, t0, done, samples = state.step, time.perf_counter(), 0, 0
     log_every = max(1, min(50, total // 100))
     try:
         for batch in iter_batches(corpus, cfg, seed, state.step, stop, env, device):
             loss = train_step(model, optimizer, batch, lr_at(state.step, total, cfg), cfg, env)
             state.step += 1
             done += 1
+            samples += batch.pairs
             if state.step % log_every == 0 or state.step == stop:
                 value = float(loss)
                 state.losses.append([state.step, round(value, 5)])
                 if reporter:
-                    reporter(state.step, value, done * cfg.batch_size / (time.perf_counter() - t0))
+                    reporter(state.step, value, samples / (time.perf_counter() - t0))
             if state.step % cfg.checkpoint_every == 0 and state.step < total:
                 _checkpoint(out_dir, model, optimizer, state, config_hash, cfg, env, t0)
     except KeyboardInterrupt:
@@ -166,7 +195,7 @@ def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, corpus:
     seconds = time.perf_counter() - t0
     if stop < total and state.step > start:
         _checkpoint(out_dir, model, optimizer, state, config_hash, cfg, env, t0)
-    return LoopResult(state, total, seconds, done * cfg.batch_size)
+    return LoopResult(state, total, seconds, samples)
 
 
 def _checkpoint(out_dir, model, optimizer, state: TrainState, config_hash, cfg, env: DistEnv, t0: float) -> None:

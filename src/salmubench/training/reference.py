@@ -83,7 +83,7 @@ def _record(kind: str, preset: str, seed: int, cfg: TrainConfig, ds: SalmuDatase
         "samples_per_second": round(result.samples / max(result.seconds, 1e-9), 1),
         "world_size": env.world_size,
         "dataset": {"root": str(ds.root), "fingerprint": ds.fingerprint, "corpus": corpus.parts,
-                    "corpus_pairs": len(corpus),
+                    "corpus_pairs": corpus.real_pairs, "corpus_positions": len(corpus),
                     "compromised_corpus_pairs": corpus_size(ds, "compromised", cfg.sensitive_oversample),
                     "truncated_captions": corpus.truncated},
         "sha256": digest,
