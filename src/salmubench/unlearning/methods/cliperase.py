@@ -19,7 +19,8 @@
   the exact forms above (cosine forgetting, CLIP retention, per-tower cosine consistency) are pinned
   here, documented in docs/methods.md, and tested. This is *not* the SALMUBench harness variant
   (``cliperase_salmu``: MSE to zero / to θ0's similarity matrix).
-* Defaults: λ_F = 1, λ_R = 1, λ_C = 1 (our choice), lr 1e-4.
+* Defaults: λ_F = 1, λ_R = 1, λ_C = 1 (our choice), lr 2e-4 (tuned).
+* Tuned defaults (validation slice, docs/tuning.md): lr = 2e-4.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from salmubench.unlearning.registry import register_method
 
 
 class CLIPEraseConfig(MethodConfig):
+    lr: float = Field(2e-4, gt=0)  # tuned on the validation slice, docs/tuning.md
     forget_weight: float = Field(1.0, ge=0)  # λ_F: forgetting module (mean forget-pair cosine)
     retain_weight: float = Field(1.0, ge=0)  # λ_R: retention module (retain CLIP loss)
     consistency_weight: float = Field(1.0, ge=0)  # λ_C: consistency module (per-tower cosine to θ0)

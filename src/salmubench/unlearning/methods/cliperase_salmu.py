@@ -9,7 +9,8 @@ C is the in-batch cosine matrix, f/g the L2-normalised image/text embeddings, θ
 * Source: the SALMUBench authors' early harness (SALMUBENCH.md §5), which names it "CLIPErase". It is
   **not** the published CLIPErase (Yang et al., ACL 2025: forgetting + retention + consistency
   modules), which ships separately as ``cliperase``.
-* Defaults: λ_f = λ_r = λ_c = 1 (as in the harness), lr 1e-4.
+* Defaults: λ_f = λ_r = λ_c = 1 (as in the harness), lr 1e-4 (tuned).
+* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from salmubench.unlearning.registry import register_method
 
 
 class CLIPEraseSalmuConfig(MethodConfig):
+    lr: float = Field(1e-4, gt=0)  # tuned on the validation slice, docs/tuning.md
     forget_weight: float = Field(1.0, ge=0)  # λ_f: push every forget-batch cosine to 0
     retain_weight: float = Field(1.0, ge=0)  # λ_r: match θ0's retain-batch cosine matrix
     consistency_weight: float = Field(1.0, ge=0)  # λ_c: keep retain image and text embeddings at θ0's

@@ -9,7 +9,8 @@ being unlearned, θ0 the frozen original model.
 * Source: the SALMUBench authors' early harness (SALMUBENCH.md §5), which names it "DELETE". It is
   **not** the published DELETE (Zhou et al., CVPR 2025, mask distillation), which ships separately
   as ``delete``.
-* Defaults: λ_f = λ_r = 1 (as in the harness), lr 1e-4.
+* Defaults: λ_f = λ_r = 1 (as in the harness), lr 1e-4 (tuned).
+* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from salmubench.unlearning.registry import register_method
 
 
 class DeleteSalmuConfig(MethodConfig):
+    lr: float = Field(1e-4, gt=0)  # tuned on the validation slice, docs/tuning.md
     forget_weight: float = Field(1.0, ge=0)  # λ_f: push every forget-batch cosine to 0
     retain_weight: float = Field(1.0, ge=0)  # λ_r: match θ0's retain-batch cosine matrix
 

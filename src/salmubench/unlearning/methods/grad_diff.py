@@ -8,7 +8,8 @@ L_clip is the symmetric in-batch InfoNCE with same-identity off-diagonal pairs m
 * Source: Liu et al., "Continual learning and private unlearning", CoLLAs 2022 (gradient difference);
   Kurmanji et al., NeurIPS 2023 ("NegGrad+"); METHODS.md "GradDiff / NegGrad+".
 * Defaults: γ = 0.5, α = 1 (our choice: the ascent term is unbounded, so it is weighted below the retain
-  term), lr 1e-4 with the shared AdamW / warm-up + cosine schedule, logit scale frozen.
+  term), lr 1e-4 (tuned) with the shared AdamW / warm-up + cosine schedule, logit scale frozen.
+* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from salmubench.unlearning.registry import register_method
 
 
 class GradDiffConfig(MethodConfig):
+    lr: float = Field(1e-4, gt=0)  # tuned on the validation slice, docs/tuning.md
     gamma: float = Field(0.5, ge=0)  # γ: weight of the forget ascent term −L_clip(D_f)
     alpha: float = Field(1.0, ge=0)  # α: weight of the retain descent term L_clip(D_r)
 

@@ -7,8 +7,9 @@
 * Data: D_f only.
 * Source: the standard gradient-ascent baseline (Golatkar et al., CVPR 2020; Thudi et al., 2022);
   SALMUBench §5 "Neg. Gradient"; METHODS.md (cosine variant).
-* Defaults: form "clip", lr 1e-4; unbounded by design (the runner clips gradients at norm 1 and
+* Defaults: form "clip", lr 6e-5 (tuned); unbounded by design (the runner clips gradients at norm 1 and
   stops with a clear error if the loss diverges).
+* Tuned defaults (validation slice, docs/tuning.md): lr = 6e-5.
 * L_clip masks same-identity off-diagonal pairs (several captions of one person in a batch).
 """
 
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
 from salmubench.unlearning.losses import clip_loss_of, encode, pair_cosine
 from salmubench.unlearning.registry import register_method
 
 
 class NegGradConfig(MethodConfig):
+    lr: float = Field(6e-5, gt=0)  # tuned on the validation slice, docs/tuning.md
     form: Literal["clip", "cosine"] = "clip"  # ascend L_clip, or ascend 1 − cos of each forget pair
 
 

@@ -12,7 +12,8 @@ vanishes once log π_θ falls well below log π_θ0, so the model cannot run awa
 * Source: Zhang, Lin, Bai, Mei, "Negative Preference Optimization: from catastrophic collapse to
   effective unlearning", COLM 2024 (arXiv 2404.05868), eq. (3) with the retain term of NPO+RT;
   adaptation to in-batch CLIP softmaxes: METHODS.md.
-* Defaults: β = 0.1 (the paper's default), α = 1, lr 1e-4.
+* Defaults: β = 0.1 (the paper's default), α = 1, lr 1e-4 (tuned).
+* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from salmubench.unlearning.registry import register_method
 
 
 class NPOConfig(MethodConfig):
+    lr: float = Field(1e-4, gt=0)  # tuned on the validation slice, docs/tuning.md
     beta: float = Field(0.1, gt=0)  # β: inverse temperature of the preference loss (paper: 0.1)
     alpha: float = Field(1.0, ge=0)  # α: weight of the retain CLIP loss (NPO+RT)
 
