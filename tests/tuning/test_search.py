@@ -90,3 +90,21 @@ def test_cli_tune_writes_the_result(tune_models, tiny_dataset_dir, tmp_path, cap
                  "--data", str(tiny_dataset_dir), "--out", str(out), "--no-progress"]) == 0
     assert "label_correction: chosen" in capsys.readouterr().out
     assert (out / "tune_label_correction.json").is_file() and (out / "tune_summary.json").is_file()
+
+
+def test_new_clean_reference_rescores_cached_trials(tune_setup, tmp_path, monkeypatch):
+    import dataclasses
+
+    space = [{"tau": 0.01}, {"tau": 0.05}]
+    first = search.tune_method(tune_setup, "label_correction", tmp_path, space=space)
+    clean = {**tune_setup.references["clean"], "ret_fail": tune_setup.references["clean"]["ret_fail"] + 0.05}
+    other = dataclasses.replace(tune_setup, references={**tune_setup.references, "clean": clean})
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached trial was re-run")
+
+    monkeypatch.setattr(search, "run_trial", fail)
+    again = search.tune_method(other, "label_correction", tmp_path, space=space)
+    for old, new in zip(first["trials"], again["trials"], strict=True):
+        assert old["proxies"] == new["proxies"]
+        assert new["scores"] == score_proxies(new["proxies"], other.references["compromised"], clean)

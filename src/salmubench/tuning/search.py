@@ -10,7 +10,8 @@ sample passes), then to the earlier grid point.
 Output folder::
 
     OUT/references.json               proxy values of the Compromised and Clean models (cached)
-    OUT/trials/<method>/<key>.json    one finished trial (key = hash of everything it depends on)
+    OUT/trials/<method>/<key>.json    one finished trial: its proxies (key = hash of everything they
+                                      depend on; scores are recomputed against the references)
     OUT/tune_<method>.json            all trials, proxies, scores and the chosen config (atomic)
     OUT/tune_summary.json             chosen config of every method tuned by the last call
 
@@ -113,10 +114,24 @@ def _read_if(path: Path, key: str) -> dict | None:
 
 
 def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
-    """Cache key of a trial: method, resolved params, budget, seed, references, data, split."""
+    """Cache key of a trial: method, resolved params, budget, seed, starting model, data, split.
+
+    The Clean model is not part of it: a trial's proxies depend only on the model it unlearns from,
+    and its scores are recomputed against the current references every time (:func:`rescore`).
+    """
     return config_hash({"version": VALIDATION_VERSION, "method": method, "params": params, "budget": setup.budget,
-                        "seed": setup.seed, "base": setup.bundle.checkpoint_sha256, "clean": setup.clean_sha256,
+                        "seed": setup.seed, "base": setup.bundle.checkpoint_sha256,
                         "data": setup.fingerprint, "split": setup.views.split.digest}, length=16)
+
+
+def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its scores and issue-target flags computed against ``setup.references``."""
+    proxies = record.get("proxies")
+    if not proxies or not all(math.isfinite(v) for v in proxies.values()):
+        return {**record, "scores": {"score": 0.0}}
+    comp, clean = setup.references["compromised"], setup.references["clean"]
+    return {**record, "scores": score_proxies(proxies, comp, clean),
+            "issue_target": meets_issue_target(proxies, comp, clean)}
 
 
 def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +208,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         if record is None:
             record = {"key": key, **run_trial(setup, method, overrides)}
             atomic_write_json(path, record)
-        if record.get("proxies"):
-            record["issue_target"] = meets_issue_target(record["proxies"], setup.references["compromised"],
-                                                        setup.references["clean"])
+        record = rescore(setup, record)
         trials.append(record)
         if on_trial:
             on_trial(record, cached)

@@ -14,8 +14,10 @@ matters more than the learning rate, it replaces part of the lr grid:
 A grid is ``{config key: [values]}``; trials are its Cartesian product in key order. Every key must
 be a field of the method's config (checked by a test). Version 1 of these grids (lr in
 {1e-4, 3e-4, 1e-3, 3e-3} for most methods) was run once on the previous ``mini`` references; where
-its best point sat on an edge of the grid or between two far-apart points, version 2 (below) moves or
-refines the grid. Only validation-slice proxies were looked at, never test numbers (docs/tuning.md).
+its best point sat on an edge of the grid or between two far-apart points, version 2 moved or
+refined the grid; version 3 (below) extends every grid edge that version 2's choice on the retrained
+references sat on by one step. Only validation-slice proxies were looked at, never test numbers
+(docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -33,19 +35,19 @@ SPACES: dict[str, dict[str, list[Any]]] = {
     "generic_captions": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
     "direct_sim_min": {"lr": [3e-5, 6e-5, 1e-4], "retain_weight": [0.0, 1.0]},
     "multidelete": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
-    "delete_salmu": {"lr": [1e-4, 2e-4, 3e-4, 5e-4, 1e-3]},
-    "cliperase_salmu": {"lr": [1e-4, 2e-4, 3e-4, 5e-4, 1e-3]},
+    "delete_salmu": {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]},
+    "cliperase_salmu": {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]},
     # the field's methods
     "grad_diff": {"lr": [5e-5, 1e-4, 2e-4]},
     "npo": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
-    "salun": {"lr": [1e-3, 3e-3, 1e-2], "saliency_ratio": [0.25, 0.5]},
-    "l1_sparse": {"lr": [1e-3, 3e-3], "gamma": [1e-5, 1e-4]},
-    "scrub": {"lr": [5e-5, 1e-4, 2e-4]},
+    "salun": {"lr": [3e-4, 6e-4, 1e-3], "saliency_ratio": [0.1, 0.25]},
+    "l1_sparse": {"lr": [3e-4, 6e-4, 1e-3, 2e-3], "gamma": [1e-5]},
+    "scrub": {"lr": [2e-5, 3.5e-5, 5e-5, 7e-5, 1e-4]},
     "delete": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
     "cliperase": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
-    "ssd": {"alpha": [8.0, 9.5], "dampening": [1.0, 1.5, 2.0]},
-    "task_vector": {"scale": [2.0, 3.0, 5.0], "lr": [3e-4, 6e-4]},
-    "slug": {"retain_tolerance": [0.5, 1.0, 2.0], "forget_drop": [0.5, 1.0]},
+    "ssd": {"alpha": [9.0, 9.5, 9.9], "dampening": [0.8, 1.0]},
+    "task_vector": {"scale": [2.0, 3.0, 5.0], "lr": [1.5e-4, 3e-4]},
+    "slug": {"retain_tolerance": [2.0, 4.0, 8.0], "forget_drop": [0.5, 1.0]},
     "label_correction": {"tau": [0.02, 0.05, 0.1, 0.2, 0.5, 1.0]},
 }
 
