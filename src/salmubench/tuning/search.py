@@ -334,6 +334,6 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
 def _num(value: Any) -> str:
     """``3e-4`` for small floats, ``%g`` otherwise."""
     if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
-        mantissa, exponent = f"{value:.0e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return f"{value:g}" if isinstance(value, float) else str(value)

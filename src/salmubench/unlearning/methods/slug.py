@@ -22,8 +22,8 @@ criterion computed from the forget split and the retain set only (never a holdou
   unlearning gradient", ICML 2025 (arXiv 2407.11867): layer importance and gradient alignment, Pareto
   layer selection, single-step update with binary-searched step size.
 * Budget: ignored (training-free); cost = the gradient passes + the search's forward passes.
-* Defaults: drop = 0.5, retain_tolerance = 2.0 (tuned), ρ_max = 1, 12 bisection steps, 256-row slices.
-* Tuned defaults (validation slice, docs/tuning.md): retain_tolerance = 2.0, forget_drop = 0.5.
+* Defaults: drop = 0.5, retain_tolerance = 4.0 (tuned), ρ_max = 1, 12 bisection steps, 256-row slices.
+* Tuned defaults (validation slice, docs/tuning.md): retain_tolerance = 4.0, forget_drop = 1.0.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from salmubench.unlearning.runner import to_device
 
 class SLUGConfig(MethodConfig):
     # tuned on the validation slice, docs/tuning.md
-    forget_drop: float = Field(0.5, gt=0, le=2)  # target: mean forget-pair cosine ≤ cos0 − drop·|cos0|
+    forget_drop: float = Field(1.0, gt=0, le=2)  # target: mean forget-pair cosine ≤ cos0 − drop·|cos0|
     # tuned on the validation slice, docs/tuning.md
-    retain_tolerance: float = Field(2.0, ge=0)  # bound: retain CLIP loss ≤ (1 + tol)·its θ0 value
+    retain_tolerance: float = Field(4.0, ge=0)  # bound: retain CLIP loss ≤ (1 + tol)·its θ0 value
     max_relative_step: float = Field(1.0, gt=0)  # ρ_max: largest ‖λ·g_f,l‖ / ‖θ_l‖ searched
     search_steps: int = Field(12, ge=1)  # bisection iterations
     eval_rows: int = Field(256, ge=2)  # rows of the forget / retain slices used by the search
