@@ -31,7 +31,7 @@ SPACES: dict[str, dict[str, list[Any]]] = {
     # the original paper's baselines
     "finetune": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
     "neg_grad": {"lr": [3e-5, 6e-5, 1e-4, 2e-4]},
-    "shuffled_captions": {"lr": [3e-4, 1e-3, 3e-3, 1e-2], "retain_batch_size": [32, 128]},
+    "shuffled_captions": {"lr": [3e-4, 1e-3, 3e-3], "retain_batch_size": [32, 128]},
     "generic_captions": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
     "direct_sim_min": {"lr": [3e-5, 6e-5, 1e-4], "retain_weight": [0.0, 1.0]},
     "multidelete": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
