@@ -62,3 +62,17 @@ def test_weights_only_checkpoint_with_arch_loads(tmp_path):
     loaded = load_model(tmp_path / "ck.pt", arch="salmu-test")
     a, b = bundle.model.state_dict(), loaded.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_saved_weights_are_byte_identical_across_processes(tmp_path):
+    """Same weights -> same file bytes -> same sha256, whichever process writes them (safetensors
+    stores metadata in a per-process randomly ordered map, so more than one key would vary)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from salmubench.models import create_model, save_model; "
+              "print(save_model(create_model('salmu-test', seed=0), sys.argv[1]))")
+    digests = {subprocess.run([sys.executable, "-c", script, str(tmp_path / f"m{i}")], check=True,
+                              capture_output=True, text=True).stdout.split()[-1] for i in range(4)}
+    assert len(digests) == 1
+    assert len({(tmp_path / f"m{i}" / "open_clip_model.safetensors").read_bytes() for i in range(4)}) == 1

@@ -45,7 +45,10 @@ def save_model(bundle: ClipBundle, out_dir: str | os.PathLike, extra: dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in bundle.model.state_dict().items()}
     with atomic_path(out / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "arch": bundle.arch})
+        # One metadata key only: safetensors keeps metadata in a Rust HashMap whose order is random per
+        # process, so two keys gave two possible byte layouts (and sha256s) for the same weights.
+        # The architecture is recorded in open_clip_config.json.
+        save_file(state, str(tmp), metadata={"format": "pt"})
     digest = sha256_file(out / WEIGHTS_NAME)
     config = {
         "model_cfg": bundle.model_cfg,
