@@ -36,3 +36,14 @@ def mini_dataset_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("salmu") / "mini"
     generate_dataset(out, preset="mini", seed=0, progress=False)
     return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test on one torch thread (tiny models run faster so, much faster on a shared CPU)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -28,10 +28,5 @@ def tune_setup(tune_models, tiny_dataset_dir, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every test of this folder on one torch thread (``one_torch_thread`` in tests/conftest.py)."""

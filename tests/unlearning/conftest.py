@@ -38,11 +38,5 @@ def unlearn_data(unlearn_data_dir, bundle):
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run faster on one thread, and much faster when the CPU is shared."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every test of this folder on one torch thread (``one_torch_thread`` in tests/conftest.py)."""

@@ -293,7 +293,8 @@ def read_split(name: str, paths: Iterable[Path]) -> SplitTable:
     return SplitTable(name, table)
 
 
-def _read_optional_json(path: Path, default: Any) -> Any:
+def read_optional_json(path: Path, default: Any) -> Any:
+    """The parsed JSON at ``path``, ``default`` when there is no such file (DataError if unparsable)."""
     if not path.is_file():
         return default
     try:
@@ -381,12 +382,12 @@ def load_dataset(spec: str | os.PathLike) -> SalmuDataset:
     return SalmuDataset(
         root=root,
         splits=splits,
-        identities=normalise_identities(_read_optional_json(root / S.IDENTITIES_JSON, {})),
-        captions_metadata=normalise_captions_metadata(_read_optional_json(root / S.CAPTIONS_JSON, {})),
-        generic_captions=normalise_generic_captions(_read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
-        fragile_ids=normalise_fragile_ids(_read_optional_json(root / S.FRAGILE_IDS_JSON, None)),
-        manifest=_read_optional_json(root / S.MANIFEST_JSON, None),
-        zeroshot_classes=_read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
+        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
+        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
+        fragile_ids=normalise_fragile_ids(read_optional_json(root / S.FRAGILE_IDS_JSON, None)),
+        manifest=read_optional_json(root / S.MANIFEST_JSON, None),
+        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
     )
 
 

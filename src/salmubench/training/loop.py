@@ -101,20 +101,21 @@ def iter_batches(corpus: Corpus, cfg: TrainConfig, seed: int, start: int, stop: 
     positions = batch_positions(seed, len(corpus), cfg.batch_size, start, stop)
     global_rows = (_global_rows(corpus.index[p], env) for p in positions)
 
-    def batch(images: torch.Tensor, rows: torch.Tensor, valid: torch.Tensor | None) -> Batch:
+    def batch(rows: torch.Tensor, valid: torch.Tensor | None, images: torch.Tensor | None = None) -> Batch:
         mine = _rank_rows(rows, env)
+        images = corpus.images[mine] if images is None else images
         return Batch(images.to(device, non_blocking=True), corpus.tokens[mine].to(device), corpus.codes[rows].to(device),
                      None if valid is None else valid.to(device))
 
     if corpus.images is not None:
         for rows, valid in global_rows:
-            yield batch(corpus.images[_rank_rows(rows, env)], rows, valid)
+            yield batch(rows, valid)
         return
     all_rows = list(global_rows)  # small: step count x batch of ints
     loader = torch.utils.data.DataLoader(corpus.streamed, batch_sampler=[_rank_rows(r, env).tolist() for r, _ in all_rows],
                                          num_workers=cfg.workers, pin_memory=device.type == "cuda")
     for (rows, valid), images in zip(all_rows, loader, strict=True):
-        yield batch(images, rows, valid)
+        yield batch(rows, valid, images)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, lr: float,
@@ -173,13 +174,12 @@ def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, corpus:
     """
     model.train()
     stop = min(total, stop_after) if stop_after is not None else total
-    start, t0, done, samples = state.step, time.perf_counter(), 0, 0
+    start, t0, samples = state.step, time.perf_counter(), 0
     log_every = max(1, min(50, total // 100))
     try:
         for batch in iter_batches(corpus, cfg, seed, state.step, stop, env, device):
             loss = train_step(model, optimizer, batch, lr_at(state.step, total, cfg), cfg, env)
             state.step += 1
-            done += 1
             samples += batch.pairs
             if state.step % log_every == 0 or state.step == stop:
                 value = float(loss)

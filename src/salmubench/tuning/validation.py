@@ -36,7 +36,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -48,11 +47,11 @@ from salmubench.data.io import (
     normalise_captions_metadata,
     normalise_generic_captions,
     normalise_identities,
+    read_optional_json,
     read_split,
     resolve_dataset_dir,
 )
 from salmubench.errors import DataError
-from salmubench.io_utils import read_json
 from salmubench.seeding import rng_for
 
 VALIDATION_VERSION = 1  # bump when the split rule or a proxy definition changes (invalidates caches)
@@ -172,23 +171,14 @@ def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
     splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
     for name, paths in find_shards(root, S.EXTRA_DIR).items():
         splits[name] = read_split(name, paths)
-    manifest = _json(root / S.MANIFEST_JSON, None)
+    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
     return SalmuDataset(root=root, splits=splits,
-                        identities=normalise_identities(_json(root / S.IDENTITIES_JSON, {})),
-                        captions_metadata=normalise_captions_metadata(_json(root / S.CAPTIONS_JSON, {})),
-                        generic_captions=normalise_generic_captions(_json(root / S.GENERIC_CAPTIONS_JSON, {})),
+                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
+                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
+                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
                         fragile_ids=None, manifest=manifest,
-                        zeroshot_classes=_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
                         _fingerprint=_fingerprint(root, manifest))
-
-
-def _json(path: Path, default: Any) -> Any:
-    if not path.is_file():
-        return default
-    try:
-        return read_json(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _fingerprint(root: Path, manifest: dict | None) -> str:

@@ -148,16 +148,15 @@ def scene_job(job: tuple[str, int, int]) -> tuple[list[Row], curation.CurationSt
         if split == S.RETAIN_SYNTH:
             spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios)
             img = scenes.render_scene(spec, cfg.image_size)
-            style = int(rng.integers(scenes.N_FULL_STYLES))
             name = f"synth_{k:06d}_ar-{img.size[0] / img.size[1]:.2f}.jpg"
         else:  # general_retain: reduced palette, some class-only captions (scenes.GENERAL_COLORS)
             spec = scenes.sample_scene(rng, classes, cfg.aspect_ratios,
                                        colors=scenes.GENERAL_COLORS, backgrounds=scenes.GENERAL_BACKGROUNDS)
             img = scenes.render_scene(spec, cfg.extra_image_size)
-            style = int(rng.integers(scenes.N_FULL_STYLES))
-            if rng.random() < cfg.general_class_only_frac:
-                style = scenes.N_FULL_STYLES + int(rng.integers(scenes.N_CLASS_ONLY_STYLES))
             name = f"general_{k:07d}.jpg"
+        style = int(rng.integers(scenes.N_FULL_STYLES))
+        if split == S.GENERAL_RETAIN and rng.random() < cfg.general_class_only_frac:
+            style = scenes.N_FULL_STYLES + int(rng.integers(scenes.N_CLASS_ONLY_STYLES))
         rows.append(Row(split, name, faces.encode_jpeg(img, cfg.jpeg_quality),
                         scenes.scene_caption(spec, style), None, class_name=spec.kind))
     return rows, curation.CurationStats()
