@@ -109,3 +109,5 @@ def test_issue_target_on_proxies():
     for key, bad in (("ret_fail", 0.061), ("gen_know", 0.489), ("inter_id_sim", 0.674), ("intra_id_sim", 0.59)):
         result = meets_issue_target({**good, key: bad}, comp, clean)
         assert not result[key] and not result["all"]
+    # bounds are inclusive: accuracies 246/600 and 252/600 are exactly 1 point apart
+    assert meets_issue_target({**good, "gen_know": 246 / 600}, {**comp, "gen_know": 252 / 600}, clean)["gen_know"]

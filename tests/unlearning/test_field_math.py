@@ -20,10 +20,12 @@ from salmubench.unlearning.methods._field_utils import (
     in_batch_logits,
     kl_masked,
     named_trainable,
+    retain_rows,
 )
 from salmubench.unlearning.methods.l1_sparse import l1_weight
 from salmubench.unlearning.methods.label_correction import generic_clip_loss
 from salmubench.unlearning.methods.npo import npo_loss
+from salmubench.unlearning.methods.salun_ssd import fisher_ratio
 from salmubench.unlearning.methods.slug import candidate_layers, forget_objective, pareto_front, pick_layer
 from salmubench.unlearning.methods.ssd import dampening_factors
 from salmubench.unlearning.methods.task_vector import ForgetFinetune
@@ -157,6 +159,48 @@ def test_salun_forget_term_uses_captions_of_other_identities(model, unlearn_data
     img, txt = encode(model, pairs)
     expected = clip_loss(img, txt, logit_scale(model), keys)
     assert torch.isclose(method.loss(model, batch, 0)["forget_loss"], expected)
+
+
+# ---- salun_ssd --------------------------------------------------------------------------------------
+
+
+def test_fisher_ratio_ranks_by_forget_over_retain_and_skips_weights_forget_does_not_use():
+    i_f = {"w": torch.tensor([4.0, 1.0, 0.0, 2.0])}
+    i_r = {"w": torch.tensor([1.0, 1.0, 0.0, 0.0])}
+    ratio = fisher_ratio(i_f, i_r)["w"]
+    assert ratio[0] == 4.0 and ratio[1] == 1.0 and ratio[2] == 0.0  # I_f = 0: never selected
+    assert ratio[3] > 1e9  # unused by the retain sample: ranked first
+
+
+def test_salun_ssd_mask_is_global_top_r_of_the_fisher_ratio(model, unlearn_data):
+    method = make("salun_ssd", model, unlearn_data, saliency_ratio=0.05, retain_samples=24)
+    params = named_trainable(model)
+    bs = method.cfg.forget_batch_size
+    i_f = accumulate_grads(model, params, unlearn_data.forget, clip_loss_of, bs, square=True)
+    rows = retain_rows(len(unlearn_data.retain), 24, method.generator("retain"))
+    i_r = accumulate_grads(model, params, unlearn_data.retain, clip_loss_of, bs, rows=rows, square=True)
+    ratio = fisher_ratio(i_f, i_r)
+    flat = torch.cat([ratio[n].flatten() for n in params])
+    masked = torch.cat([method.mask[n].flatten() for n in params])
+    assert abs(masked.float().mean().item() - 0.05) < 0.01
+    assert flat[masked].min() >= flat[~masked].max()
+    # a different criterion than SalUn's |gradient|: the two masks differ
+    salun = make("salun", copy.deepcopy(model), unlearn_data, saliency_ratio=0.05)
+    assert any(not torch.equal(salun.mask[n], method.mask[n]) for n in params)
+
+
+def test_salun_ssd_changes_only_masked_weights_and_skips_the_retain_term_at_alpha_0(model, unlearn_data):
+    before = params_of(model)
+    method = run("salun_ssd", model, unlearn_data, budget=1.0, saliency_ratio=0.05, weight_decay=0.1, lr=1e-3)
+    moved = 0
+    for name, p in named_trainable(model).items():
+        mask = method.mask[name]
+        assert torch.equal(p.detach()[~mask], before[name][~mask]), f"{name}: an unmasked weight moved"
+        moved += int((p.detach()[mask] != before[name][mask]).sum())
+    assert moved > 0
+    assert all("retain_loss" not in entry for entry in method.runtime.log)
+    with_retain = make("salun_ssd", copy.deepcopy(model), unlearn_data, alpha=0.5)
+    assert "retain_loss" in with_retain.loss(model, full_batch(unlearn_data), 0)
 
 
 # ---- l1_sparse --------------------------------------------------------------------------------------

@@ -282,8 +282,9 @@ def meets_issue_target(values: dict[str, float], comp: dict[str, float], clean: 
     Compromised; InterIdSim and IntraIdSim within 25% of the Compromised values.
     """
     gap = abs(comp["ret_fail"] - clean["ret_fail"])
-    checks = {"ret_fail": values["ret_fail"] <= clean["ret_fail"] + 0.1 * gap,
-              "gen_know": abs(values["gen_know"] - comp["gen_know"]) <= 0.01,
+    tol = 1e-9  # the bounds are inclusive: 246/600 vs 252/600 is exactly 1 point, not 1.0000000000000009
+    checks = {"ret_fail": values["ret_fail"] <= clean["ret_fail"] + 0.1 * gap + tol,
+              "gen_know": abs(values["gen_know"] - comp["gen_know"]) <= 0.01 + tol,
               "inter_id_sim": abs(values["inter_id_sim"] - comp["inter_id_sim"]) <= 0.25 * abs(comp["inter_id_sim"]),
               "intra_id_sim": abs(values["intra_id_sim"] - comp["intra_id_sim"]) <= 0.25 * abs(comp["intra_id_sim"])}
     return {**checks, "all": all(checks.values())}

@@ -73,10 +73,8 @@ class SalUn(GradientMethod):
     streams = ("forget", "retain")
 
     def prepare(self, model, data):
-        params = {n: p for n, p in named_trainable(model).items() if p.requires_grad}
-        grads = accumulate_grads(model, params, data.forget, clip_loss_of, self.cfg.forget_batch_size)
-        self.mask = saliency_mask(grads, self.cfg.saliency_ratio)
-        self.origin = {n: p.detach().clone() for n, p in params.items()}
+        self.build_mask(model, data)
+        self.origin = {n: p.detach().clone() for n, p in named_trainable(model).items() if n in self.mask}
         try:
             sources = other_identity_rows(data.forget.identity_ids, self.generator("shuffle"))
         except ValueError as exc:
@@ -85,6 +83,12 @@ class SalUn(GradientMethod):
         self.tokens = data.forget.tokens[sources]
         self.texts = [data.forget.texts[j] for j in rows]
         self.caption_ids = [data.forget.identity_ids[j] for j in rows]
+
+    def build_mask(self, model, data) -> None:
+        """``self.mask``: the global top-r% of |∇_θ L_clip(D_f; θ0)| (one pass over D_f)."""
+        params = {n: p for n, p in named_trainable(model).items() if p.requires_grad}
+        grads = accumulate_grads(model, params, data.forget, clip_loss_of, self.cfg.forget_batch_size)
+        self.mask = saliency_mask(grads, self.cfg.saliency_ratio)
 
     def trainable_parameters(self, model):
         return [p for n, p in named_trainable(model).items() if p.requires_grad and n in self.mask]
@@ -100,6 +104,8 @@ class SalUn(GradientMethod):
         pairs, keys = self.shuffled(batch.forget, batch.forget_index)
         img, txt = encode(model, pairs)
         forget = clip_loss_masked(img, txt, logit_scale(model), false_negative_mask(keys, device=img.device))
+        if self.cfg.alpha == 0:  # no retain term: skip its forward/backward passes
+            return {"forget_loss": forget}
         return {"forget_loss": forget, "retain_loss": self.cfg.alpha * clip_loss_of(model, batch.retain)}
 
     def on_after_backward(self, model):
