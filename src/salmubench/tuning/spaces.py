@@ -41,7 +41,7 @@ SPACES: dict[str, dict[str, list[Any]]] = {
     "grad_diff": {"lr": [5e-5, 1e-4, 2e-4]},
     "npo": {"lr": [3e-5, 1e-4, 2e-4, 3e-4]},
     "salun": {"lr": [3e-4, 6e-4, 1e-3], "saliency_ratio": [0.1, 0.25]},
-    "salun_ssd": {"lr": [5e-3, 1e-2, 2e-2], "saliency_ratio": [0.01]},
+    "salun_ssd": {"lr": [5e-3, 7e-3, 1e-2], "saliency_ratio": [0.02]},
     "l1_sparse": {"lr": [3e-4, 6e-4, 1e-3, 2e-3], "gamma": [1e-5]},
     "scrub": {"lr": [2e-5, 3.5e-5, 5e-5, 7e-5, 1e-4]},
     "delete": {"lr": [3e-4, 1e-3, 3e-3, 1e-2]},
