@@ -139,15 +139,19 @@ def test_salun_mask_is_global_top_r_of_forget_gradient(model, unlearn_data):
     assert flat[masked].min() >= flat[~masked].max()  # every selected weight is at least as salient
 
 
+def assert_only_masked_weights_moved(mask: dict[str, torch.Tensor], before: dict[str, torch.Tensor], model) -> None:
+    """Every unmasked entry is bit-identical to ``before`` and at least one masked entry moved."""
+    moved = 0
+    for name, p in named_trainable(model).items():
+        assert torch.equal(p.detach()[~mask[name]], before[name][~mask[name]]), f"{name}: an unmasked weight moved"
+        moved += int((p.detach()[mask[name]] != before[name][mask[name]]).sum())
+    assert moved > 0
+
+
 def test_salun_changes_only_masked_weights_even_with_weight_decay(model, unlearn_data):
     before = params_of(model)
     method = run("salun", model, unlearn_data, budget=1.0, saliency_ratio=0.1, weight_decay=0.1, lr=1e-3)
-    moved = 0
-    for name, p in named_trainable(model).items():
-        mask = method.mask[name]
-        assert torch.equal(p.detach()[~mask], before[name][~mask]), f"{name}: an unmasked weight moved"
-        moved += int((p.detach()[mask] != before[name][mask]).sum())
-    assert moved > 0
+    assert_only_masked_weights_moved(method.mask, before, model)
 
 
 def test_salun_forget_term_uses_captions_of_other_identities(model, unlearn_data):
@@ -192,12 +196,7 @@ def test_salun_ssd_mask_is_global_top_r_of_the_fisher_ratio(model, unlearn_data)
 def test_salun_ssd_changes_only_masked_weights_and_skips_the_retain_term_at_alpha_0(model, unlearn_data):
     before = params_of(model)
     method = run("salun_ssd", model, unlearn_data, budget=1.0, saliency_ratio=0.05, weight_decay=0.1, lr=1e-3)
-    moved = 0
-    for name, p in named_trainable(model).items():
-        mask = method.mask[name]
-        assert torch.equal(p.detach()[~mask], before[name][~mask]), f"{name}: an unmasked weight moved"
-        moved += int((p.detach()[mask] != before[name][mask]).sum())
-    assert moved > 0
+    assert_only_masked_weights_moved(method.mask, before, model)
     assert all("retain_loss" not in entry for entry in method.runtime.log)
     with_retain = make("salun_ssd", copy.deepcopy(model), unlearn_data, alpha=0.5)
     assert "retain_loss" in with_retain.loss(model, full_batch(unlearn_data), 0)
