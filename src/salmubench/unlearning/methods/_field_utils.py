@@ -101,3 +101,21 @@ def accumulate_grads(model: nn.Module, params: dict[str, nn.Parameter], pairs: P
     finally:
         model.train(was_training)
     return {n: g / max(1, batches) for n, g in out.items()}
+
+
+def forget_retain_fishers(model: nn.Module, params: dict[str, nn.Parameter], data, forget_batch_size: int,
+                          retain_batch_size: int, retain_samples: int | None,
+                          generator: torch.Generator) -> tuple[Grads, Grads | None]:
+    """Diagonal empirical Fishers of the CLIP loss: (I_{D_f} over all of D_f, I_{D_r} over a seeded sample).
+
+    The retain sample is ``retain_samples`` rows (``None``: as many as |D_f|) drawn with ``generator``;
+    I_{D_r} is None when there is no retain data. Used by SSD and ``salun_ssd``.
+    """
+    from salmubench.unlearning.losses import clip_loss_of
+
+    i_f = accumulate_grads(model, params, data.forget, clip_loss_of, forget_batch_size, square=True)
+    if len(data.retain) == 0:
+        return i_f, None
+    rows = retain_rows(len(data.retain), retain_samples or len(data.forget), generator)
+    i_r = accumulate_grads(model, params, data.retain, clip_loss_of, retain_batch_size, rows=rows, square=True)
+    return i_f, i_r

@@ -85,10 +85,13 @@ class SalUn(GradientMethod):
         self.caption_ids = [data.forget.identity_ids[j] for j in rows]
 
     def build_mask(self, model, data) -> None:
-        """``self.mask``: the global top-r% of |∇_θ L_clip(D_f; θ0)| (one pass over D_f)."""
+        """``self.mask``: the global top-r% of :meth:`saliency` over the trainable weights."""
         params = {n: p for n, p in named_trainable(model).items() if p.requires_grad}
-        grads = accumulate_grads(model, params, data.forget, clip_loss_of, self.cfg.forget_batch_size)
-        self.mask = saliency_mask(grads, self.cfg.saliency_ratio)
+        self.mask = saliency_mask(self.saliency(model, data, params), self.cfg.saliency_ratio)
+
+    def saliency(self, model, data, params: dict[str, torch.nn.Parameter]) -> dict[str, torch.Tensor]:
+        """Per-weight saliency (ranked by absolute value): ∇_θ L_clip(D_f; θ0), one pass over D_f."""
+        return accumulate_grads(model, params, data.forget, clip_loss_of, self.cfg.forget_batch_size)
 
     def trainable_parameters(self, model):
         return [p for n, p in named_trainable(model).items() if p.requires_grad and n in self.mask]

@@ -44,9 +44,9 @@ from pydantic import Field
 
 from salmubench.data.torch_data import PairTensors
 from salmubench.unlearning.base import Batch
-from salmubench.unlearning.losses import clip_loss_of, encode, encode_frozen
-from salmubench.unlearning.methods._field_utils import accumulate_grads, named_trainable, retain_rows
-from salmubench.unlearning.methods.salun import SalUn, SalUnConfig, saliency_mask
+from salmubench.unlearning.losses import encode, encode_frozen
+from salmubench.unlearning.methods._field_utils import forget_retain_fishers
+from salmubench.unlearning.methods.salun import SalUn, SalUnConfig
 from salmubench.unlearning.registry import register_method
 
 RATIO_EPS = 1e-12  # ε in ρ = I_f / (I_r + ε)
@@ -77,16 +77,8 @@ class SalUnSSD(SalUn):
     def saliency(self, model, data, params: dict[str, torch.nn.Parameter]) -> dict[str, torch.Tensor]:
         """ρ per weight: diagonal Fishers of the CLIP loss on D_f and on a retain sample, at θ0."""
         bs = self.cfg.forget_batch_size
-        i_f = accumulate_grads(model, params, data.forget, clip_loss_of, bs, square=True)
-        if len(data.retain) == 0:
-            return i_f
-        rows = retain_rows(len(data.retain), self.cfg.retain_samples or len(data.forget), self.generator("retain"))
-        i_r = accumulate_grads(model, params, data.retain, clip_loss_of, bs, rows=rows, square=True)
-        return fisher_ratio(i_f, i_r)
-
-    def build_mask(self, model, data) -> None:
-        params = {n: p for n, p in named_trainable(model).items() if p.requires_grad}
-        self.mask = saliency_mask(self.saliency(model, data, params), self.cfg.saliency_ratio)
+        i_f, i_r = forget_retain_fishers(model, params, data, bs, bs, self.cfg.retain_samples, self.generator("retain"))
+        return i_f if i_r is None else fisher_ratio(i_f, i_r)
 
     def loss(self, model, batch: Batch, step: int):
         terms = super().loss(model, batch, step)

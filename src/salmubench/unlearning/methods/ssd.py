@@ -28,8 +28,7 @@ import torch
 from pydantic import Field
 
 from salmubench.unlearning.base import MethodConfig, UnlearningError, UnlearningMethod
-from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.methods._field_utils import accumulate_grads, named_trainable, retain_rows
+from salmubench.unlearning.methods._field_utils import forget_retain_fishers, named_trainable
 from salmubench.unlearning.registry import register_method
 
 
@@ -59,15 +58,11 @@ class SSD(UnlearningMethod):
     def importances(self, model, data) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(I_{D_f}, I_D) per trainable parameter at the current weights."""
         params = named_trainable(model)
-        bs = self.cfg.forget_batch_size
-        i_f = accumulate_grads(model, params, data.forget, clip_loss_of, bs, square=True)
-        n_f, n_r = len(data.forget), len(data.retain)
-        if n_r == 0:
+        i_f, i_r = forget_retain_fishers(model, params, data, self.cfg.forget_batch_size, self.cfg.retain_batch_size,
+                                         self.cfg.retain_samples, self.generator("retain"))
+        if i_r is None:
             return i_f, i_f
-        rows = retain_rows(n_r, self.cfg.retain_samples or n_f, self.generator("retain"))
-        i_r = accumulate_grads(model, params, data.retain, clip_loss_of, self.cfg.retain_batch_size,
-                               rows=rows, square=True)
-        w = self.forget_share(n_f, n_r)
+        w = self.forget_share(len(data.forget), len(data.retain))
         i_d = {n: (1 - w) * i_r[n] + w * i_f[n] for n in params}
         return i_f, i_d
 
