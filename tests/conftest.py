@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+import salmubench  # noqa: F401 - first: pins CPU numerics before torch / numpy load (salmubench.runtime)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
