@@ -21,6 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="validation split and run seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--selection", default="structured", metavar="PROTOCOL",
+                   help="selection protocol of the reported choice: structured (default) or forget-retain "
+                        "(docs/tuning.md); every protocol's choice is recorded, one recipe file each")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar and per-trial lines")
     p.set_defaults(func=run)
 
@@ -42,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
             print(_line(record, cached), flush=True)
 
     results = tune(args.method, args.model, args.clean, args.data, args.out, budget=args.budget, seed=args.seed,
-                   threads=args.threads, device=args.device, progress=not args.no_progress, on_trial=on_trial)
+                   threads=args.threads, device=args.device, progress=not args.no_progress,
+                   selection=args.selection, on_trial=on_trial)
     for method, result in results.items():
         chosen = result["chosen"]
-        print(f"{method}: chosen {chosen['overrides']} (score {chosen['scores']['score']:.4f}) "
-              f"-> {args.out}/tune_{method}.json")
+        print(f"{method}: chosen {chosen['overrides']} (score {chosen['scores']['score']:.4f}, "
+              f"{args.selection}) -> {args.out}/tune_{method}.json")
     return 0

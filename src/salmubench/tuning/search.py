@@ -39,8 +39,11 @@ from salmubench.errors import ConfigError
 from salmubench.io_utils import atomic_write_json, read_json
 from salmubench.tuning.spaces import SPACES, grid
 from salmubench.tuning.validation import (
+    DEFAULT_SELECTION,
+    SELECTIONS,
     VALIDATION_VERSION,
     ValidationViews,
+    check_selection,
     load_tuning_source,
     make_views,
     meets_issue_target,
@@ -71,10 +74,12 @@ class TuneSetup:
     fingerprint: str
     references: dict[str, dict[str, float]]
     device: str = "cpu"
+    selection: str = DEFAULT_SELECTION  # the protocol whose choice is ``chosen`` (all are recorded)
 
 
 def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
-            out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, device: str = "cpu") -> TuneSetup:
+            out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, device: str = "cpu",
+            selection: str = DEFAULT_SELECTION) -> TuneSetup:
     """Load the references and the holdout-free data, draw the split, compute the reference proxies."""
     from salmubench.evaluation.embed import EmbeddingBank
     from salmubench.models import load_model
@@ -82,6 +87,7 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     from salmubench.unlearning.data import build_unlearn_data
 
     Budget(budget)  # validates
+    check_selection(selection)
     ds = load_tuning_source(data_dir)
     split = validation_split(ds, seed=seed)
     views = make_views(ds, split)
@@ -101,7 +107,7 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     data = build_unlearn_data(views.a, comp.preprocess, comp.tokenizer)
     return TuneSetup(bundle=comp, clean_sha256=clean_bundle.checkpoint_sha256, views=views, data=data,
                      n_forget=len(ds.forget), budget=float(budget), seed=seed, fingerprint=ds.fingerprint,
-                     references=refs, device=device)
+                     references=refs, device=device, selection=selection)
 
 
 def _read_if(path: Path, key: str) -> dict | None:
@@ -125,12 +131,15 @@ def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
 
 
 def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its scores and issue-target flags computed against ``setup.references``."""
+    """``record`` with its scores (under ``setup.selection``, and under every protocol in
+    ``scores_by_selection``) and issue-target flags computed against ``setup.references``."""
     proxies = record.get("proxies")
     if not proxies or not all(math.isfinite(v) for v in proxies.values()):
-        return {**record, "scores": {"score": 0.0}}
+        zero = {"score": 0.0}
+        return {**record, "scores": zero, "scores_by_selection": {s: zero for s in SELECTIONS}}
     comp, clean = setup.references["compromised"], setup.references["clean"]
-    return {**record, "scores": score_proxies(proxies, comp, clean),
+    by_selection = {s: score_proxies(proxies, comp, clean, s) for s in SELECTIONS}
+    return {**record, "scores": by_selection[setup.selection], "scores_by_selection": by_selection,
             "issue_target": meets_issue_target(proxies, comp, clean)}
 
 
@@ -158,23 +167,22 @@ def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[
                 "seconds": round(time.perf_counter() - start, 3)}
     bundle = dataclasses.replace(setup.bundle, model=model, checkpoint_sha256=None)
     proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device, progress=False))
-    comp, clean = setup.references["compromised"], setup.references["clean"]
-    if all(math.isfinite(v) for v in proxies.values()):
-        scores = score_proxies(proxies, comp, clean)
-    else:
-        scores, record["error"] = {"score": 0.0}, "non-finite proxy metric"
+    if not all(math.isfinite(v) for v in proxies.values()):
+        record["error"] = "non-finite proxy metric"
     record["steps_run"] = len(runtime.log)  # optimiser steps the runner logged (0: training-free)
-    return {**record, "proxies": proxies, "scores": scores, "cost": meter.as_dict(),
-            "seconds": round(time.perf_counter() - start, 3)}
+    return rescore(setup, {**record, "proxies": proxies, "cost": meter.as_dict(),
+                           "seconds": round(time.perf_counter() - start, 3)})
 
 
-def choose(trials: list[dict[str, Any]]) -> int:
-    """Index of the best trial: highest rounded score, then fewest sample passes, then grid order."""
+def choose(trials: list[dict[str, Any]], selection: str | None = None) -> int:
+    """Index of the best trial: highest rounded score (under ``selection``; default the trials'
+    ``scores``), then fewest sample passes, then grid order."""
     def key(k: int) -> tuple[float, int, int]:
         t = trials[k]
         cost = t.get("cost") or {}
         passes = int(cost.get("fwd_passes", 0)) + int(cost.get("bwd_passes", 0)) if cost else 1 << 62
-        return (-round(float(t["scores"]["score"]), SCORE_DECIMALS), passes, k)
+        scores = t["scores"] if selection is None else t["scores_by_selection"][selection]
+        return (-round(float(scores["score"]), SCORE_DECIMALS), passes, k)
 
     if not trials:
         raise ConfigError("no trials to choose from")
@@ -213,14 +221,20 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         if on_trial:
             on_trial(record, cached)
     best = choose(trials)
+    by_selection = {}
+    for sel in SELECTIONS:
+        k = choose(trials, sel)
+        by_selection[sel] = {"index": k, "overrides": trials[k]["overrides"], "params": trials[k]["params"],
+                             "proxies": trials[k]["proxies"], "scores": trials[k]["scores_by_selection"][sel]}
     meeting = [k for k, t in enumerate(trials) if (t.get("issue_target") or {}).get("all")]
     target_pick = meeting[choose([trials[k] for k in meeting])] if meeting else None
     result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
-              "validation_version": VALIDATION_VERSION,
+              "validation_version": VALIDATION_VERSION, "selection": setup.selection,
               "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
               "references": setup.references, "grid": space, "trials": trials,
               "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
                          "proxies": trials[best]["proxies"], "scores": trials[best]["scores"]},
+              "chosen_by_selection": by_selection,
               # informative: the best-scoring trial among those meeting issue 5's target on the proxies
               "target_choice": None if target_pick is None else {
                   "index": target_pick, "overrides": trials[target_pick]["overrides"],
@@ -259,7 +273,7 @@ def resolve_methods(method: str) -> list[str]:
 
 def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
          out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, threads: int | None = 1,
-         device: str = "cpu", progress: bool = True,
+         device: str = "cpu", progress: bool = True, selection: str = DEFAULT_SELECTION,
          on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, dict[str, Any]]:
     """Tune one method, a comma list, or ``all``; returns ``{method: tune_<method>.json content}``.
 
@@ -272,6 +286,9 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
         seed: seed of the validation split and of every trial's run.
         threads: torch CPU threads during the search (1 is fastest for tiny models on a busy CPU).
         progress: rich progress bar over the trials.
+        selection: the selection protocol whose choice is reported as ``chosen`` (``structured`` or
+            ``forget-retain``, docs/tuning.md); every protocol's choice is recorded in
+            ``chosen_by_selection`` and in one recipe file each (``recipe_<selection>@<budget>x.json``).
         on_trial: per-trial callback (see :func:`tune_method`).
     """
     methods = resolve_methods(method)
@@ -279,7 +296,8 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
     results: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with torch_threads(threads):
-        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=device)
+        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=device,
+                        selection=selection)
         total = sum(len(grid(m)) for m in methods)
         with _progress(total, progress) as advance:
             for name in methods:
@@ -289,14 +307,97 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
                         on_trial(record, cached)
 
                 results[name] = tune_method(setup, name, out, on_trial=hook)
-    summary_key = f"{setup.views.split.digest}:{budget}:{seed}"
+    summary_key = f"{setup.views.split.digest}:{budget}:{seed}:{selection}"
     previous = _read_if(out / SUMMARY_FILE, summary_key) or {}
     chosen = dict(previous.get("chosen") or {})
     chosen.update({m: {"overrides": r["chosen"]["overrides"], **r["chosen"]["scores"]} for m, r in results.items()})
     atomic_write_json(out / SUMMARY_FILE, {"schema": TUNE_SCHEMA, "key": summary_key, "budget": budget,
-                                           "seed": seed, "last_call_seconds": round(time.perf_counter() - start, 1),
+                                           "seed": seed, "selection": selection,
+                                           "last_call_seconds": round(time.perf_counter() - start, 1),
                                            "chosen": chosen})
+    write_recipes(out, setup)
     return results
+
+
+def tune_records(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, dict[str, Any]]:
+    """Every ``tune_<method>.json`` in ``out_dir`` made with ``setup``'s split, budget and seed."""
+    out = {}
+    for path in sorted(Path(out_dir).glob("tune_*.json")):
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            continue
+        same = (isinstance(record, dict) and record.get("schema") == TUNE_SCHEMA
+                and record.get("budget") == setup.budget and record.get("seed") == setup.seed
+                and (record.get("split") or {}).get("digest") == setup.views.split.digest
+                and "chosen_by_selection" in record)
+        if same:
+            out[record["method"]] = record
+    return out
+
+
+def write_recipes(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, Path]:
+    """Write ``recipe_<selection>@<budget>x.json`` for every protocol, from the tune files in ``out_dir``.
+
+    A recipe holds, per tuned method, the chosen overrides under that protocol, with the proxies,
+    scores and the provenance of the search (references, data, split, seconds); see
+    :mod:`salmubench.recipes`. ``pareto.json`` (every trial's efficacy/utility under each protocol)
+    is written beside them.
+    """
+    from salmubench.recipes import RECIPE_SCHEMA, recipe_name
+
+    records = tune_records(out_dir, setup)
+    provenance = {"compromised_sha256": setup.bundle.checkpoint_sha256, "clean_sha256": setup.clean_sha256,
+                  "data_fingerprint": setup.fingerprint, "validation_version": VALIDATION_VERSION,
+                  "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
+                  "seed": setup.seed, "references": setup.references,
+                  "trials": sum(len(r["trials"]) for r in records.values()),
+                  "trial_seconds": round(sum(float(t.get("seconds") or 0) for r in records.values()
+                                             for t in r["trials"]), 1)}
+    paths = {}
+    for sel in SELECTIONS:
+        name = recipe_name(sel, setup.budget)
+        methods = {m: {"overrides": r["chosen_by_selection"][sel]["overrides"],
+                       "proxies": r["chosen_by_selection"][sel]["proxies"],
+                       "scores": r["chosen_by_selection"][sel]["scores"], "trials": len(r["trials"])}
+                   for m, r in sorted(records.items())}
+        paths[sel] = Path(out_dir) / f"recipe_{name}.json"
+        atomic_write_json(paths[sel], {"schema": RECIPE_SCHEMA, "name": name, "selection": sel,
+                                       "budget": setup.budget, "version": 1, "tuning": provenance,
+                                       "methods": methods})
+    atomic_write_json(Path(out_dir) / "pareto.json", pareto_data(records, setup))
+    return paths
+
+
+def pareto_data(records: dict[str, dict[str, Any]], setup: TuneSetup) -> dict[str, Any]:
+    """Per method: every trial's (efficacy, utility) proxy scores under each protocol, the
+    non-dominated trials under each, and each protocol's chosen trial (docs/tuning.md)."""
+    methods = {}
+    for method, record in sorted(records.items()):
+        trials = record["trials"]
+        entry: dict[str, Any] = {"overrides": [t["overrides"] for t in trials], "selections": {}}
+        for sel in SELECTIONS:
+            points = [[float(t["scores_by_selection"][sel].get("efficacy", 0.0)),
+                       float(t["scores_by_selection"][sel].get("utility", 0.0))] for t in trials]
+            entry["selections"][sel] = {"points": points, "front": pareto_front(points),
+                                        "chosen": record["chosen_by_selection"][sel]["index"]}
+        methods[method] = entry
+    return {"schema": "salmubench.pareto/1", "budget": setup.budget, "seed": setup.seed,
+            "axes": {"x": "utility score of the protocol's utility proxies", "y": "efficacy score"},
+            "references": {"compromised": {"efficacy": 0.0, "utility": 1.0},
+                           "clean": {sel: score_proxies(setup.references["clean"], setup.references["compromised"],
+                                                        setup.references["clean"], sel) for sel in SELECTIONS}},
+            "methods": methods}
+
+
+def pareto_front(points: list[list[float]]) -> list[int]:
+    """Indices of the points not dominated by another (efficacy >= and utility >=, one strictly)."""
+    front = []
+    for i, (e, u) in enumerate(points):
+        dominated = any(e2 >= e and u2 >= u and (e2 > e or u2 > u) for j, (e2, u2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
 
 
 @contextlib.contextmanager

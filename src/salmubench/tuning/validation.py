@@ -23,6 +23,11 @@ Proxy metrics of a model (:func:`proxy_metrics`), computed by the evaluator's ow
 | ``intra_id_sim`` | mean cos on V_B | Compromised |
 | ``inter_id_sim`` | mean cos on O | Compromised |
 | ``gen_know`` | zero-shot top-1 on the ``zeroshot`` split (shared with the reported GenKnow) | Compromised |
+| ``retain_sim`` | mean cos on ``retain_disjoint`` (FragSim's fallback: the view has no fragile set) | Compromised |
+
+Two selection protocols score the same proxies (:data:`SELECTIONS`): ``structured`` uses the
+holdout stand-ins (``inter_id_sim``, ``intra_id_sim``), ``forget-retain`` models a benchmark without
+holdouts (utility from ``gen_know`` and ``retain_sim`` only).
 
 The tuning run unlearns V_A with the usual retain data and the budget rescaled so that it makes
 exactly as many optimiser steps as the real run on the whole forget set (:func:`tuning_budget`).
@@ -54,14 +59,22 @@ from salmubench.data.io import (
 from salmubench.errors import DataError
 from salmubench.seeding import rng_for
 
-VALIDATION_VERSION = 1  # bump when the split rule or a proxy definition changes (invalidates caches)
+VALIDATION_VERSION = 2  # bump when the split rule or a proxy definition changes (invalidates caches)
 HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
-PROXY_KEYS = ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim")
+PROXY_KEYS = ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim", "retain_sim")
 EFFICACY_PROXIES = ("ret_fail", "assoc_str")
 UTILITY_PROXIES = ("gen_know", "inter_id_sim", "intra_id_sim")
-# which view of the data each proxy is computed on, and the evaluator metric that computes it
+# which view of the data each proxy is computed on, and the evaluator metric that computes it;
+# retain_sim: FragSim on a view without a fragile set = mean cos over all of retain_disjoint
 PROXY_VIEWS = {"ret_fail": ("a", "ret_fail"), "assoc_str": ("a", "assoc_str"), "gen_know": ("a", "gen_know"),
-               "intra_id_sim": ("b", "assoc_str"), "inter_id_sim": ("other", "assoc_str")}
+               "intra_id_sim": ("b", "assoc_str"), "inter_id_sim": ("other", "assoc_str"),
+               "retain_sim": ("a", "frag_sim")}
+# selection protocols (docs/tuning.md, "Two selection protocols"): (efficacy proxies, utility proxies)
+SELECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "structured": (EFFICACY_PROXIES, UTILITY_PROXIES),
+    "forget-retain": (EFFICACY_PROXIES, ("gen_know", "retain_sim")),
+}
+DEFAULT_SELECTION = "structured"
 
 
 @dataclass(frozen=True)
@@ -251,26 +264,42 @@ def proxy_metrics(views: ValidationViews, emb) -> dict[str, float]:
     out = {}
     for key in PROXY_KEYS:
         view, metric = PROXY_VIEWS[key]
-        out[key] = float(run_metric(metric, getattr(views, view), emb).value)
+        data = getattr(views, view)
+        if metric == "frag_sim" and data.fragile_ids is not None:
+            raise DataError("tuning views must not carry a fragile set (retain_sim reads all of retain_disjoint)")
+        out[key] = float(run_metric(metric, data, emb).value)
     return out
 
 
-def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[str, float]) -> dict[str, float]:
-    """Leaderboard scoring (``leaderboard/scoring.py``) of proxy values against the references.
+def check_selection(selection: str) -> str:
+    """``selection`` if it is a protocol of :data:`SELECTIONS`; else a one-line ConfigError."""
+    if selection not in SELECTIONS:
+        from salmubench.errors import ConfigError
 
-    ``E = mean(e_ret_fail, e_assoc_str)`` (closeness to Clean), ``U = mean(u_gen_know, u_inter,
-    u_intra)`` (closeness to Compromised), ``score = 2EU / (E + U)``. A proxy whose value is -1 for
-    both references (no zeroshot split) is left out of its pillar.
+        raise ConfigError(f"unknown selection protocol {selection!r}; available: {', '.join(SELECTIONS)}")
+    return selection
+
+
+def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[str, float],
+                  selection: str = DEFAULT_SELECTION) -> dict[str, float]:
+    """Leaderboard scoring (``leaderboard/scoring.py``) of proxy values under one selection protocol.
+
+    ``E = mean(e_k)`` over the protocol's efficacy proxies (closeness to Clean), ``U = mean(u_k)``
+    over its utility proxies (closeness to Compromised), ``score = 2EU / (E + U)``. structured:
+    ``U = mean(u_gen_know, u_inter, u_intra)``; forget-retain: ``U = mean(u_gen_know, u_retain_sim)``.
+    A proxy whose value is -1 for both references (no zeroshot split) is left out of its pillar.
     """
     from salmubench.leaderboard.scoring import efficacy_metric_score, harmonic, utility_metric_score
+
+    efficacy_keys, utility_keys = SELECTIONS[check_selection(selection)]
 
     def usable(k: str) -> bool:
         return not (comp[k] == -1 and clean[k] == -1)
 
-    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in EFFICACY_PROXIES}
-    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in UTILITY_PROXIES if usable(k)}
-    eff = float(np.mean([per[k] for k in EFFICACY_PROXIES]))
-    util = float(np.mean([per[k] for k in UTILITY_PROXIES if k in per]))
+    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in efficacy_keys}
+    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in utility_keys if usable(k)}
+    eff = float(np.mean([per[k] for k in efficacy_keys]))
+    util = float(np.mean([per[k] for k in utility_keys if k in per]))
     return {"efficacy": eff, "utility": util, "score": harmonic(eff, util),
             **{f"s_{k}": v for k, v in per.items()}}
 
