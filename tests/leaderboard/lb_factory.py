@@ -38,7 +38,8 @@ def identity_ids() -> list[str]:
 def make_result(values: dict, role: str = "unlearned", name: str | None = None, method: str | None = None,
                 budget: float | None = None, seed: int | None = None, sha: str = "a" * 64,
                 fingerprint: str = "f" * 64, version: str = "1.0", phash: str | None = None,
-                unlearn_seconds: float | None = None, base: str | None = "c" * 64) -> EvalResult:
+                unlearn_seconds: float | None = None, base: str | None = "c" * 64,
+                recipe: dict | None = None) -> EvalResult:
     metrics = {m.key: MetricValue(value=values[m.key], display=m.display, official_key=m.official_key,
                                   pillar=m.pillar, target=m.target) for m in METRICS if m.key in values}
     return EvalResult.model_construct(
@@ -48,7 +49,7 @@ def make_result(values: dict, role: str = "unlearned", name: str | None = None, 
                             preset="test"),
         model=ModelInfo(source=name or role, arch="salmu-test", checkpoint_sha256=sha, role=role,
                         base_checkpoint_sha256=None if role != "unlearned" else base, name=name),
-        run=RunInfo(method=method, budget=budget, seed=seed),
+        run=RunInfo(method=method, budget=budget, seed=seed, recipe=recipe),
         metrics=metrics,
         extras={"per_attribute": {a: {"n": ROWS_PER_ID * N_IDS // len(ATTRS),  # the evaluator's layout
                                       "ret_fail_mrr": values["ret_fail"] * (1 + 0.1 * i),

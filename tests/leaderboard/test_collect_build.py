@@ -137,3 +137,47 @@ def test_seeds_group_by_method_budget_and_params(tmp_path):
     assert len(ft) == 2 and all("[" in n for n in ft) and any("(n=2)" not in n for n in ft)
     lb = build_leaderboard([run])
     assert sorted(len(r["seeds"]) for r in lb["rows"] if r["name"].startswith("finetune")) == [1, 2]
+
+
+def _recipe(name: str) -> dict:
+    selection, _, budget = name.partition("@")
+    return {"name": name, "selection": selection, "budget": float(budget.rstrip("x")), "version": 1, "sha256": "0"}
+
+
+def test_mixed_recipes_are_refused_unless_allowed(tmp_path):
+    import pytest
+    from lb_factory import METHODS, make_result, write
+
+    from salmubench.errors import ResultError
+    from salmubench.leaderboard import build_leaderboard
+
+    run = write_run(tmp_path / "run", seeds=(0,), rows=False)
+    recipes = {"finetune": "structured@5x", "delete_salmu": "structured@1x", "shuffled_captions": "forget-retain@5x"}
+    for i, method in enumerate(METHODS):
+        name = recipes.get(method)
+        budget = float(name.partition("@")[2].rstrip("x")) if name else 5.0
+        res = make_result(METHODS[method], method=method, budget=budget, seed=0, name=f"{method}/s0",
+                          sha=f"{i}0".ljust(64, "0"), recipe=_recipe(name) if name else None)
+        write(run, f"results/{method}@5x-s0", res)
+    with pytest.raises(ResultError, match="--allow-mixed-recipes"):
+        build_leaderboard([run])
+    lb = build_leaderboard([run], allow_mixed_recipes=True)
+    names = {r["method"]: r["name"] for r in lb["rows"][2:]}
+    assert names["shuffled_captions"] == "shuffled_captions@5x [forget-retain@5x]"
+    assert names["direct_sim_min"] == "direct_sim_min@5x [none]"
+    assert lb["mixed_recipes"] and lb["recipes"] == ["forget-retain@5x", "none", "structured@1x", "structured@5x"]
+
+
+def test_one_protocol_at_two_budgets_is_one_family(tmp_path):
+    from lb_factory import METHODS, make_result, write
+
+    from salmubench.leaderboard import build_leaderboard
+
+    run = write_run(tmp_path / "run", seeds=(0,), rows=False)
+    for i, method in enumerate(METHODS):
+        budget = 1.0 if i % 2 else 5.0
+        res = make_result(METHODS[method], method=method, budget=budget, seed=0, name=f"{method}/s0",
+                          sha=f"{i}0".ljust(64, "0"), recipe=_recipe(f"structured@{budget:g}x"))
+        write(run, f"results/{method}@5x-s0", res)
+    lb = build_leaderboard([run])
+    assert not lb["mixed_recipes"] and lb["recipes"] == ["structured@1x", "structured@5x"]

@@ -67,7 +67,7 @@ def test_tune_records_both_protocols_and_writes_recipes(tune_setup, tmp_path):
         assert recipe.name == f"{sel}@1x" and recipe.selection == sel and recipe.budget == 1.0
         assert recipe.overrides_for("label_correction") == result["chosen_by_selection"][sel]["overrides"]
         assert recipe.overrides_for("npo") is None
-    pareto = json.loads((tmp_path / "pareto.json").read_text())
+    pareto = json.loads((tmp_path / "pareto@1x.json").read_text())
     entry = pareto["methods"]["label_correction"]["selections"]["structured"]
     assert len(entry["points"]) == 2 and entry["chosen"] == result["chosen_by_selection"]["structured"]["index"]
 

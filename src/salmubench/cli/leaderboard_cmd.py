@@ -12,6 +12,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run dirs (or result.json files) to merge")
     p.add_argument("--out", default=None, help="output dir (default: the first RUN_DIR)")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown table")
+    p.add_argument("--allow-mixed-recipes", action="store_true",
+                   help="rank rows of different recipes (selection protocols) together, labelled by recipe")
     p.set_defaults(func=run)
 
 
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     first = Path(args.run_dirs[0])
     out = Path(args.out) if args.out else (first if first.is_dir() else first.parent)
-    data, paths = rebuild(args.run_dirs, out)
+    data, paths = rebuild(args.run_dirs, out, allow_mixed_recipes=args.allow_mixed_recipes)
     if not args.quiet:
         print(to_markdown(data))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

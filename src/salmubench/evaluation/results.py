@@ -57,6 +57,7 @@ class RunInfo(_Strict):
     seed: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     config_hash: str | None = None
+    recipe: dict[str, Any] | None = None  # the recipe the params came from (salmubench.recipes); None: none
 
 
 class MetricValue(_Strict):

@@ -11,7 +11,7 @@ from salmubench.leaderboard.report import to_html
 __all__ = ["build_leaderboard", "to_csv", "to_html", "to_markdown", "write_outputs", "rebuild"]
 
 
-def rebuild(run_dirs, out_dir):
+def rebuild(run_dirs, out_dir, allow_mixed_recipes: bool = False):
     """Build from every result.json under ``run_dirs`` and write all outputs into ``out_dir``."""
-    data = build_leaderboard(run_dirs)
+    data = build_leaderboard(run_dirs, allow_mixed_recipes=allow_mixed_recipes)
     return data, write_outputs(data, out_dir)

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS, METRICS
-from salmubench.leaderboard import scoring
+from salmubench.leaderboard import agreement, scoring
 from salmubench.leaderboard.bootstrap import clustered_bootstrap_ci, seed_bootstrap_ci
 from salmubench.leaderboard.collect import HIST_KEY, Group, Loaded, group_results, load_results, per_attribute
 from salmubench.version import __version__
@@ -22,14 +23,22 @@ LEADERBOARD_SCHEMA = "salmubench.leaderboard/1"
 HIST_BINS = 30
 
 
-def build_leaderboard(paths: Iterable[str | os.PathLike]) -> dict:
-    """Leaderboard data from every result.json under ``paths`` (see module docstring)."""
-    return build_from_loaded(load_results(paths))
+def build_leaderboard(paths: Iterable[str | os.PathLike], allow_mixed_recipes: bool = False) -> dict:
+    """Leaderboard data from every result.json under ``paths`` (see module docstring).
+
+    ``allow_mixed_recipes``: rank rows made with different selection protocols (recipes) together,
+    each row labelled with its recipe; otherwise such a mix is a ResultError.
+    """
+    return build_from_loaded(load_results(paths), allow_mixed_recipes=allow_mixed_recipes)
 
 
-def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
+def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = False) -> dict:
     """Leaderboard data from already loaded results (references required)."""
+    mixed = recipes_of(loaded, allow_mixed_recipes)
     comp, clean, methods = group_results(loaded)
+    if mixed:
+        for group in methods:
+            group.name = f"{group.name} [{recipe_label(group.members[0].result.run.recipe)}]"
     notes: list[str] = []
     rows = [summarise(g, notes) for g in (comp, clean, *methods)]
     ref_c, ref_k = rows[0]["values"], rows[1]["values"]
@@ -45,6 +54,8 @@ def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
                                                          ref_k["ret_fail"])
     _rank(rows)
     _attach_histograms(rows, [comp, clean, *methods])
+    for row, group in zip(rows, (comp, clean, *methods), strict=True):
+        row["recipe"] = group.members[0].result.run.recipe
     first = loaded[0].result
     return {
         "schema": LEADERBOARD_SCHEMA,
@@ -60,9 +71,61 @@ def build_from_loaded(loaded: Sequence[Loaded]) -> dict:
         "gen_know_n": gk_n,
         "rows": rows,
         "findings": findings(rows),
+        "recipes": sorted({recipe_label(r["recipe"]) for r in rows[2:]}),
+        "mixed_recipes": mixed,
+        "agreement": agreement.compare(rows[2:], ref_c, ref_k),
+        "pareto": pareto_for(rows[2:]),
         "notes": notes,
         "n_files": len(loaded),
     }
+
+
+def recipe_label(recipe: dict | None) -> str:
+    """``structured@1x`` for a recorded recipe, ``none`` for code defaults."""
+    return str(recipe.get("name")) if isinstance(recipe, dict) and recipe.get("name") else "none"
+
+
+def recipe_family(recipe: dict | None) -> str:
+    """What must agree across the rows of one leaderboard: the selection protocol and recipe version.
+
+    Rows of one protocol at different budgets (``structured@1x``, ``structured@5x``) are one family:
+    the budget is already part of every row's name.
+    """
+    if not isinstance(recipe, dict) or not recipe.get("name"):
+        return "none"
+    return f"{recipe.get('selection')} v{recipe.get('version')}"
+
+
+def recipes_of(loaded: Sequence[Loaded], allow_mixed: bool) -> bool:
+    """True when the method rows come from more than one recipe family; a ResultError then, unless
+    ``allow_mixed`` (docs/leaderboard.md, "Recipes")."""
+    families: dict[str, Loaded] = {}
+    for item in loaded:
+        if item.role not in ("compromised", "clean"):
+            families.setdefault(recipe_family(item.result.run.recipe), item)
+    if len(families) <= 1:
+        return False
+    if not allow_mixed:
+        (a, ia), (b, ib) = list(families.items())[:2]
+        raise ResultError(f"rows of different recipes: {a} ({ia.path}) and {b} ({ib.path}); rank them together "
+                          f"with --allow-mixed-recipes (allow_mixed_recipes=True), which labels every row")
+    return True
+
+
+def pareto_for(rows: list[dict]) -> list[dict]:
+    """The tuning Pareto data of the shipped recipes the rows used (salmubench.recipes), one per budget."""
+    from salmubench.recipes import pareto_data
+
+    out, seen = [], set()
+    for row in rows:
+        recipe = row.get("recipe")
+        if not isinstance(recipe, dict) or recipe.get("budget") in seen:
+            continue
+        data = pareto_data(recipe.get("budget"))
+        if data is not None:
+            seen.add(recipe.get("budget"))
+            out.append(data)
+    return out
 
 
 def summarise(group: Group, notes: list[str]) -> dict:

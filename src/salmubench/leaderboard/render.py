@@ -85,9 +85,43 @@ def to_markdown(lb: dict) -> str:
               f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} past Clean by more "
               f"than {t['overgen_margin']:g}× the Compromised→Clean gap (gap closed > {1 + t['overgen_margin']:g})",
               "- tags describe methods; the reference rows get none"]
+    lines += ["", "## Recipes", "",
+              f"Method hyperparameters from: {', '.join(lb.get('recipes') or ['none'])}"
+              + (" (mixed, allowed: rows are labelled)" if lb.get("mixed_recipes") else "")
+              + " (docs/tuning.md)."]
+    lines += agreement_markdown(lb.get("agreement"))
     if lb["notes"]:
         lines += ["", "## Notes", "", *[f"- {n}" for n in lb["notes"]]]
     return "\n".join(lines) + "\n"
+
+
+def agreement_markdown(agreement: dict | None) -> list[str]:
+    """The "Agreement with the paper" section: one row per paper baseline found on the board."""
+    if not agreement or not agreement.get("baselines"):
+        return []
+    lines = ["", "## Agreement with the paper", "",
+             "Positions `(x − Clean)/(Compromised − Clean)` (0 = Clean, 1 = Compromised) and the relative "
+             "GenKnow drop, ours / the paper's 5× table; tags under one rule on both sides "
+             "(docs/paper_agreement.md).", "",
+             "| paper baseline | row | RetFail pos. | InterIdSim pos. | IntraIdSim pos. | GenKnow drop | "
+             "our tags | paper tags | agree |",
+             "|---|---|---:|---:|---:|---:|---|---|---|"]
+    for e in agreement["baselines"]:
+        ours, paper = e["ours"]["profile"], e["paper"]["profile"]
+
+        def pair(key: str, pct: bool = False) -> str:
+            def one(x: float) -> str:
+                return f"{100 * x:+.1f}%" if pct else f"{x:.2f}"
+
+            return f"{one(ours[key])} / {'-' if paper is None else one(paper[key])}"
+
+        lines.append(f"| {e['paper_name']} | {e['row']} | {pair('pos_ret_fail')} | {pair('pos_inter_id_sim')} | "
+                     f"{pair('pos_intra_id_sim')} | {pair('gen_know_drop', pct=True)} | "
+                     f"{', '.join(e['ours']['tags']) or 'none'} | {', '.join(e['paper']['tags']) or 'none'} | "
+                     f"{'yes' if e['agree'] else 'no'} |")
+    counts = ", ".join(f"{b}: {c['agree']} of {c['of']}" for b, c in agreement["count"].items())
+    lines += ["", f"In the paper's mode: {counts}."]
+    return lines
 
 
 def _head(m: dict) -> str:

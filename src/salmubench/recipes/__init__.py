@@ -70,7 +70,7 @@ def recipe_name(selection: str, budget: float) -> str:
 def _files() -> dict[str, Any]:
     folder = resources.files("salmubench.recipes")
     return {p.name.removesuffix(".json"): p for p in folder.iterdir()
-            if p.name.endswith(".json") and "@" in p.name}
+            if p.name.endswith(".json") and "@" in p.name and not p.name.startswith("pareto")}
 
 
 def recipe_names() -> list[str]:
@@ -111,6 +111,17 @@ def resolve(name: str | None) -> Recipe | None:
     if name is None or name == NO_RECIPE:
         return None
     return load_recipe(name)
+
+
+def pareto_data(budget: float | None) -> dict[str, Any] | None:
+    """The shipped tuning Pareto data at ``budget`` (``pareto@<budget>x.json``), None if absent."""
+    if budget is None:
+        return None
+    path = resources.files("salmubench.recipes").joinpath(f"pareto@{float(budget):g}x.json")
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def method_overrides(recipe: Recipe | None, method: str, user: dict[str, Any] | None) -> dict[str, Any]:

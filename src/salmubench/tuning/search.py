@@ -341,7 +341,7 @@ def write_recipes(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, Pat
 
     A recipe holds, per tuned method, the chosen overrides under that protocol, with the proxies,
     scores and the provenance of the search (references, data, split, seconds); see
-    :mod:`salmubench.recipes`. ``pareto.json`` (every trial's efficacy/utility under each protocol)
+    :mod:`salmubench.recipes`. ``pareto@<budget>x.json`` (every trial's efficacy/utility under each protocol)
     is written beside them.
     """
     from salmubench.recipes import RECIPE_SCHEMA, recipe_name
@@ -365,7 +365,7 @@ def write_recipes(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, Pat
         atomic_write_json(paths[sel], {"schema": RECIPE_SCHEMA, "name": name, "selection": sel,
                                        "budget": setup.budget, "version": 1, "tuning": provenance,
                                        "methods": methods})
-    atomic_write_json(Path(out_dir) / "pareto.json", pareto_data(records, setup))
+    atomic_write_json(Path(out_dir) / f"pareto@{setup.budget:g}x.json", pareto_data(records, setup))
     return paths
 
 
