@@ -95,6 +95,14 @@ def to_markdown(lb: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pair(ours: dict, paper: dict | None, key: str, pct: bool = False) -> str:
+    """``ours / paper`` of one agreement value (``-`` when the paper gives no number)."""
+    def one(x: float) -> str:
+        return f"{100 * x:+.1f}%" if pct else f"{x:.2f}"
+
+    return f"{one(ours[key])} / {'-' if paper is None else one(paper[key])}"
+
+
 def agreement_markdown(agreement: dict | None) -> list[str]:
     """The "Agreement with the paper" section: one row per paper baseline found on the board."""
     if not agreement or not agreement.get("baselines"):
@@ -108,15 +116,9 @@ def agreement_markdown(agreement: dict | None) -> list[str]:
              "|---|---|---:|---:|---:|---:|---|---|---|"]
     for e in agreement["baselines"]:
         ours, paper = e["ours"]["profile"], e["paper"]["profile"]
-
-        def pair(key: str, pct: bool = False) -> str:
-            def one(x: float) -> str:
-                return f"{100 * x:+.1f}%" if pct else f"{x:.2f}"
-
-            return f"{one(ours[key])} / {'-' if paper is None else one(paper[key])}"
-
-        lines.append(f"| {e['paper_name']} | {e['row']} | {pair('pos_ret_fail')} | {pair('pos_inter_id_sim')} | "
-                     f"{pair('pos_intra_id_sim')} | {pair('gen_know_drop', pct=True)} | "
+        cells = [_pair(ours, paper, k) for k in ("pos_ret_fail", "pos_inter_id_sim", "pos_intra_id_sim")]
+        cells.append(_pair(ours, paper, "gen_know_drop", pct=True))
+        lines.append(f"| {e['paper_name']} | {e['row']} | {' | '.join(cells)} | "
                      f"{', '.join(e['ours']['tags']) or 'none'} | {', '.join(e['paper']['tags']) or 'none'} | "
                      f"{'yes' if e['agree'] else 'no'} |")
     counts = ", ".join(f"{b}: {c['agree']} of {c['of']}" for b, c in agreement["count"].items())
