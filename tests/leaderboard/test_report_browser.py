@@ -80,3 +80,27 @@ def test_report_is_self_contained(run_dir):
     text = paths["html"].read_text()
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', text)
     assert "@import" not in text and "fetch(" not in text and "XMLHttpRequest" not in text
+
+
+def test_report_agreement_and_pareto_in_chromium(tmp_path):
+    from salmubench.leaderboard import build_leaderboard, write_outputs
+
+    exe = chromium()
+    run = write_run(tmp_path / "run", seeds=(0,))
+    lb = build_leaderboard([run])
+    trial = [[0.2, 0.9], [0.6, 0.7], [0.9, 0.3], [0.5, 0.5]]
+    lb["pareto"] = [{"budget": 5.0, "references": {"compromised": {"efficacy": 0.0, "utility": 1.0},
+                                                   "clean": {"structured": {"efficacy": 1.0, "utility": 0.1},
+                                                             "forget-retain": {"efficacy": 1.0, "utility": 0.9}}},
+                     "methods": {m: {"overrides": [{"lr": 10.0 ** -k} for k in range(4)],
+                                     "selections": {"structured": {"points": trial, "front": [0, 1, 2], "chosen": 1},
+                                                    "forget-retain": {"points": trial, "front": [0, 1, 2],
+                                                                      "chosen": 2}}}
+                                 for m in ("npo", "scrub", "ssd")}}]
+    paths = write_outputs(lb, tmp_path / "out")
+    dom, console = open_page(exe, paths["html"], tmp_path)
+    res = selftest(dom)
+    assert console == [] and res["ok"], res
+    assert res["agreementRows"] == 5 == len(lb["agreement"]["baselines"])  # the five paper baselines of write_run
+    assert res["paretoPlots"] == 3 and res["paretoChosen"] == 6  # one chosen trial per protocol and method
+    assert "In the paper's mode: 5x: " in dom

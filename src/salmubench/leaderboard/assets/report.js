@@ -243,6 +243,76 @@
     });
   }
 
+  /* ------------------------------------------------------------------ agreement with the paper */
+  function renderAgreement() {
+    var ag = LB.agreement, body = document.querySelector("#agreement tbody");
+    if (!ag || !ag.baselines.length) {
+      document.getElementById("agreement-count").textContent = "No paper baseline on this board.";
+      return;
+    }
+    var head = el("tr");
+    ["paper baseline", "row", "RetFail pos.", "InterIdSim pos.", "IntraIdSim pos.", "GenKnow drop", "our tags",
+     "paper tags", "agree"].forEach(function (h, i) { head.appendChild(el("th", { "class": i < 2 || i > 5 ? "txt" : "" }, h)); });
+    document.querySelector("#agreement thead").appendChild(head);
+    function pair(e, key, pct) {
+      var one = function (x) { return pct ? (x >= 0 ? "+" : "") + (100 * x).toFixed(1) + "%" : x.toFixed(2); };
+      return one(e.ours.profile[key]) + " / " + (e.paper.profile ? one(e.paper.profile[key]) : "-");
+    }
+    ag.baselines.forEach(function (e) {
+      var tr = el("tr", { "class": e.agree ? "agree" : "disagree" });
+      [e.paper_name, e.row, pair(e, "pos_ret_fail"), pair(e, "pos_inter_id_sim"), pair(e, "pos_intra_id_sim"),
+       pair(e, "gen_know_drop", true), e.ours.tags.join(", ") || "none", e.paper.tags.join(", ") || "none",
+       e.agree ? "yes" : "no"].forEach(function (v, i) { tr.appendChild(el("td", { "class": i < 2 || i > 5 ? "txt" : "" }, v)); });
+      body.appendChild(tr);
+    });
+    document.getElementById("agreement-count").textContent = "In the paper's mode: " +
+      Object.keys(ag.count).map(function (b) { return b + ": " + ag.count[b].agree + " of " + ag.count[b].of; }).join(", ") + ".";
+  }
+
+  /* ------------------------------------------------------------------ tuning Pareto fronts */
+  var SEL_COLOUR = { "structured": "#1f77b4", "forget-retain": "#ff7f0e" };
+  function renderPareto() {
+    var host = document.getElementById("pareto");
+    var sets = LB.pareto || [];
+    if (!sets.length) { host.appendChild(el("p", { "class": "hint" }, "No tuning Pareto data for the recipes of this board.")); return; }
+    sets.forEach(function (set) {
+      Object.keys(set.methods).sort().forEach(function (method) {
+        var entry = set.methods[method], W = 260, H = 220, m = { l: 40, r: 10, t: 20, b: 34 };
+        var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "pareto-svg",
+                                "data-method": method, "data-budget": String(set.budget) });
+        root.appendChild(svg("text", { x: m.l, y: 13 }, method + " @" + set.budget + "x"));
+        var s = axes(root, W, H, m, "utility score", "efficacy", [0, 1.05], [0, 1.05]);
+        var comp = svg("rect", { x: s.sx(1) - 5, y: s.sy(0) - 5, width: 10, height: 10, fill: REF.compromised, "class": "ref-pt" });
+        comp.appendChild(svg("title", {}, "Compromised"));
+        root.appendChild(comp);
+        Object.keys(entry.selections).forEach(function (sel) {
+          var d = entry.selections[sel], col = SEL_COLOUR[sel] || "#555";
+          var clean = set.references.clean[sel];
+          if (clean) {
+            var cr = svg("rect", { x: s.sx(clean.utility) - 5, y: s.sy(clean.efficacy) - 5, width: 10, height: 10,
+                                   fill: REF.clean, "class": "ref-pt" });
+            cr.appendChild(svg("title", {}, "Clean (" + sel + ")"));
+            root.appendChild(cr);
+          }
+          var front = d.front.slice().sort(function (a, b) { return d.points[a][1] - d.points[b][1]; });
+          if (front.length > 1) {
+            root.appendChild(svg("polyline", { points: front.map(function (k) { return s.sx(d.points[k][1]) + "," + s.sy(d.points[k][0]); }).join(" "),
+                                               fill: "none", stroke: col, "stroke-width": 1.2, "class": "front" }));
+          }
+          d.points.forEach(function (p, k) {
+            var chosen = k === d.chosen;
+            var c = svg("circle", { cx: s.sx(p[1]), cy: s.sy(p[0]), r: chosen ? 6 : 3, fill: chosen ? col : "none",
+                                    stroke: col, "class": chosen ? "chosen" : "trial" });
+            c.appendChild(svg("title", {}, sel + " " + JSON.stringify(entry.overrides[k]) + ": efficacy " + fmt(p[0], 3) +
+                                           ", utility " + fmt(p[1], 3) + (chosen ? " (chosen)" : "")));
+            root.appendChild(c);
+          });
+        });
+        host.appendChild(root);
+      });
+    });
+  }
+
   /* ------------------------------------------------------------------ self-test */
   function columnValues(id) {
     return Array.prototype.map.call(document.querySelectorAll('#board tbody td[data-col="' + id + '"]'),
@@ -261,7 +331,11 @@
     var res = { rows: document.querySelectorAll("#board tbody tr").length, expectedRows: LB.rows.length,
                 points: document.querySelectorAll("#tradeoff-svg .pt").length,
                 bars: document.querySelectorAll(".attr-svg .bar").length,
-                hists: document.querySelectorAll(".hist-svg .hist-method").length };
+                hists: document.querySelectorAll(".hist-svg .hist-method").length,
+                agreementRows: document.querySelectorAll("#agreement tbody tr").length,
+                expectedAgreementRows: LB.agreement ? LB.agreement.baselines.length : 0,
+                paretoPlots: document.querySelectorAll(".pareto-svg").length,
+                paretoChosen: document.querySelectorAll(".pareto-svg .chosen").length };
     th("score_combined").click();
     res.scoreDesc = isSorted(columnValues("score_combined"), -1, true);
     th("score_combined").click();
@@ -274,6 +348,7 @@
     th("rank").click();
     res.errors = window.__errors.slice();
     res.ok = res.rows === res.expectedRows && res.points === res.expectedRows && res.scoreDesc && res.scoreAsc &&
+             res.agreementRows === res.expectedAgreementRows &&
              res.nameAsc && res.retFailDesc && res.errors.length === 0;
     var pre = el("pre", { id: "selftest" }, JSON.stringify(res));
     document.body.appendChild(pre);
@@ -284,5 +359,7 @@
   renderTradeoff();
   renderAttributes();
   renderHistograms();
+  renderAgreement();
+  renderPareto();
   if (location.hash === "#selftest") selfTest();
 })();
