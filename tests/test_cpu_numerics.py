@@ -70,3 +70,17 @@ def test_same_bytes_under_different_ambient_capabilities(tiny_dataset_dir, tmp_p
                          {**_PINS["avx2"], "SALMUBENCH_CPU_ISA": "native"})
     assert native_avx2 == pinned_plain
     assert native_no_simd != pinned_plain
+
+
+# Cross-machine check: the tiny Compromised model (6 steps, seed 0) trained under the pin on the machine
+# that wrote this test (AVX-512, Xeon) has these bytes. On any x86-64 machine with AVX2 the pin must give
+# the same bytes; if this fails on another CPU, the determinism claim of docs/protocol.md is wrong there.
+# If the generator changes the tiny dataset (its fingerprint), retrain and update both constants.
+GOLDEN_TINY_FINGERPRINT = "1378424a5abb80964b112e00bb43288d0b8ff07a199c0b063617fc99cffb25d4"
+GOLDEN_TINY_STEPS6_SHA256 = "3f2567a906693409e509994220aacb2907d4331154191beb3d16cf3923cbcc30"
+
+
+@pytest.mark.slow
+def test_pinned_bytes_match_the_machine_that_wrote_the_test(tiny_dataset_dir, tiny_dataset, tmp_path):
+    assert tiny_dataset.fingerprint == GOLDEN_TINY_FINGERPRINT, "tiny data changed: update the golden constants"
+    assert _train(tiny_dataset_dir, tmp_path / "m", {}) == GOLDEN_TINY_STEPS6_SHA256
