@@ -3,17 +3,19 @@
 Layout (released SALMUBench, plus our additions marked *)::
 
     DIR/data/{split}-NNNNN-of-NNNNN.parquet     forget, holdout_association, holdout_identity, retain_synth
-    DIR/extra/{split}-NNNNN-of-NNNNN.parquet  * general_retain, zeroshot
+    DIR/extra/{split}-NNNNN-of-NNNNN.parquet  * general_retain, zeroshot, unseen (MIA non-members)
     DIR/identities_metadata.json
     DIR/sensitive_set_captions_metadata.json    file_name -> {data_field, caption}
     DIR/sensitive_set_generic_captions.json     file_name -> generic caption
     DIR/fragile_set_ids.json, fragile_set_all_similarities.json   (after the Compromised model exists)
     DIR/zeroshot_classes.json                 * class names and prompt templates of the zeroshot split
+    DIR/unseen_identities_metadata.json       * identity records of the unseen split's personas
     DIR/manifest.json                         * counts per split, sha256 per file, generator version
     DIR/README.md                               dataset card
 
 Parquet columns: ``image`` (struct ``{bytes, path}``), ``text``, ``identity_id`` (8-digit string or
-null), ``file_name``; extra columns are allowed (``label`` and ``class_name`` in our extra splits).
+null), ``file_name``; extra columns are allowed (``label`` and ``class_name`` in our extra splits,
+``data_field`` in ``unseen``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _HF_FEATURES = {
 _EXTRA_FEATURES = {
     S.COL_LABEL: {"dtype": "int64", "_type": "Value"},
     S.COL_CLASS_NAME: {"dtype": "string", "_type": "Value"},
+    S.COL_DATA_FIELD: {"dtype": "string", "_type": "Value"},
 }
 
 
@@ -240,7 +243,8 @@ class SalmuDataset:
 def dataset_files(root: Path) -> list[Path]:
     """Every file of a dataset dir that defines its content (parquet + metadata JSONs), sorted."""
     files = sorted((root / S.DATA_DIR).glob("*.parquet")) + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
-    for name in (S.IDENTITIES_JSON, S.CAPTIONS_JSON, S.GENERIC_CAPTIONS_JSON, S.ZEROSHOT_CLASSES_JSON):
+    for name in (S.IDENTITIES_JSON, S.CAPTIONS_JSON, S.GENERIC_CAPTIONS_JSON, S.ZEROSHOT_CLASSES_JSON,
+                 S.UNSEEN_IDENTITIES_JSON):
         if (root / name).is_file():
             files.append(root / name)
     return files

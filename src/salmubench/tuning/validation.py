@@ -157,7 +157,8 @@ def tuning_budget(budget: float, n_forget: int, n_tune: int, forget_batch_size: 
 
 
 def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
-    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits.
+    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits
+    (general_retain, zeroshot; not the MIA non-members ``unseen``).
 
     Unlike :func:`salmubench.data.io.load_dataset`, the holdout shards are not even opened (a test
     replaces them with garbage). Metadata JSONs are read as usual; the dataset fingerprint comes
@@ -170,7 +171,8 @@ def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
             raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
     splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
     for name, paths in find_shards(root, S.EXTRA_DIR).items():
-        splits[name] = read_split(name, paths)
+        if name not in S.ATTACK_SPLITS:  # the MIA non-members are never tuning (or method) data
+            splits[name] = read_split(name, paths)
     manifest = read_optional_json(root / S.MANIFEST_JSON, None)
     return SalmuDataset(root=root, splits=splits,
                         identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
