@@ -395,6 +395,46 @@ def load_dataset(spec: str | os.PathLike) -> SalmuDataset:
     )
 
 
+HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
+
+
+def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = ()) -> SalmuDataset:
+    """A dataset with forget, retain_synth and the extra splits, **without opening the holdout shards**.
+
+    For code that must never read the test holdouts (tuning, recovery attacks; tests replace the
+    holdout shards with garbage). ``skip_extra`` names extra splits not to load either (tuning skips
+    the MIA non-members ``unseen``). Metadata JSONs are read as usual; the fingerprint comes from
+    ``manifest.json`` (which lists every file's hash without reading the file), else from the files
+    read here.
+    """
+    root = resolve_dataset_dir(spec)
+    shards = find_shards(root, S.DATA_DIR)
+    for name in (S.FORGET, S.RETAIN_SYNTH):
+        if name not in shards:
+            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
+    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
+    for name, paths in find_shards(root, S.EXTRA_DIR).items():
+        if name not in skip_extra:
+            splits[name] = read_split(name, paths)
+    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
+    return SalmuDataset(root=root, splits=splits,
+                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
+                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
+                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
+                        fragile_ids=None, manifest=manifest,
+                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+                        _fingerprint=_holdout_free_fingerprint(root, manifest))
+
+
+def _holdout_free_fingerprint(root: Path, manifest: dict | None) -> str:
+    """The dataset fingerprint from the manifest; without one, hashes of the non-holdout files."""
+    if manifest and isinstance(manifest.get("files"), dict):
+        return dataset_fingerprint(root)
+    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
+             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
+    return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
+
+
 # ----------------------------------------------------------------------------------------------
 # Writing
 # ----------------------------------------------------------------------------------------------
