@@ -101,8 +101,9 @@ def register_attack(name: str, kind: Kind, headline: tuple[str, ...], constants:
     def decorator(fn: Callable[[AttackContext], AttackOutput]) -> Callable[[AttackContext], AttackOutput]:
         module = sys.modules.get(fn.__module__)
         doc = (summary or (module.__doc__ if module else "") or "").strip()
+        first = doc.splitlines()[0].removeprefix(f"{name}:").strip() if doc else ""
         ATTACKS.register(name)(AttackSpec(name=name, fn=fn, kind=kind, headline=tuple(headline),
-                                          constants=dict(constants), summary=doc.splitlines()[0] if doc else ""))
+                                          constants=dict(constants), summary=first))
         return fn
 
     return decorator

@@ -25,6 +25,13 @@ import numpy as np
 MIN_GAP = 1e-3  # |comp - clean| below this: no position (the leaderboard's EPS)
 SHALLOW_POSITION = 0.5  # an attack at or above this position (or MIA leak) makes a forgotten method shallow
 FPR = 0.01  # MIA: TPR is read at this false-positive rate
+ORDER = ("relearn", "benign_finetune", "quantize", "paraphrase", "mia")  # display order (others after, by name)
+
+
+def ordered(names: Iterable[str]) -> list[str]:
+    """Attack names in display order (:data:`ORDER`, then any others alphabetically)."""
+    names = set(names)
+    return [n for n in ORDER if n in names] + sorted(names - set(ORDER))
 
 
 def position(value: float | None, comp: float | None, clean: float | None) -> float | None:
