@@ -36,7 +36,7 @@ from salmubench.tuning.validation import association_groups, forget_attributes, 
 
 R_SHARE = 0.10  # share of the forget associations the attacker relearns
 STEPS = 20  # optimizer steps (the attacker's budget)
-LR = 1e-4  # Adam learning rate (constant)
+LR = 3e-4  # Adam learning rate (constant)
 BATCH = 32  # pairs per step
 CONSTANTS = {"r_share": R_SHARE, "steps": STEPS, "lr": LR, "batch": BATCH, "optimizer": "adam",
              "loss": "clip (same-identity pairs masked)", "frozen": ["logit_scale"], "measure_on": "P"}
