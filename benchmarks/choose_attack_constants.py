@@ -58,13 +58,10 @@ def main() -> None:
         base = {v: ctx.metric("ret_fail", views[v]).value for v in views}
         pairs = tensorize(data.forget.take(r_rows), bundle.preprocess, bundle.tokenizer)
         for lr in lrs:
-            plan = batch_plan(len(pairs), max(steps_grid), R.BATCH, ctx.seed_for("batches"))
-            model = ctx.copy_model()
-            done = 0
-            t0 = time.perf_counter()
-            for steps in steps_grid:  # one fine-tune per lr, measured at every grid step count
-                finetune(model, pairs, plan[done:steps], lr)
-                done = steps
+            for steps in steps_grid:  # one fresh fine-tune per setting (as the attack runs it)
+                t0 = time.perf_counter()
+                model = ctx.copy_model()
+                finetune(model, pairs, batch_plan(len(pairs), steps, R.BATCH, ctx.seed_for("batches")), lr)
                 emb = ctx.embeddings(model)
                 after = {v: ctx.metric("ret_fail", views[v], emb).value for v in views}
                 rows.append({"role": role, "lr": lr, "steps": steps, "batch": R.BATCH,

@@ -44,7 +44,7 @@ from salmubench.attacks.results import (
     read_attack,
     write_attack,
 )
-from salmubench.attacks.scoring import attack_headline, place, summarise
+from salmubench.attacks.scoring import attack_headline, ordered, place, summarise
 from salmubench.data import schema as S
 from salmubench.data.io import SalmuDataset, load_without_holdouts
 from salmubench.errors import ConfigError, ResultError
@@ -61,7 +61,7 @@ def resolve_attacks(attacks: str | Sequence[str] = "all") -> list[str]:
     if not names:
         raise ConfigError("attacks: expected 'all' or a comma-separated list of attack names")
     if names == ["all"]:
-        return load_attacks().names()
+        return ordered(load_attacks().names())
     return list(dict.fromkeys(get_attack(n).name for n in names))
 
 
@@ -134,7 +134,7 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
     names = resolve_attacks(attacks)
     if references is not None and not Path(references).is_dir():
         raise ResultError(f"references: no such results folder: {references}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with _torch_threads(threads):
         bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
         data = load_attack_data(data_dir)
@@ -145,8 +145,8 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
             refs = {r: _reference(Path(references), r, data, seed, names, bundle.checkpoint_sha256, raw,
                                   device=device, batch_size=batch_size, on_progress=on_progress)
                     for r in REFERENCE_ROLES}
-    result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name,
-                    time.perf_counter() - start)
+    cost = {"seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
+    result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost)
     write_attack(result, out_dir)
     return result
 
@@ -196,7 +196,7 @@ def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, s
 
 def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs: dict[str, AttackOutput],
            seconds: dict[str, float], refs: dict | None, role: str | None, name: str | None,
-           total: float) -> AttackResult:
+           cost: dict[str, float]) -> AttackResult:
     from salmubench.evaluation.evaluator import _model_info, environment
 
     entries, headlines = {}, {}
@@ -225,7 +225,7 @@ def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs:
         references={r: info for r, (_, info) in refs.items()} if refs else None,
         attacks=entries,
         summary=summary,
-        cost={"seconds": round(total, 3)},
+        cost=cost,
         env=environment(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

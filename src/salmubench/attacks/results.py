@@ -90,7 +90,7 @@ class AttackResult(_Strict):
     references: dict[str, ReferenceInfo] | None = None  # {"compromised": ..., "clean": ...}
     attacks: dict[str, AttackEntry]
     summary: AttackSummary | None = None
-    cost: dict[str, float] = Field(default_factory=dict)  # {"seconds": total wall seconds}
+    cost: dict[str, float] = Field(default_factory=dict)  # {"seconds": wall, "cpu_seconds": process CPU}
     env: dict[str, Any] = Field(default_factory=dict)
     created_at: str
 

@@ -73,12 +73,16 @@ def _fmt(x: float | None, nd: int = 4) -> str:
 
 
 def _print_summary(result, out: str) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"recovery attacks · {result.model.name or result.model.source}")
-    for col in ("attack", "value", "before", "after", "position", "recovery / leak", "seconds"):
-        table.add_column(col)
+    table = Table(title=f"recovery attacks · {result.model.name or result.model.source}", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("attack", "value"):
+        table.add_column(col, no_wrap=True)
+    for col in ("before", "after", "pos.", "rec./leak", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, entry in result.attacks.items():
         if not entry.available:
             table.add_row(name, "not available", entry.reason or "", "", "", "", f"{entry.seconds:.1f}")
