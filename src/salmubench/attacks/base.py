@@ -164,6 +164,7 @@ class AttackContext:
     device: str = "cpu"
     batch_size: int = 256
     on_progress: ProgressFn | None = None
+    _before: dict = field(default_factory=dict, repr=False)
 
     def rng(self, *names: str | int) -> np.random.Generator:
         """A numpy generator for stream ``(seed, "attack", name, *names)``."""
@@ -195,7 +196,16 @@ class AttackContext:
         return EmbeddingBank(bundle, batch_size=self.batch_size, device=self.device, progress=False)
 
     def metric(self, key: str, view: SalmuDataset, emb: EmbeddingBank | None = None) -> MetricOutput:
-        """The evaluator's metric ``key`` on a view of the data (``run_metric``: its own seeded generator)."""
+        """The evaluator's metric ``key`` on a view of the data (``run_metric``: its own seeded generator).
+
+        Values of the unmodified model are memoised per (metric, view fingerprint): several attacks
+        measure the same "before" value.
+        """
         from salmubench.evaluation.registry import run_metric
 
-        return run_metric(key, view, emb or self.emb)
+        if emb is not None and emb is not self.emb:
+            return run_metric(key, view, emb)
+        memo = (key, view.fingerprint)
+        if memo not in self._before:
+            self._before[memo] = run_metric(key, view, self.emb)
+        return self._before[memo]

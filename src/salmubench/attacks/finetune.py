@@ -4,8 +4,10 @@
 ``steps`` optimizer steps:
 
 * loss: the symmetric CLIP loss of the reference training, same-identity in-batch pairs masked
-  (``training.losses.clip_loss``), at the model's own temperature;
-* optimizer: ``torch.optim.Adam(lr)``, constant learning rate, no weight decay, no clipping, over
+  (``training.losses.clip_loss``), at the model's own temperature; text features as the evaluator
+  computes them (``encode_text_trimmed``: the batch's all-padding tail cut, exact for open_clip's CLIP);
+* optimizer: ``torch.optim.Adam(lr)`` (fused where available), constant learning rate, no weight decay,
+  no clipping, over
   every parameter except ``logit_scale`` / ``logit_bias`` (kept fixed, as the unlearning runner does:
   a small-batch contrastive fine-tune moves the temperature first);
 * batches: seeded shuffled epochs over ``pairs`` (``torch_generator_for(seed, ...)``), the last
@@ -20,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from salmubench.data.io import SplitTable
 from salmubench.data.torch_data import PairTensors, iter_batches, tensorize
+from salmubench.evaluation.embed import encode_text_trimmed
 from salmubench.seeding import torch_generator_for
 from salmubench.training.losses import clip_loss
 
@@ -60,6 +64,15 @@ def gather(tables: Sequence[SplitTable], rows: Sequence[int], preprocess: Callab
                        file_names=[f for p in parts for f in p.file_names])
 
 
+def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """Adam (no weight decay), fused when torch supports it for these tensors (same update, ~6x faster
+    step on CPU than the per-tensor loop)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(params, lr=lr)
+
+
 def finetune(model: nn.Module, pairs: PairTensors, plan: Sequence[torch.Tensor], lr: float,
              on_step: Callable[[int, int], None] | None = None) -> list[float]:
     """Train ``model`` in place on ``pairs`` with one Adam step per index batch of ``plan``; returns losses."""
@@ -67,7 +80,7 @@ def finetune(model: nn.Module, pairs: PairTensors, plan: Sequence[torch.Tensor],
     params = [p for n, p in model.named_parameters() if n not in FROZEN]
     for name, p in model.named_parameters():
         p.requires_grad_(name not in FROZEN)
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_adam(params, lr)
     device = next(model.parameters()).device
     scale = model.logit_scale.detach().exp()
     losses = []
@@ -76,7 +89,8 @@ def finetune(model: nn.Module, pairs: PairTensors, plan: Sequence[torch.Tensor],
         for step, index in enumerate(plan):
             rows = index.tolist()
             img = model.encode_image(pairs.images[index].to(device), normalize=True)
-            txt = model.encode_text(pairs.tokens[index].to(device), normalize=True)
+            # the batch's all-padding tail cut (exact for open_clip's CLIP: causal mask, EOT pooling)
+            txt = F.normalize(encode_text_trimmed(model, pairs.tokens[index].to(device)), dim=-1)
             loss = clip_loss(img, txt, scale, [pairs.identity_ids[r] for r in rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
