@@ -15,7 +15,7 @@ SRC = Path(salmubench.__file__).parent
 def test_paraphrase_templates_are_held_out_styles():
     assert set(TEMPLATES) == set(S.ATTRIBUTE_TYPES) and all(len(v) == len(STYLES) for v in TEMPLATES.values())
     training = {t for ts in C.TEMPLATES.values() for t in ts}
-    for attr, templates in TEMPLATES.items():
+    for templates in TEMPLATES.values():
         for t in templates:
             assert t not in training and t.count("{name}") == 1 and t.count("{value}") == 1, t
             # not a training template up to punctuation and case either

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from salmubench.attacks.results import AttackDataset, AttackEntry, AttackResult, AttackValue, SuiteInfo, write_attack
+from salmubench.attacks.results import (
+    AttackDataset,
+    AttackEntry,
+    AttackResult,
+    AttackValue,
+    SuiteInfo,
+    write_attack,
+)
 from salmubench.evaluation.protocol import METRICS, protocol_hash
 from salmubench.evaluation.results import (
     Cost,

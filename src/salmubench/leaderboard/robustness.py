@@ -22,7 +22,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from salmubench.attacks.scoring import MIN_GAP, SHALLOW_POSITION, attack_headline, is_shallow, ordered, place, summarise
+from salmubench.attacks.scoring import (
+    MIN_GAP,
+    SHALLOW_POSITION,
+    attack_headline,
+    is_shallow,
+    ordered,
+    place,
+    summarise,
+)
 from salmubench.leaderboard import scoring
 from salmubench.leaderboard.collect import Group
 
