@@ -116,8 +116,21 @@ def robustness_markdown(lb: dict) -> list[str]:
         cells += [fmt(row.get("robustness"), 3), str(row.get("robust_rank") or ("ref" if not row["rank"] else "-")),
                   ", ".join(row["tags"]) or "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Attacked values (each attack's headline value before → after the attack; MIA: AUC):", "",
+              "| Model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in lb["rows"]:
+        atts = row.get("attacks") or {}
+        lines.append("| " + " | ".join([label(row)] + [_value_cell(atts.get(n)) for n in names]) + " |")
     lines += ["", "### Findings", "", *[f"- {_mark(f)}{f['text']}" for f in lb.get("attack_findings", [])]]
     return lines
+
+
+def _value_cell(entry: dict | None) -> str:
+    if not entry or not entry["available"] or not entry["headline"] or not entry["headline"]["key"]:
+        return "n/a" if entry and not entry["available"] else "-"
+    v = entry["values"][entry["headline"]["key"]]
+    head = f"{entry['headline']['key']} "
+    return head + (f"{v['before']:.4f} → {v['after']:.4f}" if v["before"] is not None else f"{v['after']:.4f}")
 
 
 def _attack_cell(entry: dict | None) -> str:
@@ -161,6 +174,8 @@ def csv_rows(lb: dict) -> list[dict]:
             flat["robust_rank"] = row.get("robust_rank") or ""
             for name in lb["attacks"]["names"]:
                 h = ((row.get("attacks") or {}).get(name) or {}).get("headline") or {}
+                vals = ((row.get("attacks") or {}).get(name) or {}).get("values") or {}
+                flat[f"{name}_value"] = vals[h["key"]]["after"] if h.get("key") in vals else ""
                 flat[f"{name}_position"] = "" if h.get("position") is None else h["position"]
                 flat[f"{name}_recovery"] = "" if h.get("recovery") is None else h["recovery"]
         flat["tags"] = ";".join(row["tags"])

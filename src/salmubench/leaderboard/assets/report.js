@@ -307,11 +307,11 @@
           var y0 = s.sy(0), y1 = s.sy(v);
           var bar = svg("rect", { x: bx, y: Math.min(y0, y1), width: bw - 1, height: Math.max(0.5, Math.abs(y0 - y1)),
                                   fill: attackColour(n, ni), "class": "rec-bar", "data-key": r.key, "data-attack": n });
-          var h = e.headline;
+          var h = e.headline, hv = e.values[h.key];
           bar.appendChild(svg("title", {}, r.name + " · " + n + (e.kind === "measure"
-            ? ": leak " + fmt(h.leak, 3) + " (" + h.key + ")"
-            : ": recovery " + fmt(h.recovery, 3) + ", position " + fmt(e.values[h.key].position_before, 3) + " → " +
-              fmt(h.position, 3) + " (" + h.key + ")")));
+            ? ": leak " + fmt(h.leak, 3) + " (" + h.key + " " + fmt(hv.after) + ")"
+            : ": recovery " + fmt(h.recovery, 3) + ", position " + fmt(hv.position_before, 3) + " → " +
+              fmt(h.position, 3) + " (" + h.key + " " + fmt(hv.before) + " → " + fmt(hv.after) + ")")));
           root.appendChild(bar);
         }
         if (p !== null) {
