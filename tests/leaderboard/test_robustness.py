@@ -42,7 +42,7 @@ def test_positions_robustness_and_tags_known_answers(tmp_path):
     assert "delete_salmu@5x is shallow" in text and "finetune@5x is robust" in text and "paraphrase: not available" in text
     md, csv = to_markdown(lb), to_csv(lb)
     assert "## Robustness: recovery attacks" in md and "| Util. | Rob. | Score | Rob. score | Rob. rank |" in md
-    assert "robustness,score_robust,robust_rank,relearn_position,relearn_recovery" in csv.splitlines()[0]
+    assert "robustness,score_robust,robust_rank,relearn_value,relearn_position,relearn_recovery" in csv.splitlines()[0]
     # the score's definition and ranking are unchanged by the attacks
     plain = rows_of(build_leaderboard([write_run(tmp_path / "plain")]))
     assert {n: (r["rank"], r["scores"]["combined"]) for n, r in plain.items()} == \
