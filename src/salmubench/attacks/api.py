@@ -183,7 +183,7 @@ def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, s
 
     if not (folder / RESULT_FILE).is_file():
         raise ResultError(f"references: no usable {path} and no {folder / RESULT_FILE} naming the {role} model "
-                          f"to attack (evaluate the references first: salmubench eval --role {role})")
+                          f"to attack (evaluate the references first, with role {role!r})")
     res = read_result(folder)
     if res.model.role != role:
         raise ResultError(f"references: {folder / RESULT_FILE} is the result of a {res.model.role!r} model, "

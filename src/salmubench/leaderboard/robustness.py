@@ -97,7 +97,7 @@ def _mean_raw(files: list, name: str, notes: list[str]) -> dict | None:
         if any(a is not None for a in files):
             notes.append(f"{name}: attack.json missing for some seeds; no robustness shown")
         else:
-            notes.append(f"{name}: no attack.json (run `salmubench attack` or `salmubench run`)")
+            notes.append(f"{name}: no attack.json (recovery attacks not run on it)")
         return None
     raws = [a.raw() for a in files]
     out: dict[str, dict[str, tuple[float | None, float]]] = {}
