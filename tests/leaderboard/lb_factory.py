@@ -9,6 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from salmubench.attacks.results import (
+    AttackDataset,
+    AttackEntry,
+    AttackResult,
+    AttackValue,
+    SuiteInfo,
+    write_attack,
+)
 from salmubench.evaluation.protocol import METRICS, protocol_hash
 from salmubench.evaluation.results import (
     Cost,
@@ -106,11 +114,58 @@ METHODS = {
 }
 
 
-def write_run(run_dir: Path, seeds=(0, 1), rows: bool = True) -> Path:
-    """A complete hand-made run: both references and every METHODS entry for each seed."""
-    write(run_dir, "results/compromised", make_result(COMPROMISED, role="compromised", name="compromised",
-                                                      sha="c" * 64))
-    write(run_dir, "results/clean", make_result(CLEAN, role="clean", name="clean", sha="d" * 64))
+# hand-made attack outcomes: attack -> (kind, headline keys); per row the raw (before, after) of each key
+ATTACK_KINDS = {"relearn": ("recovery", ["ret_fail"]), "quantize": ("recovery", ["ret_fail@8bit", "ret_fail@4bit"]),
+                "mia": ("measure", ["auc"])}
+ATTACK_RAW = {
+    "compromised": {"relearn": {"ret_fail": (0.24, 0.22)}, "quantize": {"ret_fail@8bit": (0.24, 0.24),
+                                                                         "ret_fail@4bit": (0.24, 0.20)},
+                    "mia": {"auc": (None, 0.99), "blind_auc": (None, 0.51)}},
+    "clean": {"relearn": {"ret_fail": (0.001, 0.02)}, "quantize": {"ret_fail@8bit": (0.001, 0.001),
+                                                                    "ret_fail@4bit": (0.001, 0.002)},
+              "mia": {"auc": (None, 0.50), "blind_auc": (None, 0.51)}},
+    # robust: stays near Clean under every attack
+    "finetune": {"relearn": {"ret_fail": (0.003, 0.05)}, "quantize": {"ret_fail@8bit": (0.003, 0.003),
+                                                                       "ret_fail@4bit": (0.003, 0.004)},
+                 "mia": {"auc": (None, 0.55), "blind_auc": (None, 0.51)}},
+    # shallow: relearning brings it back
+    "delete_salmu": {"relearn": {"ret_fail": (0.001, 0.18)}, "quantize": {"ret_fail@8bit": (0.001, 0.001),
+                                                                           "ret_fail@4bit": (0.001, 0.01)},
+                     "mia": {"auc": (None, 0.62), "blind_auc": (None, 0.51)}},
+}
+
+
+def make_attack(result: EvalResult, raw: dict, seed: int = 0, suite_hash: str = "a" * 16,
+                fingerprint: str = "f" * 64) -> AttackResult:
+    """An attack.json for ``result``'s model with raw (before, after) values per attack and key."""
+    entries = {name: AttackEntry(kind=ATTACK_KINDS[name][0], headline_keys=ATTACK_KINDS[name][1],
+                                 values={k: AttackValue(before=b, after=a) for k, (b, a) in vals.items()})
+               for name, vals in raw.items()}
+    entries["paraphrase"] = AttackEntry(kind="recovery", available=False, reason="test: not available",
+                                        headline_keys=["ret_fail"])
+    return AttackResult(suite=SuiteInfo(version="1", hash=suite_hash, constants={}), seed=seed, model=result.model,
+                        dataset=AttackDataset(root="/nonexistent", fingerprint=fingerprint, split_counts={},
+                                              has_unseen=True),
+                        protocol=result.protocol, attacks=entries, created_at="2026-01-01T00:00:00Z")
+
+
+def attack_raw_for(name: str, seed: int) -> dict:
+    """ATTACK_RAW of a row (methods not listed reuse the Compromised outcome), jittered by the seed."""
+    base = ATTACK_RAW.get(name, ATTACK_RAW["compromised"])
+    return {a: {k: (None if b is None else b + 0.001 * seed, v + 0.001 * seed) for k, (b, v) in vals.items()}
+            for a, vals in base.items()}
+
+
+def write_run(run_dir: Path, seeds=(0, 1), rows: bool = True, attacks: bool = False) -> Path:
+    """A complete hand-made run: both references and every METHODS entry for each seed (with
+    ``attacks``: an attack.json beside every result, from ATTACK_RAW)."""
+    comp = make_result(COMPROMISED, role="compromised", name="compromised", sha="c" * 64)
+    clean = make_result(CLEAN, role="clean", name="clean", sha="d" * 64)
+    write(run_dir, "results/compromised", comp)
+    write(run_dir, "results/clean", clean)
+    if attacks:
+        write_attack(make_attack(comp, attack_raw_for("compromised", 0)), run_dir / "results/compromised")
+        write_attack(make_attack(clean, attack_raw_for("clean", 0)), run_dir / "results/clean")
     for i, (method, vals) in enumerate(METHODS.items()):
         for seed in seeds:
             jitter = {k: v + 0.001 * seed for k, v in vals.items()}
@@ -120,4 +175,6 @@ def write_run(run_dir: Path, seeds=(0, 1), rows: bool = True) -> Path:
             res = make_result(jitter, method=method, budget=5.0, seed=seed, name=f"{method}@5x/s{seed}",
                               sha=f"{i}{seed}".ljust(64, "0"), unlearn_seconds=10.0 + i)
             write(run_dir, f"results/{method}@5x-s{seed}", res, official)
+            if attacks:
+                write_attack(make_attack(res, attack_raw_for(method, seed)), run_dir / f"results/{method}@5x-s{seed}")
     return run_dir

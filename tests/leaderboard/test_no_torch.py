@@ -1,4 +1,4 @@
-"""salmubench.leaderboard is pure Python: building a leaderboard never imports torch or open_clip."""
+"""salmubench.leaderboard is pure Python: building a leaderboard (attack files included) never imports torch."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ sys.path.insert(0, {here!r})
 from lb_factory import write_run
 from pathlib import Path
 from salmubench.cli.main import main
-run = write_run(Path({tmp!r}) / "run", seeds=(0,))
+run = write_run(Path({tmp!r}) / "run", seeds=(0,), attacks=True)  # attack files are read too
 assert main(["leaderboard", str(run), "--quiet"]) == 0
 heavy = sorted(m for m in ("torch", "open_clip", "torchvision") if m in sys.modules)
 assert not heavy, heavy

@@ -61,6 +61,22 @@ def test_report_renders_and_sorts_in_chromium(tmp_path):
     assert plain.count('<tr data-key="') == 7 and "finetune@5x" in plain and "<svg" in plain
 
 
+def test_report_recovery_bars_in_chromium(tmp_path):
+    exe = chromium()
+    run = write_run(tmp_path / "run", attacks=True)
+    lb, paths = rebuild([run], run)
+    dom, console = open_page(exe, paths["html"], tmp_path)
+    assert console == []
+    res = selftest(dom)
+    assert res["errors"] == [] and res["ok"], res
+    # 5 methods x 3 available attacks (relearn, quantize, mia; paraphrase is "not available")
+    assert res["recBars"] == res["expectedRecBars"] == 15 and res["robustDesc"]
+    assert res["attackFindings"] == len(lb["attack_findings"]) == 4 + 5
+    plain, _ = open_page(exe, paths["html"], tmp_path, fragment="")
+    assert 'id="recovery-svg"' in plain and "delete_salmu@5x is shallow" in plain
+    assert plain.count('class="rec-bar"') == 15 and 'data-col="score_robust"' in plain
+
+
 def test_report_without_rows_or_attributes_still_renders(tmp_path):
     exe = chromium()
     run = write_run(tmp_path / "run", seeds=(0,), rows=False)
@@ -71,8 +87,8 @@ def test_report_without_rows_or_attributes_still_renders(tmp_path):
     _, paths = rebuild([run], run)
     dom, console = open_page(exe, paths["html"], tmp_path)
     res = selftest(dom)
-    assert console == [] and res["ok"] and res["hists"] == 0 and res["bars"] == 0
-    assert "No per-row forget similarities" in dom
+    assert console == [] and res["ok"] and res["hists"] == 0 and res["bars"] == 0 and res["recBars"] == 0
+    assert "No per-row forget similarities" in dom and "No attack.json files" in dom
 
 
 def test_report_is_self_contained(run_dir):

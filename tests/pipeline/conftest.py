@@ -10,9 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "leaderboard"))
 
-from lb_factory import CLEAN, COMPROMISED, METHODS, make_result  # noqa: E402
+from lb_factory import CLEAN, COMPROMISED, METHODS, attack_raw_for, make_attack, make_result  # noqa: E402
 
-from salmubench.evaluation.results import write_result  # noqa: E402
+from salmubench.attacks.results import write_attack  # noqa: E402
+from salmubench.evaluation.results import read_result, write_result  # noqa: E402
 from salmubench.pipeline import StageFns  # noqa: E402
 
 
@@ -71,12 +72,22 @@ class Fakes:
         return {"cost": {"unlearn_seconds": 2.5, "fwd_passes": 100, "bwd_passes": 50}, "params": overrides,
                 "config_hash": "h" + method}
 
+    def attack(self, model_dir, data_dir, out_dir, role, name, references, seed, progress, device):
+        self._hook(f"attack:{name}")
+        assert (references is None) == (role in ("compromised", "clean"))
+        if references is not None:  # the references were attacked first
+            assert all((Path(references) / r / "attack.json").is_file() for r in ("compromised", "clean"))
+        result = read_result(out_dir)
+        raw = attack_raw_for(role if references is None else name.partition("@")[0], seed)
+        write_attack(make_attack(result, raw, seed=seed, fingerprint=result.dataset.fingerprint), out_dir)
+        return {"seconds": 0.1}
+
     def methods(self):
         return list(self.method_list)
 
     def fns(self, **drop) -> StageFns:
         fns = StageFns(generate=self.generate, train=self.train, evaluate=self.evaluate, unlearn=self.unlearn,
-                       methods=self.methods)
+                       methods=self.methods, attack=self.attack, attack_config=lambda: {"hash": "fake"})
         for name, reason in drop.items():
             setattr(fns, name, None)
             fns.missing[name] = reason

@@ -17,7 +17,11 @@ def cfg(tmp_path, **kw):
 def test_full_run_then_cached_rerun_does_nothing(tmp_path, fakes):
     c = cfg(tmp_path, budgets=(1.0, 5.0), seeds=(0, 1))
     report = run_benchmark(c, fakes.fns())
-    assert report.ok and report.count("done") == len(report.statuses) == 1 + 2 + 2 + 3 * 2 * 2 * 2 + 1
+    # data, 2 trainings, 2 evaluations, 2 reference attacks, 3 methods x 2 budgets x 2 seeds x (unlearn, eval,
+    # attack), leaderboard
+    assert report.ok and report.count("done") == len(report.statuses) == 1 + 2 + 2 + 2 + 3 * 2 * 2 * 3 + 1
+    ids = [s.id for s in report.statuses]
+    assert ids.index("attack-compromised") < ids.index("attack-clean") < ids.index("unlearn-finetune@1x-s0")
     assert fakes.calls["generate"] == 1 and fakes.calls["train:compromised"] == 1
     assert sum(v for k, v in fakes.calls.items() if k.startswith("unlearn")) == 12
     run = tmp_path / "run"
@@ -28,6 +32,10 @@ def test_full_run_then_cached_rerun_does_nothing(tmp_path, fakes):
     assert read_result(run / "results" / "clean").cost.train_seconds is not None
     lb = json.loads((run / "leaderboard.json").read_text())
     assert {r["name"] for r in lb["rows"]} >= {"finetune@1x", "finetune@5x", "Compromised", "Clean"}
+    assert lb["attacks"]["names"] == ["relearn", "quantize", "paraphrase", "mia"]
+    rows = {r["name"]: r for r in lb["rows"]}
+    assert rows["Clean"]["robustness"] == 1.0 and rows["Compromised"]["robustness"] == 0.0
+    assert rows["finetune@1x"]["robustness"] > 0.8 and "shallow" not in rows["finetune@1x"]["tags"]
     before = dict(fakes.calls)
     again = run_benchmark(c, fakes.fns())
     assert again.ok and again.count("cached") == len(again.statuses)
@@ -39,8 +47,21 @@ def test_new_budget_only_adds_its_stages(tmp_path, fakes):
     before = dict(fakes.calls)
     report = run_benchmark(cfg(tmp_path, budgets=(1.0, 2.0)), fakes.fns())
     new = {k: v - before.get(k, 0) for k, v in fakes.calls.items() if v != before.get(k, 0)}
-    assert set(new) == {f"unlearn:{m}@2/0" for m in fakes.method_list} | {f"eval:{m}@2x/s0" for m in fakes.method_list}
-    assert report.count("done") == 2 * 3 + 1  # + the leaderboard (new results)
+    assert set(new) == {f"unlearn:{m}@2/0" for m in fakes.method_list} | {f"eval:{m}@2x/s0" for m in fakes.method_list} \
+        | {f"attack:{m}@2x/s0" for m in fakes.method_list}
+    assert report.count("done") == 3 * 3 + 1  # + the leaderboard (new results)
+
+
+def test_no_attacks_skips_the_attack_stages_and_attacks_resume_later(tmp_path, fakes):
+    report = run_benchmark(cfg(tmp_path, attacks=False), fakes.fns())
+    assert report.ok and not any(s.id.startswith("attack-") for s in report.statuses)
+    assert not any(k.startswith("attack:") for k in fakes.calls)
+    lb = json.loads((tmp_path / "run" / "leaderboard.json").read_text())
+    assert "attacks" not in lb and "Rob." not in (tmp_path / "run" / "leaderboard.md").read_text()
+    report = run_benchmark(cfg(tmp_path), fakes.fns())  # attacks on: only attacks + leaderboard run
+    done = {s.id for s in report.statuses if s.state == "done"}
+    assert done == {"leaderboard", "attack-compromised", "attack-clean"} | {f"attack-{m}@1x-s0" for m in fakes.method_list}
+    assert "Rob." in (tmp_path / "run" / "leaderboard.md").read_text()
 
 
 def test_upstream_change_invalidates_downstream_and_removes_stale_outputs(tmp_path, fakes):
@@ -90,7 +111,7 @@ def test_failing_method_skips_its_eval_and_keeps_the_others(tmp_path, fakes):
     assert (tmp_path / "run" / "logs" / "unlearn-direct_sim_min@1x-s0.log").read_text().count("RuntimeError")
     fakes.fail_on = set()
     again = run_benchmark(cfg(tmp_path), fakes.fns())
-    assert again.ok and again.count("done") == 3  # the failed unlearn, its eval, the leaderboard
+    assert again.ok and again.count("done") == 4  # the failed unlearn, its eval and attack, the leaderboard
 
 
 def test_missing_stage_runs_what_exists_and_says_so(tmp_path, fakes, capsys, monkeypatch):

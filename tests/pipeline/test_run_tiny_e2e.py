@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from salmubench.attacks.results import read_attack
 from salmubench.cli.main import main
 from salmubench.evaluation.protocol import METRIC_KEYS
 
@@ -22,8 +23,18 @@ def test_tiny_run_end_to_end_and_cached_rerun(tmp_path, capsys, monkeypatch):
     assert all(r["cost"]["unlearn_seconds"] is not None for r in lb["rows"][2:])
     assert (out / "report.html").stat().st_size > 10_000
     markers = sorted(p.name for p in (out / ".stages").glob("*.json"))
-    assert len(markers) == 1 + 2 + 2 + 2 * 2 + 1 and not any("started" in m for m in markers)
+    assert len(markers) == 1 + 2 + 2 + 2 + 2 * 3 + 1 and not any("started" in m for m in markers)
+    # recovery attacks on every model (docs/attacks.md), references first; the leaderboard places them
+    for name in ("compromised", "clean", "finetune@1x-s0", "neg_grad@1x-s0"):
+        att = read_attack(out / "results" / name)
+        assert att.dataset.has_unseen and all(e.available for e in att.attacks.values()), name
+    assert read_attack(out / "results" / "finetune@1x-s0").references["clean"].file.endswith("clean/attack.json")
+    rows = {r["name"]: r for r in lb["rows"]}
+    assert lb["attacks"]["names"] == ["relearn", "benign_finetune", "quantize", "paraphrase", "mia"]
+    assert rows["Compromised"]["robustness"] == 0.0 and rows["Clean"]["robustness"] == 1.0
+    assert all(0.0 <= rows[n]["robustness"] <= 1.0 for n in ("finetune@1x", "neg_grad@1x"))
+    assert "## Robustness: recovery attacks" in (out / "leaderboard.md").read_text()
     capsys.readouterr()
     t0 = time.perf_counter()
     assert main(args) == 0
-    assert "(10 cached)" in capsys.readouterr().out and time.perf_counter() - t0 < 30
+    assert "(14 cached)" in capsys.readouterr().out and time.perf_counter() - t0 < 30

@@ -1,4 +1,4 @@
-"""``salmubench ls models|methods|metrics|presets``: list what is registered."""
+"""``salmubench ls models|methods|metrics|attacks|presets``: list what is registered."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import importlib
 from rich.console import Console
 from rich.table import Table
 
-KINDS = ("models", "methods", "metrics", "presets")
+KINDS = ("models", "methods", "metrics", "attacks", "presets")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("ls", help="list models, methods, metrics or presets")
+    parser = sub.add_parser("ls", help="list models, methods, metrics, attacks or presets")
     parser.add_argument("kind", choices=KINDS)
     parser.set_defaults(func=run)
 
@@ -44,6 +44,13 @@ def _metrics() -> tuple[list[str], list[list[str]]]:
             [[m.key, m.display, m.official_key, m.pillar, m.target, m.split] for m in METRICS])
 
 
+def _attacks() -> tuple[list[str], list[list[str]]]:
+    from salmubench.attacks import load_attacks
+
+    return (["name", "kind", "headline", "description"],
+            [[n, s.kind, ", ".join(s.headline), s.summary] for n, s in load_attacks().items()])
+
+
 def _presets() -> tuple[list[str], list[list[str]]]:
     try:
         presets = importlib.import_module("salmubench.data.generate.presets")
@@ -53,7 +60,8 @@ def _presets() -> tuple[list[str], list[list[str]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    headers, rows = {"models": _models, "methods": _methods, "metrics": _metrics, "presets": _presets}[args.kind]()
+    headers, rows = {"models": _models, "methods": _methods, "metrics": _metrics, "attacks": _attacks,
+                     "presets": _presets}[args.kind]()
     table = Table(*headers, box=None, header_style="bold")
     for row in rows:
         table.add_row(*row)

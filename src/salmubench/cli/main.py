@@ -16,7 +16,7 @@ from salmubench.errors import SalmuError
 from salmubench.version import __version__
 
 # subcommand modules, in help order; a missing module (feature not landed yet) is skipped
-SUBCOMMANDS = ("data", "train", "eval", "unlearn", "tune", "run", "leaderboard", "ls")
+SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "leaderboard", "ls")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from salmubench.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="generate data, train references, unlearn, evaluate, leaderboard + report",
+    p = sub.add_parser("run", help="generate data, train references, unlearn, evaluate, attack, leaderboard + report",
                        description=__doc__)
     p.add_argument("--preset", default="mini", help="data + training preset: tiny, mini (default), paper")
     p.add_argument("--out", default=None, help="run dir (default: runs/<preset>)")
@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-seed", type=int, default=0, help="seed of both reference models")
     p.add_argument("--set", dest="overrides", action="append", metavar="METHOD.KEY=VALUE",
                    help="method config override, repeatable (e.g. --set finetune.lr=1e-5)")
+    p.add_argument("--no-attacks", action="store_true",
+                   help="skip the recovery attacks (relearn, quantize, mia, ...; docs/attacks.md)")
+    p.add_argument("--attack-seed", type=int, default=0, help="seed of the recovery attacks (default 0)")
     p.add_argument("--redo", action="append", default=[], metavar="STAGE_GLOB",
                    help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
                         "stage ids are listed in RUN_DIR/.stages)")
@@ -59,6 +62,7 @@ def build_run_config(args: argparse.Namespace):
                          methods=_split(args.methods, str, "methods"), budgets=_split(args.budgets, float, "budgets"),
                          seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
+                         attacks=not args.no_attacks, attack_seed=args.attack_seed,
                          redo=tuple(args.redo), device=args.device, progress=not args.no_progress)
     except ValidationError as exc:
         err = exc.errors()[0]

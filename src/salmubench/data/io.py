@@ -3,17 +3,19 @@
 Layout (released SALMUBench, plus our additions marked *)::
 
     DIR/data/{split}-NNNNN-of-NNNNN.parquet     forget, holdout_association, holdout_identity, retain_synth
-    DIR/extra/{split}-NNNNN-of-NNNNN.parquet  * general_retain, zeroshot
+    DIR/extra/{split}-NNNNN-of-NNNNN.parquet  * general_retain, zeroshot, unseen (MIA non-members)
     DIR/identities_metadata.json
     DIR/sensitive_set_captions_metadata.json    file_name -> {data_field, caption}
     DIR/sensitive_set_generic_captions.json     file_name -> generic caption
     DIR/fragile_set_ids.json, fragile_set_all_similarities.json   (after the Compromised model exists)
     DIR/zeroshot_classes.json                 * class names and prompt templates of the zeroshot split
+    DIR/unseen_identities_metadata.json       * identity records of the unseen split's personas
     DIR/manifest.json                         * counts per split, sha256 per file, generator version
     DIR/README.md                               dataset card
 
 Parquet columns: ``image`` (struct ``{bytes, path}``), ``text``, ``identity_id`` (8-digit string or
-null), ``file_name``; extra columns are allowed (``label`` and ``class_name`` in our extra splits).
+null), ``file_name``; extra columns are allowed (``label`` and ``class_name`` in our extra splits,
+``data_field`` in ``unseen``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _HF_FEATURES = {
 _EXTRA_FEATURES = {
     S.COL_LABEL: {"dtype": "int64", "_type": "Value"},
     S.COL_CLASS_NAME: {"dtype": "string", "_type": "Value"},
+    S.COL_DATA_FIELD: {"dtype": "string", "_type": "Value"},
 }
 
 
@@ -240,7 +243,8 @@ class SalmuDataset:
 def dataset_files(root: Path) -> list[Path]:
     """Every file of a dataset dir that defines its content (parquet + metadata JSONs), sorted."""
     files = sorted((root / S.DATA_DIR).glob("*.parquet")) + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
-    for name in (S.IDENTITIES_JSON, S.CAPTIONS_JSON, S.GENERIC_CAPTIONS_JSON, S.ZEROSHOT_CLASSES_JSON):
+    for name in (S.IDENTITIES_JSON, S.CAPTIONS_JSON, S.GENERIC_CAPTIONS_JSON, S.ZEROSHOT_CLASSES_JSON,
+                 S.UNSEEN_IDENTITIES_JSON):
         if (root / name).is_file():
             files.append(root / name)
     return files
@@ -389,6 +393,46 @@ def load_dataset(spec: str | os.PathLike) -> SalmuDataset:
         manifest=read_optional_json(root / S.MANIFEST_JSON, None),
         zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
     )
+
+
+HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
+
+
+def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = ()) -> SalmuDataset:
+    """A dataset with forget, retain_synth and the extra splits, **without opening the holdout shards**.
+
+    For code that must never read the test holdouts (tuning, recovery attacks; tests replace the
+    holdout shards with garbage). ``skip_extra`` names extra splits not to load either (tuning skips
+    the MIA non-members ``unseen``). Metadata JSONs are read as usual; the fingerprint comes from
+    ``manifest.json`` (which lists every file's hash without reading the file), else from the files
+    read here.
+    """
+    root = resolve_dataset_dir(spec)
+    shards = find_shards(root, S.DATA_DIR)
+    for name in (S.FORGET, S.RETAIN_SYNTH):
+        if name not in shards:
+            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
+    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
+    for name, paths in find_shards(root, S.EXTRA_DIR).items():
+        if name not in skip_extra:
+            splits[name] = read_split(name, paths)
+    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
+    return SalmuDataset(root=root, splits=splits,
+                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
+                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
+                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
+                        fragile_ids=None, manifest=manifest,
+                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+                        _fingerprint=_holdout_free_fingerprint(root, manifest))
+
+
+def _holdout_free_fingerprint(root: Path, manifest: dict | None) -> str:
+    """The dataset fingerprint from the manifest; without one, hashes of the non-holdout files."""
+    if manifest and isinstance(manifest.get("files"), dict):
+        return dataset_fingerprint(root)
+    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
+             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
+    return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ SENSITIVE_SPLITS = (FORGET, HOLDOUT_ASSOCIATION, HOLDOUT_IDENTITY)
 GENERAL_RETAIN = "general_retain"  # stands in for the 400M DataComp retain pairs
 ZEROSHOT = "zeroshot"  # labelled zero-shot classification set: GenKnow stand-in for ImageNet
 EXTRA_SPLITS = (GENERAL_RETAIN, ZEROSHOT)
+# MIA non-members (recovery attacks, docs/attacks.md): pairs of personas that no reference model ever
+# saw, from the generator's own seeded stream. Never training or unlearning data, never a metric split.
+UNSEEN = "unseen"
+ATTACK_SPLITS = (UNSEEN,)
 
 # --- derived subsets computed by the loader (SALMUBENCH.md section 3) ---
 RETAIN_JOINT = "retain_joint"
@@ -37,6 +41,7 @@ COL_FILE = "file_name"
 REQUIRED_COLUMNS = (COL_IMAGE, COL_TEXT, COL_IDENTITY, COL_FILE)
 COL_LABEL = "label"  # int class index, zeroshot split only (our addition)
 COL_CLASS_NAME = "class_name"  # zeroshot + general_retain (our addition)
+COL_DATA_FIELD = "data_field"  # attribute type of each row, unseen split only (our addition)
 
 # --- metadata JSONs (original names) ---
 IDENTITIES_JSON = "identities_metadata.json"
@@ -46,6 +51,7 @@ FRAGILE_IDS_JSON = "fragile_set_ids.json"
 FRAGILE_SIMS_JSON = "fragile_set_all_similarities.json"
 MANIFEST_JSON = "manifest.json"  # ours
 ZEROSHOT_CLASSES_JSON = "zeroshot_classes.json"  # ours: {"classnames": [...], "templates": [...]}
+UNSEEN_IDENTITIES_JSON = "unseen_identities_metadata.json"  # ours: records of the unseen split's personas
 
 # --- attribute types: data_field values of sensitive_set_captions_metadata.json ---
 ATTRIBUTE_TYPES = ("city", "job", "blood_type", "phone", "email", "iban", "credit_card", "passport")

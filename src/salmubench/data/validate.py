@@ -159,7 +159,7 @@ def _check_rows(rep: ValidationReport, split: str, table: pa.Table) -> None:
     bad_id = [f for f, i in zip(files, ids, strict=True) if i and not S.IDENTITY_ID_RE.match(str(i))]
     if bad_id:
         rep.errors.append(f"{split}: {len(bad_id)} identity_id(s) not 8 digits (e.g. files {_examples(bad_id)})")
-    if split in S.SENSITIVE_SPLITS:
+    if split in S.SENSITIVE_SPLITS or split == S.UNSEEN:
         no_id = [f for f, i in zip(files, ids, strict=True) if not i]
         if no_id:
             rep.errors.append(f"{split}: {len(no_id)} row(s) without identity_id (e.g. {_examples(no_id)})")
@@ -341,6 +341,43 @@ def _check_extras(rep: ValidationReport, tables: dict[str, pa.Table]) -> None:
                           f"{S.ZEROSHOT_CLASSES_JSON} (e.g. {_examples(bad)})")
 
 
+_IDENTIFIER_FIELDS = ("name", "phone_number", "emails", "iban", "credit_card", "passport")  # unique per person
+
+
+def _field_values(records: dict[str, dict[str, Any]], name: str) -> set[str]:
+    """Every value of one identity-record field (list fields flattened)."""
+    out = set()
+    for rec in records.values():
+        value = rec.get(name)
+        out.update(str(v) for v in (value if isinstance(value, list) else [value]) if v is not None)
+    return out
+
+
+def _check_unseen(rep: ValidationReport, tables: dict[str, pa.Table], identities) -> None:
+    """``extra/unseen`` (MIA non-members): people no other split shows, known attribute types, new PII."""
+    if S.UNSEEN not in tables:
+        return
+    t = tables[S.UNSEEN]
+    seen = set().union(*(_ids(tables.get(s)) for s in (*S.SENSITIVE_SPLITS, S.RETAIN_SYNTH))) | set(identities or {})
+    if shared := _ids(t) & seen:
+        rep.errors.append(f"{S.UNSEEN}: {len(shared)} identity(ies) also in the dataset (must be new people): "
+                          f"{_examples(shared)}")
+    if S.COL_DATA_FIELD not in t.column_names:
+        rep.errors.append(f"{S.UNSEEN}: needs a {S.COL_DATA_FIELD!r} column (attribute type of each row)")
+    else:
+        bad = [f for f, a in zip(t.column(S.COL_FILE).to_pylist(), t.column(S.COL_DATA_FIELD).to_pylist(), strict=True)
+               if not a or S.canonical_attribute(str(a)) not in S.ATTRIBUTE_TYPES]
+        if bad:
+            rep.errors.append(f"{S.UNSEEN}: {len(bad)} row(s) without a known {S.COL_DATA_FIELD} "
+                              f"(expected {', '.join(S.ATTRIBUTE_TYPES)}): {_examples(bad)}")
+    records = _load_json(rep, S.UNSEEN_IDENTITIES_JSON, dio.normalise_identities)
+    if records and identities:
+        for name in _IDENTIFIER_FIELDS:
+            if dup := _field_values(records, name) & _field_values(identities, name):
+                rep.errors.append(f"{S.UNSEEN_IDENTITIES_JSON}: {len(dup)} {name} value(s) also in "
+                                  f"{S.IDENTITIES_JSON} (must be unique): {_examples(dup)}")
+
+
 def _check_fragile(rep: ValidationReport, tables: dict[str, pa.Table]) -> None:
     ids = _load_json(rep, S.FRAGILE_IDS_JSON, dio.normalise_fragile_ids)
     if ids is None or S.RETAIN_SYNTH not in tables:
@@ -397,7 +434,7 @@ def validate_dataset(root: str | os.PathLike, decode_images: bool = True, progre
         return rep
     shards = _check_shard_names(rep, rep.root / S.DATA_DIR, S.RELEASED_SPLITS, S.RELEASED_SPLITS)
     if (rep.root / S.EXTRA_DIR).is_dir():
-        shards.update(_check_shard_names(rep, rep.root / S.EXTRA_DIR, S.EXTRA_SPLITS, ()))
+        shards.update(_check_shard_names(rep, rep.root / S.EXTRA_DIR, S.EXTRA_SPLITS + S.ATTACK_SPLITS, ()))
     tables, readable = {}, {}
     for split, paths in shards.items():
         table, readable[split] = _read_split(rep, split, paths)
@@ -416,6 +453,7 @@ def validate_dataset(root: str | os.PathLike, decode_images: bool = True, progre
     _check_attribute_types(rep, tables, captions)
     _check_captions(rep, tables, captions, generic, identities)
     _check_extras(rep, tables)
+    _check_unseen(rep, tables, identities)
     _check_fragile(rep, tables)
     _check_manifest(rep)
     return rep

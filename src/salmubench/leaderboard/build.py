@@ -17,6 +17,7 @@ from salmubench.evaluation.protocol import METRIC_KEYS, METRICS
 from salmubench.leaderboard import agreement, scoring
 from salmubench.leaderboard.bootstrap import clustered_bootstrap_ci, seed_bootstrap_ci
 from salmubench.leaderboard.collect import HIST_KEY, Group, Loaded, group_results, load_results, per_attribute
+from salmubench.leaderboard.robustness import attach_robustness, rank_robust, robustness_findings
 from salmubench.version import __version__
 
 LEADERBOARD_SCHEMA = "salmubench.leaderboard/1"
@@ -52,11 +53,15 @@ def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = Fals
         row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k, gen_know_n=gk_n)
         row["retfail_gap_closed"] = scoring.gap_progress(row["values"]["ret_fail"], ref_c["ret_fail"],
                                                          ref_k["ret_fail"])
+    attacks = attach_robustness(rows, [comp, clean, *methods], notes)
     _rank(rows)
+    if attacks is not None:
+        rank_robust(rows)
     _attach_histograms(rows, [comp, clean, *methods])
     for row, group in zip(rows, (comp, clean, *methods), strict=True):
         row["recipe"] = group.members[0].result.run.recipe
     first = loaded[0].result
+    extra = {"attacks": attacks, "attack_findings": robustness_findings(rows, attacks)} if attacks else {}
     return {
         "schema": LEADERBOARD_SCHEMA,
         "salmubench_version": __version__,
@@ -77,6 +82,7 @@ def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = Fals
         "pareto": pareto_for(rows[2:]),
         "notes": notes,
         "n_files": len(loaded),
+        **extra,
     }
 
 
@@ -231,7 +237,7 @@ def findings(rows: list[dict]) -> list[dict]:
         hit = [m["name"] for m in methods if tag in m["tags"]]
         out.append({"claim": f"at least one method is {tag}", "holds": bool(hit),
                     "detail": ", ".join(hit) or "none"})
-    clean_ok = [m["name"] for m in methods if not m["tags"]]
+    clean_ok = [m["name"] for m in methods if not set(m["tags"]) & set(scoring.TAGS)]  # shallow is not a failure mode
     out.append({"claim": "at least one method has none of the three failure tags", "holds": bool(clean_ok),
                 "detail": ", ".join(clean_ok) or "none"})
     out.append(_headline(comp, methods))

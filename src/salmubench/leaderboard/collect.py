@@ -11,7 +11,10 @@ What is read (docs/leaderboard.md, "Inputs"):
   evaluator wrote it, else the ``identity_id`` column of the dataset's forget split when
   ``result.dataset.root`` still exists with the same row count;
 * ``extras["per_attribute"]`` (``{attribute_type: {"ret_fail_mrr", "assoc_str", ...}}``, as the
-  evaluator writes it) for the per-attribute plot.
+  evaluator writes it) for the per-attribute plot;
+* ``attack.json`` next to result.json, when present (recovery attacks, docs/attacks.md): validated,
+  and refused when it belongs to another checkpoint than its result.json, or when attack files of
+  different attack suites, seeds or data are mixed.
 
 Refused with a one-line ResultError: mixed protocol versions or hashes, mixed dataset
 fingerprints, an invalid file or a missing metric, no Compromised or no Clean reference, two
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from salmubench.attacks.results import ATTACK_FILE, AttackResult, read_attack
 from salmubench.config import config_hash
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
@@ -50,6 +54,7 @@ class Loaded:
     result: EvalResult
     rows: dict[str, np.ndarray] = field(default_factory=dict)  # metric key -> per-forget-row values
     identities: np.ndarray | None = None  # identity id of every forget row
+    attack: AttackResult | None = None  # attack.json next to result.json (recovery attacks), if any
 
     @property
     def role(self) -> str:
@@ -98,7 +103,34 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
     check_compatible(loaded)
     for item in loaded:
         attach_rows(item)
+        attach_attack(item)
+    check_attacks_compatible(loaded)
     return loaded
+
+
+def attach_attack(item: Loaded) -> None:
+    """Read ``attack.json`` next to the result file, if any; refuse one of another checkpoint."""
+    path = item.path.parent / ATTACK_FILE
+    if not path.is_file():
+        return
+    att = read_attack(path)
+    if att.model.checkpoint_sha256 != item.result.model.checkpoint_sha256:
+        raise ResultError(f"{path}: attacks of checkpoint {str(att.model.checkpoint_sha256)[:12]}, but "
+                          f"{item.path.name} there is of {str(item.result.model.checkpoint_sha256)[:12]} (stale file?)")
+    item.attack = att
+
+
+def check_attacks_compatible(loaded: Sequence[Loaded]) -> None:
+    """One attack suite (version and constants hash), one attack seed, one dataset across attack files."""
+    with_attacks = [x for x in loaded if x.attack is not None]
+    for what, get in (("attack suite", lambda a: f"v{a.suite.version} ({a.suite.hash})"),
+                      ("attack seed", lambda a: str(a.seed)), ("attack dataset fingerprint", lambda a: a.dataset.fingerprint)):
+        seen: dict[str, Path] = {}
+        for item in with_attacks:
+            seen.setdefault(get(item.attack), item.path.parent / ATTACK_FILE)
+        if len(seen) > 1:
+            (a, pa_), (b, pb) = list(seen.items())[:2]
+            raise ResultError(f"mixed {what}s: {a} in {pa_} vs {b} in {pb}")
 
 
 def check_compatible(loaded: Sequence[Loaded]) -> None:

@@ -52,7 +52,9 @@ def label(row: dict) -> str:
 def to_markdown(lb: dict) -> str:
     """The leaderboard as a Markdown page: table, findings, definitions pointer."""
     keys = [m["key"] for m in lb["metrics"]]
-    head = ["Rank", "Model", *[_head(m) for m in lb["metrics"]], "Eff.", "Util.", "Score", "Tags", "Cost"]
+    rob = bool(lb.get("attacks"))  # Robustness pillar and its ranking only when attack files exist
+    head = ["Rank", "Model", *[_head(m) for m in lb["metrics"]], "Eff.", "Util.", *(["Rob."] if rob else []),
+            "Score", *(["Rob. score", "Rob. rank"] if rob else []), "Tags", "Cost"]
     lines = [
         "# SALMUBench leaderboard",
         "",
@@ -66,12 +68,15 @@ def to_markdown(lb: dict) -> str:
         "(docs/leaderboard.md). Values: mean over seeds ±half-width of the 95% CI.",
         "",
         "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---:", "---"] + ["---:"] * (len(keys) + 3) + ["---", "---:"]) + "|",
+        "|" + "|".join(["---:", "---"] + ["---:"] * (len(keys) + 3 + 3 * rob) + ["---", "---:"]) + "|",
     ]
     for row in lb["rows"]:
         s = row["scores"]
         cells = [str(row["rank"]) if row["rank"] else "ref", label(row), *[fmt_value(row, k) for k in keys],
-                 fmt(s["efficacy"], 3), fmt(s["utility"], 3), fmt(s["combined"], 3),
+                 fmt(s["efficacy"], 3), fmt(s["utility"], 3), *([fmt(row.get("robustness"), 3)] if rob else []),
+                 fmt(s["combined"], 3),
+                 *([fmt(s.get("robust"), 3), str(row.get("robust_rank") or ("ref" if not row["rank"] else "-"))]
+                   if rob else []),
                  ", ".join(row["tags"]) or "-", fmt_cost(row)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Paper findings on this run", ""]
@@ -85,6 +90,8 @@ def to_markdown(lb: dict) -> str:
               f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} past Clean by more "
               f"than {t['overgen_margin']:g}× the Compromised→Clean gap (gap closed > {1 + t['overgen_margin']:g})",
               "- tags describe methods; the reference rows get none"]
+    if rob:
+        lines += ["", *robustness_markdown(lb)]
     lines += ["", "## Recipes", "",
               f"Method hyperparameters from: {', '.join(lb.get('recipes') or ['none'])}"
               + (" (mixed, allowed: rows are labelled)" if lb.get("mixed_recipes") else "")
@@ -126,6 +133,60 @@ def agreement_markdown(agreement: dict | None) -> list[str]:
     return lines
 
 
+def robustness_markdown(lb: dict) -> list[str]:
+    """The recovery-attack section: position after each attack (recovery), MIA leak, findings."""
+    meta = lb["attacks"]
+    names = meta["names"]
+    lines = ["## Robustness: recovery attacks", "",
+             "Position after each attack between the references attacked the same way (0 = Clean-like, "
+             "1 = Compromised-like), recovery (position after − before) in brackets; MIA: leak = position of the "
+             "AUC. Rob. = clip(1 − mean of these, 0, 1); Rob. score = harmonic mean of Eff., Util. and Rob.; "
+             f"`shallow`: not ineffective, yet some attack at position ≥ {meta['shallow_position']:g} "
+             "(docs/attacks.md, docs/leaderboard.md). "
+             f"Attack suite v{meta['suite']['version']} ({meta['suite']['hash']}), seed {meta['seed']}.", "",
+             "| Model | " + " | ".join(names) + " | Rob. | Rob. rank | Tags |",
+             "|---|" + "---:|" * (len(names) + 2) + "---|"]
+    for row in lb["rows"]:
+        atts = row.get("attacks") or {}
+        cells = [label(row)] + [_attack_cell(atts.get(n)) for n in names]
+        cells += [fmt(row.get("robustness"), 3), str(row.get("robust_rank") or ("ref" if not row["rank"] else "-")),
+                  ", ".join(row["tags"]) or "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Attacked values (each attack's headline value before → after the attack; MIA: AUC):", "",
+              "| Model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for row in lb["rows"]:
+        atts = row.get("attacks") or {}
+        lines.append("| " + " | ".join([label(row)] + [_value_cell(atts.get(n)) for n in names]) + " |")
+    lines += ["", "### Findings", "", *[f"- {_mark(f)}{f['text']}" for f in lb.get("attack_findings", [])]]
+    return lines
+
+
+def _value_cell(entry: dict | None) -> str:
+    if not entry or not entry["available"] or not entry["headline"] or not entry["headline"]["key"]:
+        return "n/a" if entry and not entry["available"] else "-"
+    v = entry["values"][entry["headline"]["key"]]
+    head = f"{entry['headline']['key']} "
+    return head + (f"{v['before']:.4f} → {v['after']:.4f}" if v["before"] is not None else f"{v['after']:.4f}")
+
+
+def _attack_cell(entry: dict | None) -> str:
+    if not entry:
+        return "-"
+    if not entry["available"]:
+        return "n/a"
+    h = entry["headline"]
+    if h["position"] is None:
+        return "-"
+    if entry["kind"] == "measure":
+        return f"{h['position']:.2f}"
+    rec = h.get("recovery")
+    return f"{h['position']:.2f} ({rec:+.2f})" if rec is not None else f"{h['position']:.2f}"
+
+
+def _mark(finding: dict) -> str:
+    return "" if finding.get("holds") is None else ("[x] " if finding["holds"] else "[ ] ")
+
+
 def _head(m: dict) -> str:
     return f"{m['display']} {'↘' if m['pillar'] == 'efficacy' else '='}"
 
@@ -143,6 +204,16 @@ def csv_rows(lb: dict) -> list[dict]:
             flat[f"{k}_lo"], flat[f"{k}_hi"] = (ci["lo"], ci["hi"]) if ci else ("", "")
         flat["ret_fail_r_at_1"] = "" if row.get("r_at_1") is None else row["r_at_1"]
         flat |= {f"score_{k}": row["scores"][k] for k in ("efficacy", "utility", "combined")}
+        if lb.get("attacks"):  # Robustness pillar, robust score and rank, per-attack headline
+            flat["robustness"] = "" if row.get("robustness") is None else row["robustness"]
+            flat["score_robust"] = "" if row["scores"].get("robust") is None else row["scores"]["robust"]
+            flat["robust_rank"] = row.get("robust_rank") or ""
+            for name in lb["attacks"]["names"]:
+                h = ((row.get("attacks") or {}).get(name) or {}).get("headline") or {}
+                vals = ((row.get("attacks") or {}).get(name) or {}).get("values") or {}
+                flat[f"{name}_value"] = vals[h["key"]]["after"] if h.get("key") in vals else ""
+                flat[f"{name}_position"] = "" if h.get("position") is None else h["position"]
+                flat[f"{name}_recovery"] = "" if h.get("recovery") is None else h["recovery"]
         flat["tags"] = ";".join(row["tags"])
         flat |= {k: "" if v is None else v for k, v in row["cost"].items()}
         out.append(flat)

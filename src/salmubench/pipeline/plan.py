@@ -6,7 +6,7 @@ Run-dir layout::
     RUN_DIR/data/                             generated dataset (+ fragile set after Compromised)
     RUN_DIR/models/{compromised,clean}/       reference models (open_clip local-dir + train.json)
     RUN_DIR/models/unlearned/<method>@<b>x-s<seed>/   unlearned models (+ unlearn.json)
-    RUN_DIR/results/<name>/                   result.json + evaluation_<slug>.json per model
+    RUN_DIR/results/<name>/                   result.json + evaluation_<slug>.json (+ attack.json) per model
     RUN_DIR/leaderboard.{md,csv,json}, RUN_DIR/report.html
     RUN_DIR/.stages/<stage_id>.json           done-markers (key + seconds); RUN_DIR/logs/ tracebacks
 
@@ -37,7 +37,7 @@ class Stage:
     """One unit of cached work."""
 
     id: str
-    kind: str  # data | train | eval | unlearn | leaderboard
+    kind: str  # data | train | eval | unlearn | attack | leaderboard
     label: str
     needs: str | None  # the StageFns field it calls (None: needs none)
     deps: tuple[str, ...]
@@ -82,11 +82,17 @@ class Planner:
             self._train(kind)
         for kind in ("clean", "compromised"):  # Clean first: the others' KS statistic reads it
             self._eval_reference(kind)
+        if self.cfg.attacks:  # references first: the methods' positions read their attack files
+            for kind in REFERENCES:
+                self._attack(kind, kind, f"train-{kind}", None)
         for method in self.methods:
             for budget in self.cfg.budgets:
                 for seed in self.cfg.seeds:
                     self._unlearn(method, budget, seed)
                     self._eval_unlearned(method, budget, seed)
+                    if self.cfg.attacks:
+                        name = slug(method, budget, seed)
+                        self._attack(name, display_name(method, budget, seed), f"unlearn-{name}", method)
         self._leaderboard()
         return self.stages
 
@@ -171,9 +177,29 @@ class Planner:
         self._add(Stage(f"eval-{name}", "eval", f"evaluate {display_name(method, budget, seed)}", "evaluate",
                         ("data", "train-compromised", "eval-clean", f"unlearn-{name}"), [out], run, key))
 
+    def _attack(self, name: str, display: str, model_stage: str, method: str | None) -> None:
+        """Recovery attacks on one model (docs/attacks.md); writes ``results/<name>/attack.json``."""
+        is_ref = method is None
+        model = self.root / "models" / (name if is_ref else f"unlearned/{name}")
+        results = self.root / "results"
+        refs = () if is_ref else tuple(f"attack-{k}" for k in REFERENCES)
+        deps = ("data", "train-compromised", model_stage, f"eval-{name}", *refs)
+        key = {"stage": "attack", "name": display, "seed": self.cfg.attack_seed, "protocol": protocol_hash(),
+               "suite": self.fns.attack_config() if self.fns.attack_config else {},
+               "inputs": {d: self.hashes[d] for d in deps}, "salmubench": __version__}
+
+        def run(resume: bool) -> dict:
+            return self.fns.attack(model_dir=model, data_dir=self.data, out_dir=results / name,
+                                   role=name if is_ref else "unlearned", name=display,
+                                   references=None if is_ref else results, seed=self.cfg.attack_seed,
+                                   progress=self.cfg.progress, device=self.cfg.device)
+
+        self._add(Stage(f"attack-{name}", "attack", f"attack {display}", "attack", deps,
+                        [results / name / "attack.json"], run, key))
+
     def _leaderboard(self) -> None:
         outputs = [self.root / f"leaderboard.{ext}" for ext in ("md", "csv", "json")] + [self.root / "report.html"]
-        evals = [s.id for s in self.stages if s.kind == "eval"]
+        evals = [s.id for s in self.stages if s.kind in ("eval", "attack")]  # attack files feed it too
 
         def key_fn() -> dict:  # the evaluations done so far, and when (a redone one changes the key)
             keys = {s.id: s.key for s in self.stages if s.id in evals}
@@ -185,7 +211,8 @@ class Planner:
             from salmubench.leaderboard import rebuild
 
             keys = {s.id: s for s in self.stages if s.id in evals}
-            dirs = [keys[i].outputs[0] for i in evals if self.cache.is_done(i, keys[i].key, keys[i].outputs)]
+            dirs = [keys[i].outputs[0] for i in evals if keys[i].kind == "eval"
+                    and self.cache.is_done(i, keys[i].key, keys[i].outputs)]
             data, _ = rebuild(dirs, self.root)
             return {"rows": len(data["rows"])}
 

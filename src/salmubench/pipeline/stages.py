@@ -15,6 +15,8 @@ Signatures (all keyword arguments):
 * ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, progress, device) -> dict``
   (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``)
 * ``methods() -> list[str]``: the registered unlearning methods
+* ``attack(model_dir, data_dir, out_dir, role, name, references, seed, progress, device) -> dict``
+  writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ STAGE_APIS = {  # StageFns field -> (module, function) of the library API it ada
     "evaluate": ("salmubench.evaluation.evaluator", "evaluate"),
     "unlearn": ("salmubench.unlearning.api", "unlearn"),
     "methods": ("salmubench.unlearning.registry", "method_names"),
+    "attack": ("salmubench.attacks.api", "attack"),
 }
 
 
@@ -46,11 +49,13 @@ class StageFns:
     evaluate: Callable[..., Any] | None = None
     unlearn: Callable[..., Any] | None = None
     methods: Callable[[], list[str]] | None = None
+    attack: Callable[..., Any] | None = None
     # resolved configs for the cache keys (so a changed preset or method default invalidates the
     # cache even under the same name); None -> {} (the name alone is the key)
     data_config: Callable[[str], dict] | None = None  # preset -> generator config
     train_config: Callable[[str], dict] | None = None  # preset -> training config (no device/threads)
     method_config: Callable[[str, dict], dict] | None = None  # (method, overrides) -> method config
+    attack_config: Callable[[], dict] | None = None  # the attack suite's version and constants hash
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +67,7 @@ def _api(name: str) -> Callable[..., Any]:
 def real_stage_fns() -> StageFns:
     """StageFns backed by the library; unavailable APIs are reported in ``missing``."""
     adapters = {"generate": _generate, "train": _train, "evaluate": _evaluate, "unlearn": _unlearn,
-                "methods": _methods}
+                "methods": _methods, "attack": _attack}
     fns = StageFns()
     for name, adapter in adapters.items():
         try:
@@ -78,6 +83,8 @@ def real_stage_fns() -> StageFns:
         fns.train_config = _train_config
     if fns.unlearn:
         fns.method_config = _method_config
+    if fns.attack:
+        fns.attack_config = _attack_config
     return fns
 
 
@@ -139,6 +146,19 @@ def _unlearn(method: str, model_dir: Path, data_dir: Path, out_dir: Path, budget
     out = _api("unlearn")(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
                           progress=progress, device=device)
     return read_json(Path(out) / "unlearn.json")
+
+
+def _attack_config() -> dict:
+    from salmubench.attacks import SUITE_VERSION, suite_hash
+
+    return {"version": SUITE_VERSION, "hash": suite_hash()}
+
+
+def _attack(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: str, references: Path | None,
+            seed: int, progress: bool, device: str | None) -> dict:
+    result = _api("attack")(str(model_dir), data_dir, out_dir, references=references, seed=seed, role=role,
+                            name=name, device=device or "cpu")
+    return {"seconds": result.cost.get("seconds"), "robustness": result.summary.robustness if result.summary else None}
 
 
 def _methods() -> list[str]:

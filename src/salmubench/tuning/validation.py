@@ -40,22 +40,11 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from salmubench.data import schema as S
-from salmubench.data.io import (
-    SalmuDataset,
-    SplitTable,
-    find_shards,
-    normalise_captions_metadata,
-    normalise_generic_captions,
-    normalise_identities,
-    read_optional_json,
-    read_split,
-    resolve_dataset_dir,
-)
+from salmubench.data.io import SalmuDataset, SplitTable, load_without_holdouts
 from salmubench.errors import DataError
 from salmubench.seeding import rng_for
 
@@ -170,41 +159,30 @@ def tuning_budget(budget: float, n_forget: int, n_tune: int, forget_batch_size: 
 
 
 def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
-    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits.
+    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits
+    (general_retain, zeroshot; not the MIA non-members ``unseen``).
 
     Unlike :func:`salmubench.data.io.load_dataset`, the holdout shards are not even opened (a test
     replaces them with garbage). Metadata JSONs are read as usual; the dataset fingerprint comes
     from ``manifest.json`` (which lists every file's hash without reading the file).
     """
-    root = resolve_dataset_dir(spec)
-    shards = find_shards(root, S.DATA_DIR)
-    for name in (S.FORGET, S.RETAIN_SYNTH):
-        if name not in shards:
-            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
-    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
-    for name, paths in find_shards(root, S.EXTRA_DIR).items():
-        splits[name] = read_split(name, paths)
-    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
-    return SalmuDataset(root=root, splits=splits,
-                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
-                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
-                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
-                        fragile_ids=None, manifest=manifest,
-                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
-                        _fingerprint=_fingerprint(root, manifest))
+    return load_without_holdouts(spec, skip_extra=S.ATTACK_SPLITS)
 
 
-def _fingerprint(root: Path, manifest: dict | None) -> str:
-    """The dataset fingerprint from the manifest; without one, hashes of the files tuning reads."""
-    from salmubench.data.io import dataset_fingerprint
+def association_groups(identity_ids: list[str | None], attributes: list[str | None]) -> dict[tuple[str, str], list[int]]:
+    """Forget rows grouped by association ``(identity, attribute type)``, keys sorted.
 
-    if manifest and isinstance(manifest.get("files"), dict):
-        return dataset_fingerprint(root)
-    from salmubench.io_utils import sha256_bytes, sha256_file
-
-    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
-             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
-    return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
+    The unit the validation slice alternates and the relearning attack samples (docs/attacks.md).
+    Rows of unknown type form one ``"unknown"`` association per identity; rows without an identity
+    are left out.
+    """
+    if len(identity_ids) != len(attributes):
+        raise DataError("association_groups: identity_ids and attributes differ in length")
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row, (ident, attr) in enumerate(zip(identity_ids, attributes, strict=True)):
+        if ident:
+            groups.setdefault((ident, attr or "unknown"), []).append(row)
+    return dict(sorted(groups.items()))
 
 
 def forget_attributes(ds: SalmuDataset) -> list[str | None]:
@@ -223,10 +201,19 @@ def with_forget(ds: SalmuDataset, rows: tuple[int, ...] | list[int], tag: str) -
     The view keeps the split name ``forget`` so embeddings and metrics treat the rows exactly as
     the evaluator treats forget rows; its fingerprint is derived from the parent's and ``tag``.
     """
-    table: SplitTable = ds.forget.take(list(rows), name=S.FORGET)
+    return with_forget_table(ds, ds.forget.take(list(rows), name=S.FORGET), tag)
+
+
+def with_forget_table(ds: SalmuDataset, table: SplitTable, tag: str) -> SalmuDataset:
+    """A view of ``ds`` whose ``forget`` split is ``table`` (other splits shared, holdouts dropped).
+
+    ``table`` is renamed ``forget``: embeddings and metrics treat its rows as forget rows (the
+    recovery attacks use this for forget rows with new captions, and for the MIA non-members).
+    """
+    table = SplitTable(S.FORGET, table.table)
     splits = {k: v for k, v in ds.splits.items() if k not in HOLDOUT_SPLITS}
     splits[S.FORGET] = table
-    digest = hashlib.sha256(f"{ds.fingerprint}:{tag}:{len(rows)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{ds.fingerprint}:{tag}:{len(table)}".encode()).hexdigest()
     return SalmuDataset(root=ds.root, splits=splits, identities=ds.identities,
                         captions_metadata=ds.captions_metadata, generic_captions=ds.generic_captions,
                         fragile_ids=None, manifest=ds.manifest, zeroshot_classes=ds.zeroshot_classes,

@@ -13,14 +13,14 @@ from salmubench.data import schema as S
 from salmubench.io_utils import atomic_write_bytes
 
 
-def card_header() -> str:
-    """The YAML front matter (``configs`` with ``data_files`` per split)."""
+def card_header(extra_splits: tuple[str, ...] = S.EXTRA_SPLITS) -> str:
+    """The YAML front matter (``configs`` with ``data_files`` per split; one config per extra split)."""
     lines = ["---", "license: mit", "pretty_name: SALMU (procedural)", "task_categories:",
              "- zero-shot-image-classification", "configs:", "- config_name: default", "  default: true",
              "  data_files:"]
     for split in S.RELEASED_SPLITS:
         lines += [f"  - split: {split}", f"    path: {S.DATA_DIR}/{split}-*.parquet"]
-    for split in S.EXTRA_SPLITS:
+    for split in extra_splits:
         lines += [f"- config_name: {split}", "  data_files:", "  - split: train",
                   f"    path: {S.EXTRA_DIR}/{split}-*.parquet"]
     return "\n".join(lines + ["---", ""])
@@ -29,7 +29,11 @@ def card_header() -> str:
 def write_dataset_card(root: Path, manifest: dict[str, Any]) -> None:
     """Write ``root/README.md`` describing the generated dataset."""
     counts = manifest["counts"]
-    table = "\n".join(f"| `{s}` | {counts.get(s, 0)} |" for s in (*S.RELEASED_SPLITS, *S.EXTRA_SPLITS))
+    extra_splits = (*S.EXTRA_SPLITS, *(s for s in S.ATTACK_SPLITS if counts.get(s)))
+    table = "\n".join(f"| `{s}` | {counts.get(s, 0)} |" for s in (*S.RELEASED_SPLITS, *extra_splits))
+    unseen = (f"* `{S.EXTRA_DIR}/{S.UNSEEN}-*.parquet`: pairs of {manifest['unseen']['n_identities']} further "
+              f"fictitious personas that no model is trained on (membership-inference non-members; column "
+              f"`{S.COL_DATA_FIELD}`, records in `{S.UNSEEN_IDENTITIES_JSON}`).\n") if counts.get(S.UNSEEN) else ""
     cur = manifest["curation"]["identity_consistency"]
     body = f"""
 # SALMU (procedural, preset `{manifest['preset']}`, seed {manifest['seed']})
@@ -48,7 +52,7 @@ and passport numbers are random draws that may coincide with real ones (never co
 * `{S.DATA_DIR}/`: the released layout (columns `image` {{bytes, path}}, `text`, `identity_id`, `file_name`).
 * `{S.EXTRA_DIR}/`: our additions: a general retain corpus and a labelled zero-shot set
   (`label`, `class_name`; class names and prompt templates in `{S.ZEROSHOT_CLASSES_JSON}`).
-* Metadata: `{S.IDENTITIES_JSON}`, `{S.CAPTIONS_JSON}`, `{S.GENERIC_CAPTIONS_JSON}`, `{S.MANIFEST_JSON}`.
+{unseen}* Metadata: `{S.IDENTITIES_JSON}`, `{S.CAPTIONS_JSON}`, `{S.GENERIC_CAPTIONS_JSON}`, `{S.MANIFEST_JSON}`.
 
 {manifest['n_identities']} identities; {manifest['n_caption_templates']} caption templates.
 Curation: {cur['images_checked']} renders checked, {cur['images_regenerated']} re-rendered,
@@ -58,4 +62,4 @@ other identities {cur['mean_sim_other_identities']}).
 Load with `salmubench.data.load_dataset(DIR)` or `datasets.load_dataset(DIR)`.
 Research use; see the salmubench documentation (docs/data.md) for details.
 """
-    atomic_write_bytes(root / "README.md", (card_header() + body).encode("utf-8"))
+    atomic_write_bytes(root / "README.md", (card_header(extra_splits) + body).encode("utf-8"))

@@ -57,16 +57,21 @@ THUMB_TOP = 0.8  # fraction of the centre square kept (drops most of the clothin
 
 
 def sample_identity_traits(n: int, rng: np.random.Generator, k: int, k_coarse: int,
-                           max_tries: int = 200_000) -> np.ndarray:
+                           max_tries: int = 200_000, existing: np.ndarray | None = None) -> np.ndarray:
     """``n`` trait vectors (int codes, shape [n, len(TRAITS)]), pairwise >= k / >= k_coarse apart.
 
     Rejection sampling: a candidate is kept if its Hamming distance to every kept vector is at
-    least ``k`` overall and at least ``k_coarse`` on the coarse traits.
+    least ``k`` overall and at least ``k_coarse`` on the coarse traits. With ``existing`` (codes of
+    identities drawn before, e.g. the dataset's identities when drawing the unseen personas), the new
+    vectors also keep that distance from every existing one; the existing vectors are not returned.
     """
     sizes = np.array([len(v) for v in TRAITS.values()])
-    kept = np.zeros((n, len(sizes)), dtype=np.int16)
-    count = tries = 0
-    while count < n:
+    base = 0 if existing is None else len(existing)
+    kept = np.zeros((base + n, len(sizes)), dtype=np.int16)
+    if base:
+        kept[:base] = existing
+    count, tries = base, 0
+    while count < base + n:
         tries += 1
         if tries > max_tries:
             raise RuntimeError(f"could not draw {n} identities {k} traits apart")
@@ -77,7 +82,12 @@ def sample_identity_traits(n: int, rng: np.random.Generator, k: int, k_coarse: i
                 continue
         kept[count] = cand
         count += 1
-    return kept
+    return kept[base:]
+
+
+def encode_traits(traits: dict[str, str]) -> np.ndarray:
+    """``{trait: value name}`` -> trait vector (inverse of :func:`decode_traits`)."""
+    return np.array([TRAITS[name].index(traits[name]) for name in TRAIT_NAMES], dtype=np.int16)
 
 
 def trait_distances(codes: np.ndarray) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from faker import Faker
@@ -139,13 +139,14 @@ def _unique_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[str],
-                      bearded: Sequence[bool] | None = None,
-                      max_attempts: int = 50) -> tuple[dict[str, dict[str, Any]], int]:
+                      bearded: Sequence[bool] | None = None, max_attempts: int = 50,
+                      existing: Iterable[dict[str, Any]] = ()) -> tuple[dict[str, dict[str, Any]], int]:
     """Records for ``identity_ids`` (in order) and the number of uniqueness re-draws.
 
     The locale of identity ``i`` is drawn from ``locales`` with a per-identity generator; the
     record is drawn with attempt seeds ``derive_seed(seed, "persona", id, attempt)`` until none
-    of its identifier fields collides with an earlier identity's. The name's gender is "male"
+    of its identifier fields collides with an earlier identity's, or with one of the ``existing``
+    records (the dataset's personas when drawing the unseen split's). The name's gender is "male"
     when the portrait has facial hair (``bearded[i]``), else drawn 50/50 [our choice: keeps names
     consistent with the one gendered cue the portraits show].
     """
@@ -153,7 +154,7 @@ def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[
     if unknown:
         raise ConfigError(f"unsupported locale(s) {', '.join(unknown)}; supported: {', '.join(LOCALE_COUNTRY)}")
     cache: dict[str, Faker] = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = {key for record in existing for key in _unique_keys(record)}
     out: dict[str, dict[str, Any]] = {}
     redraws = 0
     for k, ident in enumerate(identity_ids):

@@ -31,7 +31,7 @@ import pyarrow as pa
 from salmubench.config import config_hash
 from salmubench.data import schema as S
 from salmubench.data.generate import captions as C
-from salmubench.data.generate import curation, faces, scenes
+from salmubench.data.generate import curation, faces, scenes, unseen
 from salmubench.data.generate.card import write_dataset_card
 from salmubench.data.generate.jobs import (
     Context,
@@ -43,7 +43,7 @@ from salmubench.data.generate.jobs import (
     scene_jobs,
 )
 from salmubench.data.generate.personas import generate_personas
-from salmubench.data.generate.presets import PresetConfig, get_preset
+from salmubench.data.generate.presets import PresetConfig, get_preset, n_unseen_identities
 from salmubench.data.generate.splits import plan_identities
 from salmubench.data.io import ShardWriter, dataset_files
 from salmubench.errors import DataError
@@ -52,7 +52,7 @@ from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
 GENERATOR_NAME = "salmubench.procedural"
-GENERATOR_VERSION = "6"  # bump whenever the output for a given preset + seed changes
+GENERATOR_VERSION = "7"  # bump whenever the output for a given preset + seed changes (v7: extra/unseen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +259,31 @@ def _assemble(root: Path, metas: list[dict[str, Any]]) -> tuple[dict[str, int], 
     return {s: counts.get(s, 0) for s in (*S.RELEASED_SPLITS, *S.EXTRA_SPLITS)}, stats, captions, generic
 
 
+def _write_unseen(root: Path, ctx: Context, personas: dict[str, dict[str, Any]], workers: int,
+                  progress: bool) -> tuple[int, dict[str, Any]]:
+    """The MIA non-member split ``extra/unseen`` + its records (own seeded stream: unseen.py)."""
+    cfg = ctx.cfg
+    uctx, records, summary = unseen.unseen_context(cfg, ctx.seed, ctx, personas)
+    writer = ShardWriter(root / S.EXTRA_DIR, S.UNSEEN, rows_per_shard=cfg.rows_per_shard,
+                         max_shard_bytes=cfg.max_shard_mib * 2**20, extra_columns=[(S.COL_DATA_FIELD, pa.string())])
+    stats = curation.CurationStats()
+    with _status(progress, f"rendering {len(uctx.plans)} unseen personas (MIA non-members)"), \
+            _runner(uctx, workers) as imap:
+        for rows, job_stats in imap(identity_job, range(len(uctx.plans))):
+            for row in unseen.unseen_rows(rows):
+                writer.add(row.image, row.text, row.identity_id, row.file_name, **{S.COL_DATA_FIELD: row.data_field})
+            stats.merge(job_stats)
+    writer.close()
+    atomic_write_json(root / S.UNSEEN_IDENTITIES_JSON, records)
+    summary["curation"] = stats.summary()["identity_consistency"]
+    return writer.count, summary
+
+
 def _manifest(root: Path, cfg: PresetConfig, seed: int, counts: dict[str, int], stats: curation.CurationStats,
-              extra: dict[str, Any]) -> dict[str, Any]:
+              extra: dict[str, Any], unseen_summary: dict[str, Any] | None = None) -> dict[str, Any]:
     stats.extra = extra
     files = {p.relative_to(root).as_posix(): sha256_file(p) for p in dataset_files(root)}
+    more = {"unseen": unseen_summary} if unseen_summary is not None else {}
     return {
         "name": f"salmu-{cfg.name}",
         "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "salmubench": __version__},
@@ -275,6 +296,7 @@ def _manifest(root: Path, cfg: PresetConfig, seed: int, counts: dict[str, int], 
         "n_caption_templates": C.n_templates(),
         "curation": stats.summary(),
         "files": files,
+        **more,
     }
 
 
@@ -335,13 +357,16 @@ def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int
         ctx, personas, extra = _build_context(cfg, seed)
     metas = _write_all(tmp, ctx, workers, progress)
     counts, stats, captions, generic = _assemble(tmp, metas)
+    unseen_summary = None
+    if n_unseen_identities(cfg):  # after everything else: its own stream, other files keep their bytes
+        counts[S.UNSEEN], unseen_summary = _write_unseen(tmp, ctx, personas, workers, progress)
     atomic_write_json(tmp / S.IDENTITIES_JSON, personas)
     atomic_write_json(tmp / S.CAPTIONS_JSON, captions)
     atomic_write_json(tmp / S.GENERIC_CAPTIONS_JSON, generic)
     classes = classes_of(cfg)
     atomic_write_json(tmp / S.ZEROSHOT_CLASSES_JSON, {"classnames": list(classes),
                                                       "templates": list(scenes.ZEROSHOT_TEMPLATES)})
-    manifest = _manifest(tmp, cfg, seed, counts, stats, extra)
+    manifest = _manifest(tmp, cfg, seed, counts, stats, extra, unseen_summary)
     write_dataset_card(tmp, manifest)
     atomic_write_json(tmp / S.MANIFEST_JSON, manifest)
     (tmp / _STATE_JSON).unlink()

@@ -52,6 +52,9 @@ class PresetConfig(StrictModel):
     general_class_only_frac: float = Field(default=0.2, ge=0, le=1)  # general captions naming only count + class
     n_zeroshot_classes: int = Field(ge=2)  # object classes shared by general_retain and zeroshot
     zeroshot_per_class: int = Field(ge=1)
+    # MIA non-members (extra/unseen): this share of n_identities as new personas no model trains on
+    # (at least 1 when > 0; 0 writes no unseen split). Own seeded stream: the other files keep their bytes.
+    unseen_fraction: float = Field(default=0.1, ge=0, le=0.5)
     # --- images ---
     image_size: int = Field(ge=16)  # longest side of person and retain_synth images (px)
     extra_image_size: int = Field(ge=16)  # longest side of general_retain / zeroshot images (px)
@@ -85,6 +88,11 @@ PRESETS: dict[str, PresetConfig] = {
         image_size=512, extra_image_size=128, jpeg_quality=90, locales=ALL_LOCALES,
     ),
 }
+
+
+def n_unseen_identities(cfg: PresetConfig) -> int:
+    """Personas of the ``extra/unseen`` split: ``max(1, round(unseen_fraction * n_identities))``, 0 if off."""
+    return max(1, round(cfg.unseen_fraction * cfg.n_identities)) if cfg.unseen_fraction > 0 else 0
 
 
 def list_presets() -> list[str]:

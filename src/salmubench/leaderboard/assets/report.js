@@ -58,10 +58,21 @@
       ci: function (r) { var c = r.ci[m.key]; if (!c) return "";
         return "±" + fmt(Math.max(r.values[m.key] - c.lo, c.hi - r.values[m.key])); } });
   });
-  [["efficacy", "Eff."], ["utility", "Util."], ["combined", "Score"]].forEach(function (s) {
-    COLUMNS.push({ id: "score_" + s[0], label: s[1], num: true, get: function (r) { return r.scores[s[0]]; },
-      show: function (r) { return fmt(r.scores[s[0]], 3); } });
-  });
+  function scoreColumn(id, label, get, title) {
+    return { id: id, label: label, num: true, title: title || "", get: get, show: function (r) { return fmt(get(r), 3); } };
+  }
+  COLUMNS.push(scoreColumn("score_efficacy", "Eff.", function (r) { return r.scores.efficacy; }));
+  COLUMNS.push(scoreColumn("score_utility", "Util.", function (r) { return r.scores.utility; }));
+  if (LB.attacks) COLUMNS.push(scoreColumn("robustness", "Rob.", function (r) { return r.robustness; },
+    "Robustness pillar: 1 - mean attack position (docs/leaderboard.md)"));
+  COLUMNS.push(scoreColumn("score_combined", "Score", function (r) { return r.scores.combined; }));
+  if (LB.attacks) {
+    COLUMNS.push(scoreColumn("score_robust", "Rob. score", function (r) { return r.scores.robust; },
+      "harmonic mean of efficacy, utility and robustness"));
+    COLUMNS.push({ id: "robust_rank", label: "Rob. rank", num: true,
+      get: function (r) { return r.robust_rank === null || r.robust_rank === undefined ? Infinity : r.robust_rank; },
+      show: function (r) { return r.robust_rank ? String(r.robust_rank) : (r.rank === null ? "ref" : "-"); } });
+  }
   COLUMNS.push({ id: "tags", label: "Tags", num: false, get: function (r) { return r.tags.join(","); }, tags: true });
   COLUMNS.push({ id: "cost", label: "Cost (s)", num: true,
     get: function (r) { var c = isRef(r) ? r.cost.train_seconds : r.cost.unlearn_seconds; return c === null ? Infinity : c; },
@@ -101,7 +112,7 @@
   function sortBy(id) {
     var col = COLUMNS.filter(function (c) { return c.id === id; })[0];
     // first click: numbers descending except rank and cost (ascending), text ascending; then toggle
-    var first = (col.num && id !== "rank" && id !== "cost") ? -1 : 1;
+    var first = (col.num && id !== "rank" && id !== "cost" && id !== "robust_rank") ? -1 : 1;
     var dir = sortState.id === id ? -sortState.dir : first;
     sortState = { id: id, dir: dir };
     var tbody = document.querySelector("#board tbody");
@@ -313,6 +324,84 @@
     });
   }
 
+  /* ------------------------------------------------------------------ recovery attacks */
+  var ATTACK_COLOURS = { relearn: "#1f77b4", benign_finetune: "#ff7f0e", quantize: "#9467bd", paraphrase: "#17becf",
+                         mia: "#8c564b" };
+  function attackColour(name, i) { return ATTACK_COLOURS[name] || PALETTE[(i + 8) % PALETTE.length]; }
+  function barValue(entry) {  // recovery (recovery attacks) or leak (mia); null when undefined
+    if (!entry || !entry.available || !entry.headline) return null;
+    var v = entry.kind === "measure" ? entry.headline.leak : entry.headline.recovery;
+    return (v === null || v === undefined) ? null : v;
+  }
+  function positionAfter(entry) {
+    if (!entry || !entry.available || !entry.headline || entry.kind === "measure") return null;
+    var p = entry.headline.position;
+    return (p === null || p === undefined) ? null : p;
+  }
+  function recoveryBarRows() { return LB.rows.filter(function (r) { return !isRef(r) && r.attacks; }); }
+
+  function renderRecovery() {
+    var host = document.getElementById("recovery"), list = document.getElementById("attack-findings");
+    if (!LB.attacks) {
+      host.appendChild(el("p", { "class": "hint" }, "No attack.json files among the results: run salmubench run " +
+        "(attacks are on by default) or salmubench attack."));
+      return;
+    }
+    (LB.attack_findings || []).forEach(function (f) {
+      list.appendChild(el("li", { "class": f.holds === true ? "ok" : (f.holds === false ? "ko" : "") }, f.text));
+    });
+    var names = LB.attacks.names, rows = recoveryBarRows();
+    if (!rows.length) { host.appendChild(el("p", { "class": "hint" }, "No method has attack results.")); return; }
+    var vals = [0, 1];
+    rows.forEach(function (r) { names.forEach(function (n) {
+      [barValue(r.attacks[n]), positionAfter(r.attacks[n])].forEach(function (v) { if (v !== null) vals.push(v); });
+    }); });
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    var gw0 = names.length * 14 + 24;
+    var W = Math.max(520, rows.length * gw0 + 80), H = 340, m = { l: 50, r: 10, t: 25, b: 90 };
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "rec-svg", id: "recovery-svg" });
+    root.appendChild(svg("text", { x: m.l, y: 14 }, "Recovery per method and attack (bars; MIA: leak), position after the attack (ticks)"));
+    var s = axes(root, W, H, m, "", "recovery / leak / position", [0, rows.length], [lo, hi], true);
+    root.appendChild(svg("line", { x1: m.l, x2: W - m.r, y1: s.sy(0), y2: s.sy(0), stroke: "#333" }));
+    root.appendChild(svg("line", { x1: m.l, x2: W - m.r, y1: s.sy(LB.attacks.shallow_position), y2: s.sy(LB.attacks.shallow_position),
+      stroke: "#c0392b", "stroke-dasharray": "5 4", "class": "rec-threshold" }));
+    var gw = (W - m.l - m.r) / rows.length, bw = Math.max(3, (gw - 12) / names.length);
+    rows.forEach(function (r, ri) {
+      var x0 = m.l + ri * gw;
+      var lx = x0 + gw / 2, ly = H - m.b + 12;
+      root.appendChild(svg("text", { x: lx, y: ly, "text-anchor": "end", transform: "rotate(-35 " + lx + " " + ly + ")",
+                                     "class": "rec-label" }, r.name));
+      names.forEach(function (n, ni) {
+        var e = r.attacks[n], v = barValue(e), p = positionAfter(e), bx = x0 + 6 + ni * bw;
+        if (v !== null) {
+          var y0 = s.sy(0), y1 = s.sy(v);
+          var bar = svg("rect", { x: bx, y: Math.min(y0, y1), width: bw - 1, height: Math.max(0.5, Math.abs(y0 - y1)),
+                                  fill: attackColour(n, ni), "class": "rec-bar", "data-key": r.key, "data-attack": n });
+          var h = e.headline, hv = e.values[h.key];
+          bar.appendChild(svg("title", {}, r.name + " · " + n + (e.kind === "measure"
+            ? ": leak " + fmt(h.leak, 3) + " (" + h.key + " " + fmt(hv.after) + ")"
+            : ": recovery " + fmt(h.recovery, 3) + ", position " + fmt(hv.position_before, 3) + " → " +
+              fmt(h.position, 3) + " (" + h.key + " " + fmt(hv.before) + " → " + fmt(hv.after) + ")")));
+          root.appendChild(bar);
+        }
+        if (p !== null) {
+          root.appendChild(svg("line", { x1: bx - 1, x2: bx + bw, y1: s.sy(p), y2: s.sy(p), stroke: "#000",
+                                         "stroke-width": 2, "class": "rec-pos" }));
+        }
+      });
+    });
+    host.appendChild(root);
+    var legendDiv = el("div", { "class": "legend" });
+    names.forEach(function (n, ni) {
+      var span = el("span"), sw = el("span", { "class": "swatch" });
+      sw.style.background = attackColour(n, ni);
+      span.appendChild(sw);
+      span.appendChild(document.createTextNode(n + (LB.attacks.unavailable[n] ? " (not available: " + LB.attacks.unavailable[n] + ")" : "")));
+      legendDiv.appendChild(span);
+    });
+    host.appendChild(legendDiv);
+  }
+
   /* ------------------------------------------------------------------ self-test */
   function columnValues(id) {
     return Array.prototype.map.call(document.querySelectorAll('#board tbody td[data-col="' + id + '"]'),
@@ -335,7 +424,12 @@
                 agreementRows: document.querySelectorAll("#agreement tbody tr").length,
                 expectedAgreementRows: LB.agreement ? LB.agreement.baselines.length : 0,
                 paretoPlots: document.querySelectorAll(".pareto-svg").length,
-                paretoChosen: document.querySelectorAll(".pareto-svg .chosen").length };
+                paretoChosen: document.querySelectorAll(".pareto-svg .chosen").length,
+                recBars: document.querySelectorAll(".rec-svg .rec-bar").length, expectedRecBars: 0,
+                attackFindings: document.querySelectorAll("#attack-findings li").length };
+    if (LB.attacks) recoveryBarRows().forEach(function (r) {
+      LB.attacks.names.forEach(function (n) { if (barValue(r.attacks[n]) !== null) res.expectedRecBars++; });
+    });
     th("score_combined").click();
     res.scoreDesc = isSorted(columnValues("score_combined"), -1, true);
     th("score_combined").click();
@@ -347,9 +441,16 @@
     res.retFailDesc = isSorted(columnValues("ret_fail"), -1, true);
     th("rank").click();
     res.errors = window.__errors.slice();
+    if (LB.attacks) {
+      th("score_robust").click();
+      res.robustDesc = isSorted(columnValues("score_robust").filter(function (v) { return v !== "null"; }), -1, true);
+      th("rank").click();
+    }
     res.ok = res.rows === res.expectedRows && res.points === res.expectedRows && res.scoreDesc && res.scoreAsc &&
              res.agreementRows === res.expectedAgreementRows &&
-             res.nameAsc && res.retFailDesc && res.errors.length === 0;
+             res.nameAsc && res.retFailDesc && res.recBars === res.expectedRecBars &&
+             (!LB.attacks || (res.recBars > 0 && res.robustDesc && res.attackFindings === LB.attack_findings.length)) &&
+             res.errors.length === 0;
     var pre = el("pre", { id: "selftest" }, JSON.stringify(res));
     document.body.appendChild(pre);
   }
@@ -359,6 +460,7 @@
   renderTradeoff();
   renderAttributes();
   renderHistograms();
+  renderRecovery();
   renderAgreement();
   renderPareto();
   if (location.hash === "#selftest") selfTest();

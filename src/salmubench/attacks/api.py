@@ -1,0 +1,231 @@
+"""``attack(...)``: run the recovery attacks on one model and write its ``attack.json``.
+
+References. Positions put the model between the Compromised and Clean references *after both went
+through the same attacks*. ``references`` is a results folder holding ``compromised/`` and
+``clean/`` (the pipeline's ``RUN_DIR/results``). For each role the reference's own
+``attack.json`` there is used when it matches (same attack suite hash, seed and dataset
+fingerprint, every requested attack present). Otherwise it is computed on the fly from the model
+named in that folder's ``result.json`` (``model.source``) and written there, so the next call
+reuses it; the pipeline attacks both references first, so it never needs this. A model that *is*
+a reference (same checkpoint sha256) uses its own values. Without ``references`` the file holds
+the raw values only (the leaderboard places them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from salmubench.attacks.base import (
+    SUITE_VERSION,
+    AttackContext,
+    AttackOutput,
+    ProgressFn,
+    get_attack,
+    load_attacks,
+    suite_constants,
+    suite_hash,
+)
+from salmubench.attacks.results import (
+    ATTACK_FILE,
+    AttackDataset,
+    AttackEntry,
+    AttackResult,
+    AttackSummary,
+    AttackValue,
+    Headline,
+    ReferenceInfo,
+    SuiteInfo,
+    read_attack,
+    write_attack,
+)
+from salmubench.attacks.scoring import attack_headline, ordered, place, summarise
+from salmubench.data import schema as S
+from salmubench.data.io import SalmuDataset, load_without_holdouts
+from salmubench.errors import ConfigError, ResultError
+from salmubench.evaluation.protocol import PROTOCOL_NAME, PROTOCOL_VERSION, protocol_hash
+from salmubench.evaluation.results import ProtocolInfo
+
+REFERENCE_ROLES = ("compromised", "clean")
+
+
+def resolve_attacks(attacks: str | Sequence[str] = "all") -> list[str]:
+    """``"all"`` -> every registered attack; else the named ones (ConfigError with suggestions)."""
+    names = [a.strip() for a in attacks.split(",")] if isinstance(attacks, str) else [str(a) for a in attacks]
+    names = [a for a in names if a]
+    if not names:
+        raise ConfigError("attacks: expected 'all' or a comma-separated list of attack names")
+    if names == ["all"]:
+        return ordered(load_attacks().names())
+    return list(dict.fromkeys(get_attack(n).name for n in names))
+
+
+def load_attack_data(spec: str | os.PathLike | SalmuDataset) -> SalmuDataset:
+    """The data the attacks may read: forget, retain_synth and the extra splits, never the holdouts."""
+    return spec if isinstance(spec, SalmuDataset) else load_without_holdouts(spec)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    if not threads:
+        yield
+        return
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0, device: str = "cpu",
+                batch_size: int = 256, on_progress: ProgressFn | None = None
+                ) -> tuple[dict[str, AttackOutput], dict[str, float]]:
+    """Run the named attacks on a loaded model; returns (outputs, seconds per attack)."""
+    from salmubench.evaluation.embed import EmbeddingBank
+
+    bundle.model.to(device).eval()
+    emb = EmbeddingBank(bundle, batch_size=batch_size, device=device, progress=False)
+    ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=device, batch_size=batch_size,
+                        on_progress=on_progress)
+    outputs, seconds = {}, {}
+    for i, name in enumerate(names):
+        if on_progress is not None:
+            on_progress(name, i, len(names))
+        ctx.name = name
+        t0 = time.perf_counter()
+        outputs[name] = get_attack(name).fn(ctx)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    if on_progress is not None:
+        on_progress("done", len(names), len(names))
+    return outputs, seconds
+
+
+def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir: str | os.PathLike,
+           references: str | os.PathLike | None = None, attacks: str | Sequence[str] = "all", seed: int = 0,
+           device: str = "cpu", threads: int | None = None, arch: str | None = None, role: str | None = None,
+           name: str | None = None, batch_size: int = 256, on_progress: ProgressFn | None = None) -> AttackResult:
+    """Attack one model and write ``out_dir/attack.json`` (docs/attacks.md).
+
+    Args:
+        model_spec: model folder / ``local-dir:`` / ``hf-hub:`` id / checkpoint file (with ``arch``),
+            or a loaded :class:`~salmubench.models.ClipBundle`.
+        data_dir: dataset directory (its holdout splits are never opened).
+        out_dir: where ``attack.json`` goes.
+        references: results folder with ``compromised/`` and ``clean/`` (module docstring); None:
+            raw values only.
+        attacks: ``"all"`` or attack names.
+        seed: the attack seed (the same for every model of a comparison).
+        device / threads / batch_size: execution settings (not recorded in any key).
+        role / name: provenance (default: the model folder's ``salmubench`` config).
+        on_progress: ``(what, done, total)`` callback.
+    """
+    from salmubench.models import ClipBundle, load_model
+
+    names = resolve_attacks(attacks)
+    if references is not None and not Path(references).is_dir():
+        raise ResultError(f"references: no such results folder: {references}")
+    start, cpu = time.perf_counter(), time.process_time()
+    with _torch_threads(threads):
+        bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
+        data = load_attack_data(data_dir)
+        outputs, seconds = run_attacks(bundle, data, names, seed, device, batch_size, on_progress)
+        raw = {n: _raw(o) for n, o in outputs.items() if o.available}
+        refs = None
+        if references is not None:
+            refs = {r: _reference(Path(references), r, data, seed, names, bundle.checkpoint_sha256, raw,
+                                  device=device, batch_size=batch_size, on_progress=on_progress)
+                    for r in REFERENCE_ROLES}
+    cost = {"seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
+    result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost)
+    write_attack(result, out_dir)
+    return result
+
+
+def _raw(out: AttackOutput) -> dict[str, tuple[float | None, float]]:
+    return {k: (m.before, m.after) for k, m in out.values.items()}
+
+
+def _reference(root: Path, role: str, data: SalmuDataset, seed: int, names: list[str], self_sha: str | None,
+               self_raw: dict, **run_kw: Any) -> tuple[dict, ReferenceInfo]:
+    """The raw attacked values of one reference (read, or computed and cached; module docstring)."""
+    folder = root / role
+    path = folder / ATTACK_FILE
+    if path.is_file():
+        ref = read_attack(path)
+        if _matches(ref, data, seed, names):
+            return ref.raw(), ReferenceInfo(checkpoint_sha256=ref.model.checkpoint_sha256, file=str(path))
+    sha, source = _reference_model(folder, role, path)
+    if self_sha and sha == self_sha:
+        return self_raw, ReferenceInfo(checkpoint_sha256=sha, file="self")
+    wanted = sorted(set(names) | (set(read_attack(path).attacks) if path.is_file() else set()))
+    ref = attack(source, data, folder, attacks=wanted, seed=seed, role=role, name=role, **run_kw)
+    return ref.raw(), ReferenceInfo(checkpoint_sha256=ref.model.checkpoint_sha256, file=str(path))
+
+
+def _matches(ref: AttackResult, data: SalmuDataset, seed: int, names: list[str]) -> bool:
+    return (ref.suite.hash == suite_hash() and ref.seed == seed and ref.dataset.fingerprint == data.fingerprint
+            and all(n in ref.attacks for n in names))
+
+
+def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, str]:
+    """(checkpoint sha256, model source) of the reference evaluated in ``folder`` (its result.json)."""
+    from salmubench.evaluation.results import RESULT_FILE, read_result
+
+    if not (folder / RESULT_FILE).is_file():
+        raise ResultError(f"references: no usable {path} and no {folder / RESULT_FILE} naming the {role} model "
+                          f"to attack (evaluate the references first, with role {role!r})")
+    res = read_result(folder)
+    if res.model.role != role:
+        raise ResultError(f"references: {folder / RESULT_FILE} is the result of a {res.model.role!r} model, "
+                          f"not of the {role} reference")
+    if not Path(res.model.source.removeprefix("local-dir:")).exists() and not res.model.source.startswith("hf-hub:"):
+        raise ResultError(f"references: the {role} model {res.model.source} (from {folder / RESULT_FILE}) "
+                          f"does not exist; attack it first or give its attack.json")
+    return res.model.checkpoint_sha256, res.model.source
+
+
+def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs: dict[str, AttackOutput],
+           seconds: dict[str, float], refs: dict | None, role: str | None, name: str | None,
+           cost: dict[str, float]) -> AttackResult:
+    from salmubench.evaluation.evaluator import _model_info, environment
+
+    entries, headlines = {}, {}
+    for attack_name, out in outputs.items():
+        spec = get_attack(attack_name)
+        entry = AttackEntry(kind=spec.kind, available=out.available, reason=out.reason,
+                            headline_keys=list(spec.headline), info=out.info, seconds=seconds[attack_name])
+        placed = place(_raw(out), refs["compromised"][0].get(attack_name, {}),
+                       refs["clean"][0].get(attack_name, {})) if refs and out.available else {}
+        entry.values = {k: AttackValue(after=m.after, before=m.before, **placed.get(k, {}))
+                        for k, m in out.values.items()}
+        if refs and out.available:
+            headlines[attack_name] = attack_headline(spec.kind, spec.headline, placed)
+            entry.headline = Headline(**headlines[attack_name])
+        entries[attack_name] = entry
+    summary = AttackSummary(**summarise(headlines)) if refs else None
+    manifest = data.manifest or {}
+    return AttackResult(
+        suite=SuiteInfo(version=SUITE_VERSION, hash=suite_hash(), constants=suite_constants()),
+        seed=seed,
+        model=_model_info(model_spec, bundle, role, name),
+        dataset=AttackDataset(root=str(data.root), fingerprint=data.fingerprint,
+                              split_counts={k: len(v) for k, v in sorted(data.splits.items())},
+                              has_unseen=data.has_split(S.UNSEEN), preset=manifest.get("preset")),
+        protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
+        references={r: info for r, (_, info) in refs.items()} if refs else None,
+        attacks=entries,
+        summary=summary,
+        cost=cost,
+        env=environment(),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,101 @@
+"""``salmubench attack``: run the recovery attacks on one model; writes OUT/attack.json (docs/attacks.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``salmubench attack``."""
+    p = subparsers.add_parser(
+        "attack", help="recovery attacks on a model: erased or hidden? (relearn, quantize, mia, ...)",
+        description="Run the recovery attacks on a model (the same way, seeded, as on the references) and "
+                    "write OUT/attack.json with the attacked values, their positions between the references "
+                    "and the recovery. Attacks: salmubench ls attacks.")
+    p.add_argument("--model", required=True, help="model folder, local-dir:DIR, hf-hub:ORG/REPO or checkpoint file")
+    p.add_argument("--data", required=True, help="dataset directory (its holdout splits are never read)")
+    p.add_argument("--references", default=None, metavar="RUN_DIR/results",
+                   help="results folder with compromised/ and clean/: their attack.json is used, or computed "
+                        "from their result.json's model and written there (default: raw values only)")
+    p.add_argument("--out", required=True, help="output directory (attack.json)")
+    p.add_argument("--attacks", default="all", help="'all' or a comma-separated list of attack names")
+    p.add_argument("--seed", type=int, default=0, help="attack seed (default 0; use the references' seed)")
+    p.add_argument("--arch", default=None, help="open_clip architecture for a bare checkpoint (e.g. ViT-B-16)")
+    p.add_argument("--role", choices=("compromised", "clean", "unlearned", "other"), default=None)
+    p.add_argument("--name", default=None, help="display name (default: from the model folder)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--batch-size", type=int, default=256, help="embedding batch size")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar or table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the attacks with a progress bar and print one row per attack."""
+    from salmubench.attacks.api import attack
+    from salmubench.errors import ConfigError
+
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError("--threads must be >= 1")
+    kwargs = dict(references=args.references, attacks=args.attacks, seed=args.seed, device=args.device,
+                  threads=args.threads, arch=args.arch, role=args.role, name=args.name, batch_size=args.batch_size)
+    if args.quiet:
+        result = attack(args.model, args.data, args.out, **kwargs)
+    else:
+        with _progress() as on_progress:
+            result = attack(args.model, args.data, args.out, on_progress=on_progress, **kwargs)
+        _print_summary(result, args.out)
+    return 0
+
+
+class _progress:
+    """A transient rich progress line fed by the library's ``on_progress(what, done, total)`` callback."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.bar = Progress(TextColumn("attack {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), transient=True, console=console, disable=not console.is_terminal)
+        self.bar.__enter__()
+        self.task = self.bar.add_task("", total=1)
+        return lambda what, done, total: self.bar.update(self.task, description=what, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+
+def _fmt(x: float | None, nd: int = 4) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _print_summary(result, out: str) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"recovery attacks · {result.model.name or result.model.source}", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("attack", "value"):
+        table.add_column(col, no_wrap=True)
+    for col in ("before", "after", "pos.", "rec./leak", "s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, entry in result.attacks.items():
+        if not entry.available:
+            table.add_row(name, "not available", entry.reason or "", "", "", "", f"{entry.seconds:.1f}")
+            continue
+        for key, v in entry.values.items():
+            head = entry.headline is not None and entry.headline.key == key
+            rec = (entry.headline.leak if entry.kind == "measure" else entry.headline.recovery) if head else None
+            table.add_row(name, key, _fmt(v.before), _fmt(v.after), _fmt(v.position_after, 3), _fmt(rec, 3),
+                          f"{entry.seconds:.1f}")
+            name = ""
+    console = Console()
+    console.print(table)
+    s = result.summary
+    rob = f"robustness {_fmt(s.robustness, 3)}, worst: {s.worst_attack} at {_fmt(s.worst_position, 3)}; " if s else \
+        "no references: raw values only; "
+    console.print(f"{rob}{result.cost['seconds']:.1f} s; wrote {out}/attack.json")
