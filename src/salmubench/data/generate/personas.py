@@ -100,13 +100,43 @@ def _city(fk: Faker, rng) -> str:
     return fk.city()
 
 
-def _draw_record(fk: Faker, locale: str, seed: int, gender: str) -> dict[str, Any]:
-    """One identity record from a seeded Faker instance (``gender``: "male" or "female")."""
+def name_pools(fk: Faker, base_seed: int, locale: str, gender: str, size: int) -> tuple[list[str], list[str]]:
+    """The ``size`` first names and ``size`` surnames a pooled locale/gender draws from.
+
+    The first ``size`` distinct values a Faker instance seeded with ``(base_seed, "name-pool",
+    locale, gender)`` produces (gendered surnames where the locale has them, e.g. pl_PL). Pools
+    make name parts shared across identities, as in real populations (the ``name_pool`` preset
+    field, docs/data.md).
+    """
+    pools = []
+    for part in ("first_name", "last_name"):
+        fk.seed_instance(derive_seed(base_seed, "name-pool", locale, gender, part))
+        draw, seen = getattr(fk, f"{part}_{gender}"), []
+        for _ in range(50 * size):
+            value = draw()
+            if value not in seen:
+                seen.append(value)
+            if len(seen) == size:
+                break
+        pools.append(seen)
+    return pools[0], pools[1]
+
+
+def _draw_record(fk: Faker, locale: str, seed: int, gender: str,
+                 pools: tuple[list[str], list[str]] | None = None) -> dict[str, Any]:
+    """One identity record from a seeded Faker instance (``gender``: "male" or "female").
+
+    ``pools``: (first names, surnames) to draw the name from instead of the locale's full lists.
+    """
     fk.seed_instance(seed)
     rng = rng_for(seed, "record")
     country = LOCALE_COUNTRY[locale]
     # gendered name parts keep e.g. Czech/Polish surnames consistent with the first name
     first, last = getattr(fk, f"first_name_{gender}")(), getattr(fk, f"last_name_{gender}")()
+    if pools is not None:
+        name_rng = rng_for(seed, "pooled-name")
+        first = pools[0][int(name_rng.integers(len(pools[0])))]
+        last = pools[1][int(name_rng.integers(len(pools[1])))]
     name = f"{first} {last}"
     faker_iban = fk.iban()
     bban = faker_iban[4:] if faker_iban.startswith(country) else \
@@ -140,7 +170,8 @@ def _unique_keys(record: dict[str, Any]) -> list[tuple[str, str]]:
 
 def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[str],
                       bearded: Sequence[bool] | None = None, max_attempts: int = 50,
-                      existing: Iterable[dict[str, Any]] = ()) -> tuple[dict[str, dict[str, Any]], int]:
+                      existing: Iterable[dict[str, Any]] = (), name_pool: int | None = None,
+                      pool_seed: int | None = None) -> tuple[dict[str, dict[str, Any]], int]:
     """Records for ``identity_ids`` (in order) and the number of uniqueness re-draws.
 
     The locale of identity ``i`` is drawn from ``locales`` with a per-identity generator; the
@@ -149,11 +180,16 @@ def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[
     records (the dataset's personas when drawing the unseen split's). The name's gender is "male"
     when the portrait has facial hair (``bearded[i]``), else drawn 50/50 [our choice: keeps names
     consistent with the one gendered cue the portraits show].
+
+    ``name_pool``: draw first names and surnames from pools of this many per locale and gender
+    (:func:`name_pools`, seeded with ``pool_seed``, default ``seed``) instead of Faker's full lists;
+    full names stay unique. None keeps Faker's lists.
     """
     unknown = [loc for loc in locales if loc not in LOCALE_COUNTRY]
     if unknown:
         raise ConfigError(f"unsupported locale(s) {', '.join(unknown)}; supported: {', '.join(LOCALE_COUNTRY)}")
     cache: dict[str, Faker] = {}
+    pool_cache: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     seen: set[tuple[str, str]] = {key for record in existing for key in _unique_keys(record)}
     out: dict[str, dict[str, Any]] = {}
     redraws = 0
@@ -162,7 +198,15 @@ def generate_personas(identity_ids: Sequence[str], seed: int, locales: Sequence[
         locale = locales[int(rng.integers(len(locales)))]
         gender = "male" if bearded is not None and bearded[k] else ("male", "female")[int(rng.integers(2))]
         for attempt in range(max_attempts):
-            record = _draw_record(_faker(locale, cache), locale, derive_seed(seed, "persona", ident, attempt), gender)
+            pools = None
+            if name_pool is not None:
+                key = (locale, gender)
+                if key not in pool_cache:
+                    pool_cache[key] = name_pools(_faker(locale, cache), seed if pool_seed is None else pool_seed,
+                                                 locale, gender, name_pool)
+                pools = pool_cache[key]
+            record = _draw_record(_faker(locale, cache), locale, derive_seed(seed, "persona", ident, attempt), gender,
+                                  pools)
             keys = _unique_keys(record)
             if not seen.intersection(keys) and len(set(keys)) == len(keys):
                 break

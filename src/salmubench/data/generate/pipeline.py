@@ -112,7 +112,8 @@ def _build_context(cfg: PresetConfig, seed: int) -> tuple[Context, dict[str, dic
     codes = faces.sample_identity_traits(cfg.n_identities, rng_for(seed, "traits"), cfg.min_trait_distance,
                                          cfg.min_coarse_distance)
     traits = [faces.decode_traits(c) for c in codes]
-    personas, redraws = generate_personas(ids, seed, cfg.locales, [t["facial_hair"] != "none" for t in traits])
+    personas, redraws = generate_personas(ids, seed, cfg.locales, [t["facial_hair"] != "none" for t in traits],
+                                          name_pool=cfg.name_pool)
     plans = plan_identities(ids, cfg.images_per_identity, (cfg.retain_joint_min, cfg.retain_joint_max),
                             rng_for(seed, "splits"))
     values = [{a: _value(personas[i], a) for a in S.ATTRIBUTE_TYPES} for i in ids]

@@ -64,6 +64,9 @@ class PresetConfig(StrictModel):
     min_trait_distance: int = Field(default=4, ge=1)  # k: any two identities differ in >= k traits
     min_coarse_distance: int = Field(default=2, ge=0)  # ... of which >= this many are coarse traits
     locales: tuple[str, ...] = _SMALL_LOCALES
+    # first names / surnames per locale and gender (shared name parts, as in real populations);
+    # None: Faker's full lists (almost every name part unique at these sizes)
+    name_pool: int | None = Field(default=None, ge=2)
     # --- curation ---
     max_render_attempts: int = Field(default=4, ge=1)  # re-renders before an image is dropped
     # --- output ---

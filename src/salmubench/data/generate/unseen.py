@@ -60,7 +60,7 @@ def unseen_context(cfg: PresetConfig, seed: int, main: Context,
     traits = [faces.decode_traits(c) for c in codes]
     ids = [S.identity_id_str(cfg.n_identities + k) for k in range(n)]
     records, redraws = generate_personas(ids, useed, cfg.locales, [t["facial_hair"] != "none" for t in traits],
-                                         existing=personas.values())
+                                         existing=personas.values(), name_pool=cfg.name_pool, pool_seed=seed)
     for ident, t in zip(ids, traits, strict=True):
         records[ident]["portrait_traits"] = t
     rng = rng_for(useed, "splits")
