@@ -273,3 +273,26 @@ def test_interrupted_generation_resumes_to_identical_bytes(tmp_path, monkeypatch
     assert resumed == fresh
     assert _files(tmp_path / "resumed") == _files(tmp_path / "fresh")
     assert not (tmp_path / ".resumed.partial").exists()
+
+
+def test_name_pools_share_name_parts_and_keep_full_names_unique():
+    import collections
+
+    from salmubench.data.generate.personas import generate_personas
+
+    ids = [f"{i:08d}" for i in range(120)]
+    locales = ("en_US", "de_DE", "fr_FR")
+    pooled, _ = generate_personas(ids, 0, locales, None, name_pool=4)
+    full, _ = generate_personas(ids, 0, locales, None)
+    names = [r["name"] for r in pooled.values()]
+    assert len(set(names)) == len(names)  # full names stay unique
+    for locale in locales:
+        for gender in ("male", "female"):
+            group = [r["name"].split(" ", 1) for r in pooled.values()
+                     if r["locale"] == locale and r["gender"] == gender]
+            assert len({first for first, _ in group}) <= 4 and len({last for _, last in group}) <= 4
+    firsts = collections.Counter(r["name"].split(" ", 1)[0] for r in pooled.values())
+    assert max(firsts.values()) >= 3  # parts are shared across people
+    # without a pool the draw is unchanged (every existing preset keeps its bytes)
+    assert generate_personas(ids, 0, locales, None)[0] == full
+    assert len({r["name"].split(" ", 1)[0] for r in full.values()}) > len(firsts)
