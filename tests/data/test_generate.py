@@ -280,7 +280,7 @@ def test_name_pools_share_name_parts_and_keep_full_names_unique():
 
     from salmubench.data.generate.personas import generate_personas
 
-    ids = [f"{i:08d}" for i in range(120)]
+    ids = [f"{i:08d}" for i in range(60)]  # ~10 per locale and gender, 16 possible full names each
     locales = ("en_US", "de_DE", "fr_FR")
     pooled, _ = generate_personas(ids, 0, locales, None, name_pool=4)
     full, _ = generate_personas(ids, 0, locales, None)
