@@ -18,7 +18,7 @@ def tiny_dataset_dir(tmp_path_factory):
     from salmubench.data.generate import generate_dataset
 
     out = tmp_path_factory.mktemp("salmu") / "tiny"
-    generate_dataset(out, preset="tiny", seed=0, progress=False)
+    generate_dataset(out, preset="tiny", seed=0)
     return out
 
 
@@ -36,7 +36,7 @@ def mini_dataset_dir(tmp_path_factory):
     from salmubench.data.generate import generate_dataset
 
     out = tmp_path_factory.mktemp("salmu") / "mini"
-    generate_dataset(out, preset="mini", seed=0, progress=False)
+    generate_dataset(out, preset="mini", seed=0)
     return out
 
 

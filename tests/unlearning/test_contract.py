@@ -40,7 +40,7 @@ def test_method_card_and_config_defaults(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_method_contract(name, compromised_dir, unlearn_data_dir, unlearn_data, tmp_path):
-    out = unlearn(name, compromised_dir, unlearn_data_dir, tmp_path / name, budget=1.0, seed=3, progress=False)
+    out = unlearn(name, compromised_dir, unlearn_data_dir, tmp_path / name, budget=1.0, seed=3)
     record = read_json(out / UNLEARN_FILE)
     assert record["complete"] and record["method"] == name
     assert record["cost"]["fwd_passes"] > 0 and record["cost"]["unlearn_seconds"] > 0

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-
-from rich.console import Console
-from rich.table import Table
 
 KINDS = ("models", "methods", "metrics", "presets")
 
@@ -14,10 +10,15 @@ KINDS = ("models", "methods", "metrics", "presets")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("ls", help="list models, methods, metrics or presets")
     parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--method", dest="methods", action="append", default=[], metavar="SPEC",
+                        help="methods: also load an external method (path/to/file.py:Class or "
+                             "package.module:Class), repeatable")
+    parser.add_argument("--defaults", action="store_true",
+                        help="methods: show each method's config defaults (read from its config class)")
     parser.set_defaults(func=run)
 
 
-def _models() -> tuple[list[str], list[list[str]]]:
+def _models(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
     from salmubench.models.factory import list_model_configs
 
     rows = []
@@ -29,33 +30,48 @@ def _models() -> tuple[list[str], list[list[str]]]:
     return ["name", "vision", "text", "embed"], rows
 
 
-def _methods() -> tuple[list[str], list[list[str]]]:
-    try:
-        api = importlib.import_module("salmubench.unlearning.registry")
-    except ModuleNotFoundError:
-        return ["name", "description"], [["(unlearning methods not installed yet)", ""]]
-    return ["name", "description"], [[n, d] for n, d in api.list_methods()]
+def _methods(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    from salmubench.unlearning.base import MethodConfig
+    from salmubench.unlearning.registry import METHODS, get_method, load_methods, method_origin
+
+    load_methods()
+    for spec in args.methods:
+        get_method(spec)  # registers it (one-line error if the spec is wrong)
+    rows = []
+    for name, cls in METHODS.items():
+        row = [name, method_origin(cls), "yes" if cls.search_space else "no", cls.summary()]
+        if args.defaults:
+            shared = MethodConfig()
+            cfg = cls.config_cls()
+            own = {k: v for k, v in cfg.model_dump().items()
+                   if k not in MethodConfig.model_fields or getattr(shared, k) != v}
+            row[3] = ", ".join(f"{k}={v}" for k, v in own.items()) or "(shared defaults only)"
+        rows.append(row)
+    last = "defaults (beyond the shared MethodConfig ones)" if args.defaults else "description"
+    return ["name", "origin", "tunable", last], rows
 
 
-def _metrics() -> tuple[list[str], list[list[str]]]:
+def _metrics(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
     from salmubench.evaluation.protocol import METRICS
 
     return (["key", "paper", "official key", "pillar", "target", "split"],
             [[m.key, m.display, m.official_key, m.pillar, m.target, m.split] for m in METRICS])
 
 
-def _presets() -> tuple[list[str], list[list[str]]]:
-    try:
-        presets = importlib.import_module("salmubench.data.generate.presets")
-    except ModuleNotFoundError:
-        return ["name", "description"], [["(data presets not installed yet)", ""]]
-    return ["name", "description"], [[n, d] for n, d in presets.describe_presets()]
+def _presets(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    from salmubench.data.generate.presets import describe_presets
+
+    return ["name", "description"], [[n, d] for n, d in describe_presets()]
 
 
 def run(args: argparse.Namespace) -> int:
-    headers, rows = {"models": _models, "methods": _methods, "metrics": _metrics, "presets": _presets}[args.kind]()
-    table = Table(*headers, box=None, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=160).print(table)
+    from salmubench.cli.display import print_table
+
+    headers, rows = {"models": _models, "methods": _methods, "metrics": _metrics, "presets": _presets}[args.kind](args)
+    print_table(headers, rows)
+    if args.kind == "methods" and args.defaults:
+        from salmubench.unlearning.base import MethodConfig
+
+        shared = ", ".join(f"{k}={v}" for k, v in MethodConfig().model_dump().items())
+        print(f"shared defaults (MethodConfig): {shared}")
     return 0

@@ -15,8 +15,7 @@ import sys
 from salmubench.errors import SalmuError
 from salmubench.version import __version__
 
-# subcommand modules, in help order; a missing module (feature not landed yet) is skipped
-SUBCOMMANDS = ("data", "train", "eval", "unlearn", "tune", "run", "leaderboard", "ls")
+SUBCOMMANDS = ("data", "train", "eval", "unlearn", "tune", "run", "leaderboard", "ls")  # in help order
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"salmubench.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"salmubench.cli.{name}_cmd":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"salmubench.cli.{name}_cmd").add_parser(sub)
     return parser
 
 

@@ -192,9 +192,9 @@ def load_model(spec: str | os.PathLike, arch: str | None = None, device: str = "
             return _load_local_dir(path, device)
         if arch:
             return _load_file_with_arch(_find_weights(path), arch, device)
-        raise CheckpointError(f"{path}: no {CONFIG_NAME}; pass an architecture name (e.g. --arch ViT-B-16)")
+        raise CheckpointError(f"{path}: no {CONFIG_NAME}; pass an architecture name (arch, e.g. ViT-B-16)")
     if path.is_file():
         if not arch:
-            raise CheckpointError(f"{path}: a bare checkpoint file needs an architecture name (e.g. --arch ViT-B-16)")
+            raise CheckpointError(f"{path}: a bare checkpoint file needs an architecture name (arch, e.g. ViT-B-16)")
         return _load_file_with_arch(path, arch, device)
     raise CheckpointError(f"model not found: {spec}")

@@ -21,29 +21,28 @@ stopped.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from salmubench.config import build_config, config_hash
 from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_write_json, read_json
-from salmubench.tuning.spaces import SPACES, grid
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
+from salmubench.progress import OnProgress, Task
+from salmubench.runtime import resolve_device, torch_threads
+from salmubench.tuning.spaces import grid
 from salmubench.tuning.validation import (
     VALIDATION_VERSION,
     ValidationViews,
     load_tuning_source,
     make_views,
-    meets_issue_target,
+    meets_effectiveness_target,
     proxy_metrics,
     score_proxies,
     tuning_budget,
@@ -92,7 +91,7 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     path = Path(out_dir) / REFERENCES_FILE
     cached = _read_if(path, key)
     if cached is None:
-        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device, progress=False))
+        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device))
                 for name, b in (("compromised", comp), ("clean", clean_bundle))}
         atomic_write_json(path, {"key": key, "split": {**split.counts(), "digest": split.digest},
                                  "models": {"compromised": str(model), "clean": str(clean)}, **refs})
@@ -125,13 +124,13 @@ def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
 
 
 def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its scores and issue-target flags computed against ``setup.references``."""
+    """``record`` with its scores and effectiveness-target flags computed against ``setup.references``."""
     proxies = record.get("proxies")
     if not proxies or not all(math.isfinite(v) for v in proxies.values()):
         return {**record, "scores": {"score": 0.0}}
     comp, clean = setup.references["compromised"], setup.references["clean"]
     return {**record, "scores": score_proxies(proxies, comp, clean),
-            "issue_target": meets_issue_target(proxies, comp, clean)}
+            "effectiveness_target": meets_effectiveness_target(proxies, comp, clean)}
 
 
 def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +156,7 @@ def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[
         return {**record, "error": str(exc), "proxies": None, "scores": {"score": 0.0}, "cost": None,
                 "seconds": round(time.perf_counter() - start, 3)}
     bundle = dataclasses.replace(setup.bundle, model=model, checkpoint_sha256=None)
-    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device, progress=False))
+    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device))
     comp, clean = setup.references["compromised"], setup.references["clean"]
     if all(math.isfinite(v) for v in proxies.values()):
         scores = score_proxies(proxies, comp, clean)
@@ -213,7 +212,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         if on_trial:
             on_trial(record, cached)
     best = choose(trials)
-    meeting = [k for k, t in enumerate(trials) if (t.get("issue_target") or {}).get("all")]
+    meeting = [k for k, t in enumerate(trials) if (t.get("effectiveness_target") or {}).get("all")]
     target_pick = meeting[choose([trials[k] for k in meeting])] if meeting else None
     result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
               "validation_version": VALIDATION_VERSION,
@@ -221,7 +220,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
               "references": setup.references, "grid": space, "trials": trials,
               "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
                          "proxies": trials[best]["proxies"], "scores": trials[best]["scores"]},
-              # informative: the best-scoring trial among those meeting issue 5's target on the proxies
+              # informative: the best-scoring trial among those meeting the effectiveness target on the proxies
               "target_choice": None if target_pick is None else {
                   "index": target_pick, "overrides": trials[target_pick]["overrides"],
                   "proxies": trials[target_pick]["proxies"], "scores": trials[target_pick]["scores"]},
@@ -230,65 +229,55 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
     return result
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for the block (None: leave as is)."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def resolve_methods(method: str) -> list[str]:
-    """``all`` -> every registered method with a search space; else a comma list, each checked."""
+    """``all`` -> every registered method with a search space; else a comma list of names or external
+    specs (``path.py:Class``), each checked (unknown, or no search space: one-line ConfigError)."""
     from salmubench.unlearning.registry import get_method, method_names
 
     if method == "all":
-        return [m for m in method_names() if m in SPACES]
-    names = [m.strip() for m in method.split(",") if m.strip()]
-    if not names:
-        raise ConfigError("--method is empty")
-    for name in names:
-        get_method(name)  # unknown name -> ConfigError with suggestions
-        grid(name)
+        return [m for m in method_names() if get_method(m).search_space]
+    specs = [m.strip() for m in method.split(",") if m.strip()]
+    if not specs:
+        raise ConfigError("method is empty: give a method name, a comma list or 'all'")
+    names = []
+    for spec in specs:
+        names.append(get_method(spec).name)  # unknown name -> ConfigError with suggestions
+        grid(spec)
     return names
 
 
 def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
          out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, threads: int | None = 1,
-         device: str = "cpu", progress: bool = True,
+         device: str = "cpu", on_progress: OnProgress | None = None,
          on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, dict[str, Any]]:
     """Tune one method, a comma list, or ``all``; returns ``{method: tune_<method>.json content}``.
 
     Args:
-        method: registered name, ``a,b,c`` or ``all``.
+        method: registered name or external spec (``path.py:Class``), a comma list, or ``all``.
         model / clean: the Compromised and Clean model folders.
         data_dir: the dataset (its holdout splits are never read).
         out_dir: output folder (resumable, see the module docstring).
         budget: the real run's budget in forget-set passes (the tuning runs match its step count).
         seed: seed of the validation split and of every trial's run.
         threads: torch CPU threads during the search (1 is fastest for tiny models on a busy CPU).
-        progress: rich progress bar over the trials.
+        device: torch device (``runtime.resolve_device``: None / "auto" = CUDA if available).
+        on_progress: progress callback, one event per trial (``salmubench.progress``).
         on_trial: per-trial callback (see :func:`tune_method`).
     """
     methods = resolve_methods(method)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir", inputs={"model": model, "clean": clean, "data_dir": data_dir})
     results: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with torch_threads(threads):
-        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=device)
-        total = sum(len(grid(m)) for m in methods)
-        with _progress(total, progress) as advance:
-            for name in methods:
-                def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
-                    advance(f"{name} {record['overrides']}")
-                    if on_trial:
-                        on_trial(record, cached)
+        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=resolve_device(device))
+        task = Task(on_progress, "tune", sum(len(grid(m)) for m in methods)).start()
+        for name in methods:
+            def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
+                task.advance(status=f"{name} {record['overrides']}")
+                if on_trial:
+                    on_trial(record, cached)
 
-                results[name] = tune_method(setup, name, out, on_trial=hook)
+            results[name] = tune_method(setup, name, out, on_trial=hook)
     summary_key = f"{setup.views.split.digest}:{budget}:{seed}"
     previous = _read_if(out / SUMMARY_FILE, summary_key) or {}
     chosen = dict(previous.get("chosen") or {})
@@ -297,43 +286,3 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
                                            "seed": seed, "last_call_seconds": round(time.perf_counter() - start, 1),
                                            "chosen": chosen})
     return results
-
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
-    if not enabled:
-        yield lambda what: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task("", total=total)
-        yield lambda what: bar.update(task, advance=1, description=what)
-
-
-def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """One Markdown row per method: chosen overrides, proxy values, pillar scores, trials run."""
-    head = ("| method | chosen | RetFail(V_A) | AssocStr(V_A) | GenKnow | Inter(O) | Intra(V_B) | E | U | score | trials |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rows = [head]
-    for method, result in sorted(results.items()):
-        chosen = result["chosen"]
-        p, s = chosen["proxies"] or {}, chosen["scores"]
-        knobs = ", ".join(f"{k}={_num(v)}" for k, v in chosen["overrides"].items())
-        values = " | ".join(f"{p.get(k, float('nan')):.3f}" for k in
-                            ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim"))
-        rows.append(f"| {method} | {knobs} | {values} | {s.get('efficacy', 0):.3f} | {s.get('utility', 0):.3f} "
-                    f"| {s['score']:.3f} | {len(result['trials'])} |")
-    return "\n".join(rows)
-
-
-def _num(value: Any) -> str:
-    """``3e-4`` for small floats, ``%g`` otherwise."""
-    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
-        mantissa, exponent = f"{value:.2e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -35,22 +35,11 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from salmubench.data import schema as S
-from salmubench.data.io import (
-    SalmuDataset,
-    SplitTable,
-    find_shards,
-    normalise_captions_metadata,
-    normalise_generic_captions,
-    normalise_identities,
-    read_optional_json,
-    read_split,
-    resolve_dataset_dir,
-)
+from salmubench.data.io import SalmuDataset, SplitTable, load_dataset
 from salmubench.errors import DataError
 from salmubench.seeding import rng_for
 
@@ -156,42 +145,16 @@ def tuning_budget(budget: float, n_forget: int, n_tune: int, forget_batch_size: 
 # ---- reading the data (never the holdouts) -------------------------------------------------------
 
 
+TUNING_SPLITS = (S.FORGET, S.RETAIN_SYNTH, *S.EXTRA_SPLITS)  # never a holdout
+
+
 def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
-    """A dataset with only the splits tuning may read: forget, retain_synth and the extra splits.
+    """The dataset with only the splits tuning may read (``TUNING_SPLITS``): forget, retain_synth, extras.
 
-    Unlike :func:`salmubench.data.io.load_dataset`, the holdout shards are not even opened (a test
-    replaces them with garbage). Metadata JSONs are read as usual; the dataset fingerprint comes
-    from ``manifest.json`` (which lists every file's hash without reading the file).
+    ``load_dataset(spec, splits=TUNING_SPLITS)``: the holdout shards are not even opened (a test
+    replaces them with garbage); with a manifest the fingerprint is the full dataset's.
     """
-    root = resolve_dataset_dir(spec)
-    shards = find_shards(root, S.DATA_DIR)
-    for name in (S.FORGET, S.RETAIN_SYNTH):
-        if name not in shards:
-            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
-    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
-    for name, paths in find_shards(root, S.EXTRA_DIR).items():
-        splits[name] = read_split(name, paths)
-    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
-    return SalmuDataset(root=root, splits=splits,
-                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
-                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
-                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
-                        fragile_ids=None, manifest=manifest,
-                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
-                        _fingerprint=_fingerprint(root, manifest))
-
-
-def _fingerprint(root: Path, manifest: dict | None) -> str:
-    """The dataset fingerprint from the manifest; without one, hashes of the files tuning reads."""
-    from salmubench.data.io import dataset_fingerprint
-
-    if manifest and isinstance(manifest.get("files"), dict):
-        return dataset_fingerprint(root)
-    from salmubench.io_utils import sha256_bytes, sha256_file
-
-    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
-             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
-    return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
+    return load_dataset(spec, splits=TUNING_SPLITS)
 
 
 def forget_attributes(ds: SalmuDataset) -> list[str | None]:
@@ -211,13 +174,7 @@ def with_forget(ds: SalmuDataset, rows: tuple[int, ...] | list[int], tag: str) -
     the evaluator treats forget rows; its fingerprint is derived from the parent's and ``tag``.
     """
     table: SplitTable = ds.forget.take(list(rows), name=S.FORGET)
-    splits = {k: v for k, v in ds.splits.items() if k not in HOLDOUT_SPLITS}
-    splits[S.FORGET] = table
-    digest = hashlib.sha256(f"{ds.fingerprint}:{tag}:{len(rows)}".encode()).hexdigest()
-    return SalmuDataset(root=ds.root, splits=splits, identities=ds.identities,
-                        captions_metadata=ds.captions_metadata, generic_captions=ds.generic_captions,
-                        fragile_ids=None, manifest=ds.manifest, zeroshot_classes=ds.zeroshot_classes,
-                        _fingerprint=digest)
+    return ds.with_splits({S.FORGET: table}, tag=f"{tag}:{len(rows)}", drop=HOLDOUT_SPLITS)
 
 
 @dataclass(frozen=True)
@@ -275,8 +232,10 @@ def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[
             **{f"s_{k}": v for k, v in per.items()}}
 
 
-def meets_issue_target(values: dict[str, float], comp: dict[str, float], clean: dict[str, float]) -> dict[str, bool]:
-    """Issue 5's effectiveness target, checked on proxy values (informative; not used to choose).
+def meets_effectiveness_target(values: dict[str, float], comp: dict[str, float],
+                               clean: dict[str, float]) -> dict[str, bool]:
+    """The effectiveness target of the method defaults (docs/tuning.md), checked on proxy values
+    (informative; not used to choose).
 
     RetFail within 10% of the Compromised->Clean gap from Clean; GenKnow within 1 point (0.01) of
     Compromised; InterIdSim and IntraIdSim within 25% of the Compromised values.

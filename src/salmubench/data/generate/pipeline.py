@@ -47,7 +47,8 @@ from salmubench.data.generate.presets import PresetConfig, get_preset
 from salmubench.data.generate.splits import plan_identities
 from salmubench.data.io import ShardWriter, dataset_files
 from salmubench.errors import DataError
-from salmubench.io_utils import atomic_write_json, read_json, sha256_file
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json, sha256_file
+from salmubench.progress import OnProgress, Task
 from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
@@ -73,37 +74,6 @@ def _runner(ctx: Context, workers: int) -> Iterator[Callable[[Callable, Iterable
         "forkserver" if "forkserver" in methods else "spawn"
     with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(ctx,)) as pool:
         yield lambda fn, jobs: pool.imap(fn, jobs, chunksize=1)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool):
-    """A rich Progress (or a silent stand-in) with ``add(description, total)`` / ``advance(task, n)``."""
-    if not enabled:
-        class _Silent:
-            def add_task(self, *a: Any, **k: Any) -> int:
-                return 0
-
-            def advance(self, *a: Any, **k: Any) -> None:
-                return None
-        yield _Silent()
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn()) as bar:
-        yield bar
-
-
-@contextlib.contextmanager
-def _status(enabled: bool, message: str):
-    """A rich spinner while ``message`` runs (nothing when disabled)."""
-    if not enabled:
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(message):
-        yield
 
 
 def _build_context(cfg: PresetConfig, seed: int) -> tuple[Context, dict[str, dict[str, Any]], dict[str, Any]]:
@@ -218,20 +188,20 @@ def _load_done(part_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _write_all(root: Path, ctx: Context, workers: int, progress: bool) -> list[dict[str, Any]]:
+def _write_all(root: Path, ctx: Context, workers: int, on_progress: OnProgress | None) -> list[dict[str, Any]]:
     """Run every part not finished by an earlier (interrupted) run; returns each part's metadata."""
     parts = _plan_parts(ctx.cfg)
     metas: list[dict[str, Any]] = []
-    with _runner(ctx, workers) as imap, _progress(progress) as bar:
-        tasks: dict[str, Any] = {}
+    with _runner(ctx, workers) as imap:
+        tasks: dict[str, Task] = {}
         for part in parts:
             if part.stage not in tasks:
                 total = sum(_job_size(j) for p in parts if p.stage == part.stage for j in p.jobs)
-                tasks[part.stage] = bar.add_task(part.stage, total=total)
+                tasks[part.stage] = Task(on_progress, part.stage, total).start()
             part_dir = root / PARTS_DIR / f"{part.index:05d}"
             meta = _load_done(part_dir) or _run_part(part, part_dir, ctx.cfg, imap)
             metas.append(meta)
-            bar.advance(tasks[part.stage], sum(_job_size(j) for j in part.jobs))
+            tasks[part.stage].advance(sum(_job_size(j) for j in part.jobs))
     return metas
 
 
@@ -309,7 +279,8 @@ def _partial_dir(out: Path, cfg: PresetConfig, seed: int) -> Path:
     return tmp
 
 
-def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int = 0, progress: bool = True,
+def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int = 0,
+                     on_progress: OnProgress | None = None,
                      workers: int = 1, overwrite: bool = False, **overrides: Any) -> dict[str, Any]:
     """Generate a SALMU-format dataset into ``out_dir`` and return its manifest.
 
@@ -317,23 +288,23 @@ def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int
         out_dir: target folder (created; must be empty or a finished dataset unless ``overwrite``).
         preset: ``tiny``, ``mini`` or ``paper`` (see presets.py).
         seed: base seed of every random draw; same preset + seed => byte-identical files.
-        progress: show rich progress bars.
+        on_progress: progress callback (``salmubench.progress``): identities, then one task per stage.
         workers: processes rendering images (output does not depend on it).
         overwrite: replace an existing, different dataset in ``out_dir``.
         **overrides: PresetConfig fields to change (e.g. ``n_identities=50``).
     """
     cfg = get_preset(preset, **overrides)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir")
     done = None if overwrite else _finished(out, cfg, seed)
     if done is not None:
         return done
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} is not empty and holds no dataset of preset {cfg.name!r} seed {seed}; "
-                        "pass overwrite (--force) to replace it")
+                        "pass overwrite=True to replace it")
     tmp = _partial_dir(out, cfg, seed)
-    with _status(progress, f"drawing {cfg.n_identities} identities (traits, personas, references)"):
-        ctx, personas, extra = _build_context(cfg, seed)
-    metas = _write_all(tmp, ctx, workers, progress)
+    Task(on_progress, f"drawing {cfg.n_identities} identities (traits, personas, references)").start()
+    ctx, personas, extra = _build_context(cfg, seed)
+    metas = _write_all(tmp, ctx, workers, on_progress)
     counts, stats, captions, generic = _assemble(tmp, metas)
     atomic_write_json(tmp / S.IDENTITIES_JSON, personas)
     atomic_write_json(tmp / S.CAPTIONS_JSON, captions)
