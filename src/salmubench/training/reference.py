@@ -20,7 +20,7 @@ import torch
 from salmubench.config import config_hash
 from salmubench.data.io import SalmuDataset, load_dataset
 from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.models import ClipBundle, create_model, save_model
 from salmubench.progress import OnProgress, Task
 from salmubench.runtime import DistEnv, barrier, default_threads, environment, init_distributed, rank_device
@@ -113,7 +113,7 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
     if kind not in KINDS:
         raise ConfigError(f"unknown reference kind {kind!r}; choose one of {', '.join(KINDS)}")
     cfg = train_config(preset, overrides)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir", inputs={"data_dir": data_dir})
     if _check_out_dir(out, resume):
         return out
     env = init_distributed(cfg.device)

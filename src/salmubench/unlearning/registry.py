@@ -128,9 +128,20 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
+def _loaded_from(path: Path) -> Any:
+    """The module already imported from the file ``path`` (by path or by name), else None."""
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve() == path:
+            return module
+    return None
+
+
 def _import_file(path: Path) -> Any:
-    """Import a Python file as a module (once per resolved path)."""
+    """Import a Python file as a module (once per file: a module imported from it by name is reused)."""
     path = path.resolve()
+    if (module := _loaded_from(path)) is not None:
+        return module
     module_name = f"salmubench_external.{snake_case(path.stem)}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
@@ -152,6 +163,11 @@ def _import_file(path: Path) -> Any:
 
 def _import_module(name: str) -> Any:
     try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin and name not in sys.modules:  # imported by path already?
+            module = _loaded_from(Path(spec.origin).resolve())
+            if module is not None:
+                return module
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"method module {name!r} not found ({exc}); give an importable module or a path "
