@@ -131,6 +131,7 @@ def test_unknown_method_and_bad_values(tmp_path, fakes, monkeypatch, capsys):
 
 def test_progress_view_renders(tmp_path, fakes):
     from rich.console import Console
+
     from salmubench.cli.display import RunView
     from salmubench.progress import ProgressEvent
 

@@ -13,8 +13,8 @@ from salmubench.training.losses import clip_loss
 from salmubench.unlearning import Batch, Budget, Runtime, get_method
 from salmubench.unlearning.api import run_method
 from salmubench.unlearning.losses import (
-    cosine_matrix,
     codes_of,
+    cosine_matrix,
     derangement,
     encode,
     false_negative_mask,
