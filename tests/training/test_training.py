@@ -89,7 +89,7 @@ def test_resume_after_crash_equals_uninterrupted_run(compromised, toy_data, tmp_
     out = tmp_path / "resumed"
     train_reference("compromised", toy_data, out, preset="tiny", stop_after=7, overrides=FAST)
     assert not (out / "train.json").exists() and list((out / "checkpoints").iterdir())
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="resume=True"):
         train_reference("compromised", toy_data, out, preset="tiny", overrides=FAST)
     with pytest.raises(CheckpointError, match="another training config"):
         train_reference("compromised", toy_data, out, preset="tiny", resume=True,

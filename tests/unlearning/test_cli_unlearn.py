@@ -48,4 +48,4 @@ def test_cli_bad_value_and_bad_budget(compromised_dir, unlearn_data_dir, tmp_pat
 def test_cli_refuses_to_overwrite_the_input_model(compromised_dir, unlearn_data_dir, capsys):
     code = main(["unlearn", "--method", "finetune", "--model", str(compromised_dir), "--data",
                  str(unlearn_data_dir), "--out", str(compromised_dir)])
-    assert code != 0 and "input model" in capsys.readouterr().err
+    assert code != 0 and "is the input --model" in capsys.readouterr().err

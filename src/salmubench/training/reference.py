@@ -39,9 +39,11 @@ def _check_out_dir(out: Path, resume: bool) -> bool:
     if (out / TRAIN_JSON).is_file():
         if resume:
             return True
-        raise ConfigError(f"out_dir {out} already holds a trained model; choose another out_dir (or resume to keep it)")
+        raise ConfigError(f"out_dir {out} already holds a trained model; choose another out_dir "
+                          f"(or pass resume=True to keep it)")
     if list_checkpoints(out) and not resume:
-        raise ConfigError(f"out_dir {out} holds an interrupted run; resume it, or choose another out_dir")
+        raise ConfigError(f"out_dir {out} holds an interrupted run; pass resume=True to continue it, "
+                          f"or choose another out_dir")
     return False
 
 
