@@ -7,9 +7,11 @@
 with the same CPU pin (``salmubench.runtime``). For every method, this script runs the command line
 
     salmubench unlearn --method M --model RUN_DIR/models/compromised --data RUN_DIR/data \
-        --out WORK_DIR/M --threads 1 --no-progress
+        --out WORK_DIR/M --threads T --no-progress
 
-and compares the sha256 of ``open_clip_model.safetensors`` with
+with T the torch thread count the baseline run recorded in its ``unlearn.json`` (the intra-op thread
+count changes float summation order, so it is part of "same bytes"; ``--threads N`` forces one), and
+compares the sha256 of ``open_clip_model.safetensors`` with
 ``RUN_DIR/models/unlearned/M@1x-s0/``. For each name in ``--eval`` (``compromised``, ``clean`` or a
 method), it runs ``salmubench eval --no-cache`` on the baseline's model (references) or on the re-made
 one (methods) and compares every metric value and the whole official-schema JSON with
@@ -34,12 +36,15 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "salmubench.cli.main", *args], capture_output=True, text=True)
 
 
-def check_unlearn(base: Path, out: Path, method: str) -> dict:
+def check_unlearn(base: Path, out: Path, method: str, threads: int | None) -> dict:
+    folder = base / "models" / "unlearned" / f"{method}@1x-s0"
+    threads = threads or int(read_json(folder / "unlearn.json")["threads"])
     t0 = time.perf_counter()
     proc = cli("unlearn", "--method", method, "--model", str(base / "models" / "compromised"), "--data",
-               str(base / "data"), "--out", str(out / method), "--threads", "1", "--no-progress")
-    want = base / "models" / "unlearned" / f"{method}@1x-s0" / WEIGHTS
-    record = {"method": method, "seconds": round(time.perf_counter() - t0, 1), "exit_code": proc.returncode}
+               str(base / "data"), "--out", str(out / method), "--threads", str(threads), "--no-progress")
+    want = folder / WEIGHTS
+    record = {"method": method, "threads": threads, "seconds": round(time.perf_counter() - t0, 1),
+              "exit_code": proc.returncode}
     if proc.returncode != 0:
         return {**record, "identical": False, "error": proc.stderr.strip().splitlines()[-1:]}
     got, expected = sha256_file(out / method / WEIGHTS), sha256_file(want)
@@ -78,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="work dir for the re-made models and results")
     p.add_argument("--methods", default="all", help="'all' (every registered method) or a comma list")
     p.add_argument("--eval", default="compromised,clean", help="comma list of references / methods to re-evaluate")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of the re-runs (default: each baseline model's recorded thread count)")
     p.add_argument("--report", type=Path, default=None, help="write the JSON report here (default: OUT/report.json)")
     args = p.parse_args(argv)
 
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"base": str(args.base), "base_run": read_json(args.base / "run.json"), "env": environment(),
                     "unlearn": [], "eval": []}
     for method in methods:
-        report["unlearn"].append(check_unlearn(args.base, args.out, method))
+        report["unlearn"].append(check_unlearn(args.base, args.out, method, args.threads))
         print(json.dumps(report["unlearn"][-1]), flush=True)
     for name in evals:
         report["eval"].append(check_eval(args.base, args.out, name))

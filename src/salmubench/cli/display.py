@@ -67,9 +67,10 @@ def progress_display(enabled: bool = True, console: Console | None = None) -> It
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None,
-                console: Console | None = None) -> None:
-    """A plain table on stdout."""
-    table = Table(*headers, title=title, box=None, header_style="bold")
+                boxed: bool = False, console: Console | None = None) -> None:
+    """A table on stdout (``boxed``: with borders)."""
+    kwargs = {} if boxed else {"box": None}
+    table = Table(*headers, title=title, header_style="bold", **kwargs)
     for row in rows:
         table.add_row(*row)
     (console or Console(width=160)).print(table)

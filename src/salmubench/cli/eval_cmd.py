@@ -50,7 +50,7 @@ def _print_summary(result, out: str) -> None:
 
     rows = [[m.official_key, m.display, f"{m.value:.4f}", m.pillar, m.target] for m in result.metrics.values()]
     print_table(("key", "metric", "value", "pillar", "target"), rows,
-                title=f"SALMUBench {result.protocol.version} · {result.model.name or result.model.source}")
+                title=f"SALMUBench {result.protocol.version} · {result.model.name or result.model.source}", boxed=True)
     print(f"GenKnow source: {result.gen_know_source}; {result.cost.eval_seconds:.1f} s "
           f"(embedding {result.cost.embed_seconds:.1f} s); wrote {out}/result.json and "
           f"{out}/{result.files['official']}")
