@@ -12,7 +12,7 @@ carry general knowledge; SSD (Foster et al., AAAI 2024) instead ranks weights by
 matter to D_f than to the retain data, and dampens them without training. This variant keeps SalUn's
 random-label training and its hard mask but ranks weights by SSD's importance ratio, so the update
 stays in the few weights the forget set uses and the retain data does not. With that mask the retain
-CLIP loss is off by default (α = 0): on the validation slice, CLIP fine-tuning on retain batches at
+CLIP loss is off by default (α): on the validation slice, CLIP fine-tuning on retain batches at
 these learning rates is itself what lowers GenKnow (``finetune`` at lr 1e-3: GenKnow proxy 0.420 → 0.295).
 The retain batches instead anchor the embeddings to the frozen original θ0 (feature distillation, as in
 the embedding-consistency terms of MultiDelete and CLIPErase; weight β), which keeps the masked weights

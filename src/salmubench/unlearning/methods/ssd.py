@@ -8,7 +8,7 @@
 No gradient steps: one backward pass per batch to get the importances, then one multiplicative edit.
 
 * Data: D_f (all of it), D_r (a seeded sample of ``retain_samples`` rows).
-* D_f's share w of the training data D (our choice): ``forget_share`` = 0.1 by default, because the
+* D_f's share w of the training data D (our choice): a fixed ``forget_share`` by default, because the
   proxy's own share N_f / (N_f + N_r) depends on how much retain data ships (≈ 0.13 on the generated
   presets, ≈ 0.65 on the released data without a retain corpus) while in the paper D_f ≪ D. Nothing
   can be selected when α·w ≥ 1 (I_f > α·I_D ≥ α·w·I_f is impossible): that is refused with an error.
