@@ -16,6 +16,8 @@ compares the sha256 of ``open_clip_model.safetensors`` with
 method), it runs ``salmubench eval --no-cache`` on the baseline's model (references) or on the re-made
 one (methods) and compares every metric value and the whole official-schema JSON with
 ``RUN_DIR/results/<name>/``. Writes a JSON report; exit code 0 only if everything is identical.
+``--wait`` checks a baseline that is still running: each model / result is checked as soon as the
+baseline has finished it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "salmubench.cli.main", *args], capture_output=True, text=True)
 
 
-def check_unlearn(base: Path, out: Path, method: str, threads: int | None) -> dict:
+def wait_for(path: Path, seconds: float) -> None:
+    """Block until ``path`` exists (a baseline still running writes it last), at most ``seconds``."""
+    deadline = time.time() + seconds
+    while not path.exists() and time.time() < deadline:
+        time.sleep(10)
+
+
+def check_unlearn(base: Path, out: Path, method: str, threads: int | None, wait: float = 0) -> dict:
     folder = base / "models" / "unlearned" / f"{method}@1x-s0"
+    wait_for(folder / "unlearn.json", wait)
     threads = threads or int(read_json(folder / "unlearn.json")["threads"])
     t0 = time.perf_counter()
     proc = cli("unlearn", "--method", method, "--model", str(base / "models" / "compromised"), "--data",
@@ -51,10 +61,11 @@ def check_unlearn(base: Path, out: Path, method: str, threads: int | None) -> di
     return {**record, "sha256": got, "baseline_sha256": expected, "identical": got == expected}
 
 
-def check_eval(base: Path, out: Path, name: str) -> dict:
+def check_eval(base: Path, out: Path, name: str, wait: float = 0) -> dict:
     reference = name in ("compromised", "clean")
     model = base / "models" / name if reference else out / name
     base_result = base / "results" / (name if reference else f"{name}@1x-s0")
+    wait_for(base / ".stages" / f"eval-{name if reference else f'{name}@1x-s0'}.json", wait)
     target = out / "results" / name
     args = ["eval", "--model", str(model), "--data", str(base / "data"), "--out", str(target), "--no-cache",
             "--quiet", "--name", read_json(base_result / "result.json")["model"]["name"] or name]
@@ -85,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval", default="compromised,clean", help="comma list of references / methods to re-evaluate")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of the re-runs (default: each baseline model's recorded thread count)")
+    p.add_argument("--wait", type=float, default=0,
+                   help="seconds to wait for each baseline model / result still being made (default 0)")
     p.add_argument("--report", type=Path, default=None, help="write the JSON report here (default: OUT/report.json)")
     args = p.parse_args(argv)
 
@@ -96,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"base": str(args.base), "base_run": read_json(args.base / "run.json"), "env": environment(),
                     "unlearn": [], "eval": []}
     for method in methods:
-        report["unlearn"].append(check_unlearn(args.base, args.out, method, args.threads))
+        report["unlearn"].append(check_unlearn(args.base, args.out, method, args.threads, args.wait))
         print(json.dumps(report["unlearn"][-1]), flush=True)
     for name in evals:
-        report["eval"].append(check_eval(args.base, args.out, name))
+        report["eval"].append(check_eval(args.base, args.out, name, args.wait))
         print(json.dumps({k: v for k, v in report["eval"][-1].items() if k != "metrics"}), flush=True)
     same_models = sum(r["identical"] for r in report["unlearn"])
     same_evals = sum(r["identical"] for r in report["eval"])
