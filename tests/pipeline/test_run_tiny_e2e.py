@@ -15,7 +15,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "adding_a_method.md"
 
 
 @pytest.mark.slow
-def test_tiny_run_end_to_end_with_an_external_method_and_cached_rerun(tmp_path, capsys, monkeypatch):
+def test_tiny_run_end_to_end_with_an_external_method_and_cached_rerun(tmp_path, capsys, monkeypatch,
+                                                                     isolated_methods):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # embedding cache
     method_file = tmp_path / "elsewhere" / "cosine_diff.py"
     method_file.parent.mkdir()

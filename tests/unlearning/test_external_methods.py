@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,22 +24,8 @@ def doc_python_blocks() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_registry(tmp_path):
-    """Every test starts from the built-in methods and leaves no external method or module behind."""
-    registry.load_methods()
-    items, external, errors = dict(registry.METHODS._items), dict(registry._external), dict(registry._plugin_errors)
-    modules = set(sys.modules)
-    yield
-    registry.METHODS._items.clear()
-    registry.METHODS._items.update(items)
-    registry._external.clear()
-    registry._external.update(external)
-    registry._plugin_errors.clear()
-    registry._plugin_errors.update(errors)
-    for name in set(sys.modules) - modules:  # the modules imported from this test's files
-        if name.startswith("salmubench_external.") or str(getattr(sys.modules[name], "__file__", "")).startswith(
-                str(tmp_path)):
-            del sys.modules[name]
+def _isolated(isolated_methods):
+    """Every test starts from the built-in methods and leaves no external method behind (tests/conftest.py)."""
 
 
 @pytest.fixture
