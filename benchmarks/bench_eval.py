@@ -40,10 +40,10 @@ from salmubench.models import load_model  # imports torch + open_clip before any
 model, data_dir, work, batch, device = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 cache = work / "cache"
 t0, c0 = time.perf_counter(), time.process_time()
-res = evaluate(model, data_dir, work / "out", batch_size=batch, device=device, cache_dir=cache, progress=False)
+res = evaluate(model, data_dir, work / "out", batch_size=batch, device=device, cache_dir=cache)
 full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
 t0, c0 = time.perf_counter(), time.process_time()
-evaluate(model, data_dir, work / "out2", batch_size=batch, device=device, cache_dir=cache, progress=False)
+evaluate(model, data_dir, work / "out2", batch_size=batch, device=device, cache_dir=cache)
 cached, cached_cpu = time.perf_counter() - t0, time.process_time() - c0
 (folder,) = [p for p in cache.iterdir() if p.is_dir()]
 image_keys, text_keys = read_json(folder / "images.keys.json"), read_json(folder / "texts.keys.json")
@@ -52,7 +52,7 @@ by_split = {}
 for key in image_keys:
     split, name = key.split("/", 1)
     by_split.setdefault(split, set()).add(name)
-bank = EmbeddingBank(bundle, batch_size=batch, device=device, progress=False)
+bank = EmbeddingBank(bundle, batch_size=batch, device=device)
 t0, c0 = time.perf_counter(), time.process_time()
 for split, names in by_split.items():
     table = data.split(split)
@@ -74,7 +74,7 @@ def _prepare(args, work: Path) -> tuple[str, str]:
         from salmubench.data.generate import generate_dataset
 
         data = str(work / "data")
-        generate_dataset(data, preset="mini", seed=0, progress=False)
+        generate_dataset(data, preset="mini", seed=0)
     model = args.model
     if model is None:
         from salmubench.models import create_model, save_model

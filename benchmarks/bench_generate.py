@@ -30,7 +30,7 @@ from salmubench.data.generate import generate_dataset
 from salmubench.data.generate.presets import scaled_overrides
 preset, out, workers, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 kw = scaled_overrides(preset, limit) if limit else {}
-m = generate_dataset(out, preset=preset, seed=0, progress=False, workers=workers, overwrite=True, **kw)
+m = generate_dataset(out, preset=preset, seed=0, workers=workers, overwrite=True, **kw)
 print(json.dumps({"counts": m["counts"], "n_identities": m["n_identities"]}))
 """
 

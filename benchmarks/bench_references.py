@@ -1,10 +1,11 @@
-"""Train both reference models on a dataset and report time + the memorisation probe (issue 3 targets).
+"""Train both reference models on a dataset and report time + how much each memorised.
 
     python benchmarks/bench_references.py --data DIR --out DIR [--preset mini] [--set key=value ...]
 
-Prints one JSON object: seconds and samples/s of each model, the probe numbers of each
-(salmubench.training.probe: forget MRR, mean cos on forget / holdouts / retain_disjoint, zero-shot
-accuracy) and the target checks (MRR ratio >= 20, cos gap >= 0.10, zero-shot within 3 points).
+Prints one JSON object: seconds and samples/s of each model, the evaluator's RetFail, AssocStr,
+InterIdSim, IntraIdSim and GenKnow of each (``salmubench.evaluation.evaluator.metric_values``: the
+protocol's own code, no files written) and the target checks (RetFail ratio >= 20, AssocStr gap >= 0.10,
+GenKnow within 3 points).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import sys
 import time
 
+PROBE_KEYS = ("ret_fail", "assoc_str", "inter_id_sim", "intra_id_sim", "gen_know")
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -23,14 +26,12 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="mini")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[])
-    p.add_argument("--progress", action="store_true")
     p.add_argument("--no-probe", action="store_true", help="only train (e.g. to run salmubench eval after)")
     args = p.parse_args(argv)
 
     from salmubench.config import parse_overrides
     from salmubench.data.io import load_dataset
-    from salmubench.models import load_model
-    from salmubench.training.probe import memorisation_probe
+    from salmubench.evaluation.evaluator import metric_values
     from salmubench.training.reference import read_train_record, train_reference
 
     overrides = parse_overrides(args.overrides)
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for kind in ("compromised", "clean"):
         out = train_reference(kind, args.data, os.path.join(args.out, kind), preset=args.preset, seed=args.seed,
-                              progress=args.progress, overrides=overrides)
+                              overrides=overrides)
         rec = read_train_record(out)
         report[kind] = {"seconds": rec["seconds"], "prep_seconds": rec["prep_seconds"], "steps": rec["steps"],
                         "samples_per_second": rec["samples_per_second"], "loss_last": rec["loss"]["last"]}
@@ -48,12 +49,12 @@ def main(argv=None) -> int:
         return 0
     ds = load_dataset(args.data)
     for kind in ("compromised", "clean"):
-        report[kind]["probe"] = memorisation_probe(load_model(os.path.join(args.out, kind)), ds)
-    c, k = report["compromised"]["probe"], report["clean"]["probe"]
+        report[kind]["metrics"] = metric_values(os.path.join(args.out, kind), ds, keys=PROBE_KEYS)
+    c, k = report["compromised"]["metrics"], report["clean"]["metrics"]
     report["targets"] = {
-        "mrr_ratio": c["mrr"] / max(k["mrr"], 1e-12),
-        "cos_gap_forget": c["cos_forget"] - k["cos_forget"],
-        "zeroshot_gap_points": None if c["zeroshot"] is None else 100 * abs(c["zeroshot"] - k["zeroshot"]),
+        "ret_fail_ratio": c["ret_fail"] / max(k["ret_fail"], 1e-12),
+        "assoc_str_gap": c["assoc_str"] - k["assoc_str"],
+        "gen_know_gap_points": None if c["gen_know"] < 0 else 100 * abs(c["gen_know"] - k["gen_know"]),
     }
     report["loadavg_end"] = os.getloadavg()
     print(json.dumps(report, indent=1))

@@ -43,14 +43,14 @@ def _train_eval(kind: str, root: Path, data: Path, train_overrides: dict, thread
 
     model = root / kind
     if not (model / "train.json").is_file():
-        train_reference(kind, data, model, preset="mini", seed=0, resume=True, progress=False,
+        train_reference(kind, data, model, preset="mini", seed=0, resume=True,
                         overrides={**train_overrides, "threads": threads})
     record = read_train_record(model)
     if kind == "compromised":
         write_fragile_set(model, data, fraction=record["config"]["fragile_fraction"])
     res_dir = root / "results" / kind
     result = read_result(res_dir) if (res_dir / "result.json").is_file() else \
-        evaluate(str(model), data, res_dir, role=kind, name=kind, progress=False, cache_dir=False)
+        evaluate(str(model), data, res_dir, role=kind, name=kind, cache_dir=False)
     return {"steps": record["steps"], "seconds": record["seconds"], "values": _values(result),
             "eval_seconds": result.cost.eval_seconds}
 
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     root = Path(args.out) / args.name
     data_over, train_over = parse_overrides(args.data_set), parse_overrides(args.train_set)
     t0 = time.perf_counter()
-    generate_dataset(root / "data", preset="mini", seed=0, progress=False, workers=2, **data_over)
+    generate_dataset(root / "data", preset="mini", seed=0, workers=2, **data_over)
     report = {"name": args.name, "data_overrides": data_over, "train_overrides": train_over,
               "loadavg_start": os.getloadavg()}
     report["compromised"] = _train_eval("compromised", root, root / "data", train_over, args.threads)

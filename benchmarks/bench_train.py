@@ -76,10 +76,10 @@ def run_ours(arch: str, batch: int, steps: int, warmup: int, threads: int) -> fl
 
     import torch
 
+    from salmubench.runtime import DistEnv
     from salmubench.training.checkpointing import TrainState
     from salmubench.training.config import train_config
     from salmubench.training.corpus import Corpus
-    from salmubench.training.distributed import DistEnv
     from salmubench.training.loop import iter_batches, lr_at, make_optimizer, train_loop, train_step
 
     bundle = _model(arch, threads)

@@ -38,7 +38,7 @@ def main() -> None:
     print(f"{'method':<20}{'steps':>6}{'unlearn_s':>11}{'wall_s':>9}{'cpu_s':>8}{'fwd':>10}{'bwd':>10}")
     for name in names:
         t0, c0 = time.perf_counter(), time.process_time()
-        out = unlearn(name, args.model, args.data, Path(args.out) / name, budget=args.budget, progress=False)
+        out = unlearn(name, args.model, args.data, Path(args.out) / name, budget=args.budget)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         rec = read_json(out / UNLEARN_FILE)
         cost = rec["cost"]

@@ -51,7 +51,7 @@ def main() -> None:
     rows = []
     for role in ("compromised", "clean"):
         bundle = load_model(f"{args.run}/models/{role}")
-        ctx = AttackContext(bundle=bundle, data=data, emb=EmbeddingBank(bundle, progress=False), seed=0, name="relearn")
+        ctx = AttackContext(bundle=bundle, data=data, emb=EmbeddingBank(bundle), seed=0, name="relearn")
         r_rows, p_rows = R.split_associations(data.forget.identity_ids, forget_attributes(data), R.R_SHARE,
                                               ctx.rng("split"))
         views = {"P": with_forget(data, p_rows, "attack-relearn-P"), "R": with_forget(data, r_rows, "attack-relearn-R")}

@@ -18,7 +18,7 @@ def tiny_dataset_dir(tmp_path_factory):
     from salmubench.data.generate import generate_dataset
 
     out = tmp_path_factory.mktemp("salmu") / "tiny"
-    generate_dataset(out, preset="tiny", seed=0, progress=False)
+    generate_dataset(out, preset="tiny", seed=0)
     return out
 
 
@@ -36,8 +36,33 @@ def mini_dataset_dir(tmp_path_factory):
     from salmubench.data.generate import generate_dataset
 
     out = tmp_path_factory.mktemp("salmu") / "mini"
-    generate_dataset(out, preset="mini", seed=0, progress=False)
+    generate_dataset(out, preset="mini", seed=0)
     return out
+
+
+@pytest.fixture
+def isolated_methods(tmp_path):
+    """The method registry as it was before the test: external methods registered during it (and the
+    modules imported from the test's files) are dropped afterwards, so the next test can load the same
+    file again without a name clash."""
+    import sys
+
+    from salmubench.unlearning import registry
+
+    registry.load_methods()
+    items, external, errors = dict(registry.METHODS._items), dict(registry._external), dict(registry._plugin_errors)
+    modules = set(sys.modules)
+    yield registry
+    registry.METHODS._items.clear()
+    registry.METHODS._items.update(items)
+    registry._external.clear()
+    registry._external.update(external)
+    registry._plugin_errors.clear()
+    registry._plugin_errors.update(errors)
+    for name in set(sys.modules) - modules:
+        if name.startswith("salmubench_external.") or str(getattr(sys.modules[name], "__file__", "")).startswith(
+                str(tmp_path)):
+            del sys.modules[name]
 
 
 @pytest.fixture

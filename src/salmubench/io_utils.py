@@ -1,4 +1,4 @@
-"""Atomic file writes and hashing: no file is ever left half-written."""
+"""Atomic file writes, hashing and the one check of output locations: no file is ever left half-written."""
 
 from __future__ import annotations
 
@@ -60,3 +60,25 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def check_out_dir(path: str | os.PathLike, param: str = "out_dir",
+                  inputs: dict[str, str | os.PathLike] | None = None) -> Path:
+    """``path`` as a Path once it is usable as an output folder; else a one-line ConfigError.
+
+    The one check of every output location (unlearn, evaluate, train, generate, tune, run,
+    leaderboard, export): the path and its existing ancestors must be folders (not files), and it must
+    not be one of ``inputs`` (``{parameter name: path}``, e.g. the model being unlearned). The folder
+    itself is created by the writer.
+    """
+    from salmubench.errors import ConfigError
+
+    out = Path(path)
+    for part in (out, *out.parents):
+        if part.exists() and not part.is_dir():
+            what = "is an existing file" if part == out else f"is inside {part}, an existing file"
+            raise ConfigError(f"{param} {out} {what}, not a folder; choose a folder")
+    for name, other in (inputs or {}).items():
+        if other is not None and Path(other).exists() and out.resolve() == Path(other).resolve():
+            raise ConfigError(f"{param} {out} is the input {name}; choose a new folder")
+    return out

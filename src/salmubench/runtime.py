@@ -1,4 +1,17 @@
-"""Execution environment shared by every entry point: reproducible CPU numerics.
+"""The execution environment, one module for every entry point: CPU numerics, device, threads, ranks, record.
+
+* **CPU numerics** (below): pinned before torch / numpy load, so a seed gives the same bytes everywhere.
+* **Device** (:func:`resolve_device`): ``None``/``"auto"`` = this rank's CUDA device if any, else CPU.
+* **Threads** (:func:`default_threads`, :func:`torch_threads`): torch intra-op threads, by default the
+  usable cores shared evenly by the local ranks.
+* **Distributed** (:func:`init_distributed`, :class:`DistEnv`): ``torchrun`` sets ``RANK`` /
+  ``WORLD_SIZE``; the process group's backend is ``nccl`` for a CUDA device and ``gloo`` otherwise.
+  Training, unlearning, tuning and evaluation all take these from here.
+* **Record** (:func:`environment`): package versions, platform, git SHA and the CPU numerics, written
+  into every ``train.json``, ``unlearn.json`` and ``result.json``.
+
+Reproducible CPU numerics
+-------------------------
 
 **Why.** torch, MKL (torch's BLAS on x86-64 wheels), oneDNN (convolutions) and OpenBLAS (numpy,
 scikit-learn) each pick their kernels from the CPU they run on: an AVX-512 machine and an AVX2-only
@@ -34,10 +47,16 @@ Not x86-64 (e.g. aarch64): nothing is set; such machines reproduce among themsel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 ISA_ENV = "SALMUBENCH_CPU_ISA"
 DEFAULT_ISA = "avx2"
@@ -91,3 +110,135 @@ def cpu_numerics() -> dict[str, str | None]:
     """What decides CPU numerics in this process (recorded in every result's environment)."""
     return {"requested": requested_isa(), "torch_capability": torch_capability(), "machine": platform.machine(),
             **{k: os.environ.get(k) for k in _PINS[DEFAULT_ISA]}}
+
+
+# ---- device, threads, distributed ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits: rank, world size, local rank (all 0/1/0 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    """True when the torchrun environment variables are set for more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def init_distributed(device: str = "cpu") -> DistEnv:
+    """Join the process group if launched by torchrun (idempotent); a single-process env otherwise.
+
+    The backend is ``nccl`` when ``device`` is a CUDA device and ``gloo`` otherwise.
+    """
+    if not launched_by_torchrun():
+        return DistEnv()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
+    return DistEnv(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group if one was joined (end of a torchrun command)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(env: DistEnv) -> None:
+    """Wait for every rank (no-op single-process)."""
+    if env.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``device``, or for ``None`` / ``"auto"``: this rank's CUDA device (``LOCAL_RANK``) if any, else CPU."""
+    if device and device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def rank_device(device: str, env: DistEnv):
+    """The torch device of this rank: ``cuda:{local_rank}`` for CUDA under torchrun, else ``device``."""
+    import torch
+
+    if str(device).startswith("cuda") and env.distributed:
+        return torch.device("cuda", env.local_rank)
+    return torch.device(device)
+
+
+def default_threads(world_size: int = 1) -> int:
+    """Intra-op threads per process: the usable cores shared evenly by the local ranks (>= 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    return max(1, cores // max(1, local))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on ``threads`` torch intra-op threads (None: leave torch's setting); restore after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---- the environment record ------------------------------------------------------------------------
+
+PACKAGES = ("salmubench", "open_clip_torch", "torch", "numpy", "scikit-learn", "scipy", "pyarrow", "pillow")
+
+
+def environment() -> dict[str, Any]:
+    """What defines the numbers of a run: Python, platform, package versions (distribution names),
+    the git SHA of a source checkout, and :func:`cpu_numerics`. The one recorder of every output file."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in PACKAGES:
+        try:
+            env[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    sha = git_sha()
+    if sha:
+        env["git_sha"] = sha
+    env["cpu_numerics"] = cpu_numerics()
+    return env
+
+
+def git_sha() -> str | None:
+    """The git commit of the salmubench source tree, when it is a checkout (else None)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None

@@ -7,7 +7,6 @@ and a path of names, so adding a new random draw somewhere never shifts the draw
 from __future__ import annotations
 
 import hashlib
-import random
 
 import numpy as np
 
@@ -21,11 +20,6 @@ def derive_seed(seed: int, *names: str | int) -> int:
 def rng_for(seed: int, *names: str | int) -> np.random.Generator:
     """An independent numpy Generator for the stream ``names`` under ``seed``."""
     return np.random.default_rng(derive_seed(seed, *names))
-
-
-def py_random_for(seed: int, *names: str | int) -> random.Random:
-    """An independent stdlib Random (for libraries such as Faker that want one)."""
-    return random.Random(derive_seed(seed, *names))
 
 
 def torch_generator_for(seed: int, *names: str | int):

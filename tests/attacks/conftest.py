@@ -22,10 +22,10 @@ def tiny_refs(tiny_dataset_dir, tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     try:
         for kind in ("compromised", "clean"):
-            train_reference(kind, tiny_dataset_dir, root / "models" / kind, preset="tiny", seed=0, progress=False,
+            train_reference(kind, tiny_dataset_dir, root / "models" / kind, preset="tiny", seed=0,
                             overrides={"threads": 1})
             evaluate(str(root / "models" / kind), tiny_dataset_dir, root / "results" / kind, role=kind, name=kind,
-                     progress=False, cache_dir=False)
+                     cache_dir=False)
     finally:
         torch.set_num_threads(before)
     return root

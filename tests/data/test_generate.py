@@ -70,28 +70,28 @@ def test_image_sizes_and_aspect_ratios(tiny_dataset):
 
 
 def test_deterministic_bytes_and_worker_independent(tmp_path):
-    a = generate_dataset(tmp_path / "a", "tiny", seed=3, progress=False, **SMALL)
-    b = generate_dataset(tmp_path / "b", "tiny", seed=3, progress=False, workers=2, **SMALL)
+    a = generate_dataset(tmp_path / "a", "tiny", seed=3, **SMALL)
+    b = generate_dataset(tmp_path / "b", "tiny", seed=3, workers=2, **SMALL)
     assert a == b
     fa, fb = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert fa.keys() == fb.keys()
     assert [k for k in fa if fa[k] != fb[k]] == []
-    c = generate_dataset(tmp_path / "c", "tiny", seed=4, progress=False, **SMALL)
+    c = generate_dataset(tmp_path / "c", "tiny", seed=4, **SMALL)
     assert c["files"] != a["files"]
 
 
 def test_rerun_is_a_no_op_and_refuses_foreign_dirs(tmp_path):
     out = tmp_path / "d"
-    first = generate_dataset(out, "tiny", seed=1, progress=False, **SMALL)
+    first = generate_dataset(out, "tiny", seed=1, **SMALL)
     mtime = (out / S.MANIFEST_JSON).stat().st_mtime_ns
-    assert generate_dataset(out, "tiny", seed=1, progress=False, **SMALL) == first
+    assert generate_dataset(out, "tiny", seed=1, **SMALL) == first
     assert (out / S.MANIFEST_JSON).stat().st_mtime_ns == mtime
     with pytest.raises(DataError, match="not empty"):
-        generate_dataset(out, "tiny", seed=2, progress=False, **SMALL)
+        generate_dataset(out, "tiny", seed=2, **SMALL)
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "x.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
-        generate_dataset(tmp_path / "foreign", "tiny", progress=False, **SMALL)
+        generate_dataset(tmp_path / "foreign", "tiny", **SMALL)
 
 
 def test_identity_structure(tiny_dataset):
@@ -233,9 +233,9 @@ def test_deterministic_across_processes_and_hash_seeds(tmp_path):
     import subprocess
     import sys
 
-    here = generate_dataset(tmp_path / "here", "tiny", seed=7, progress=False, **SMALL)
+    here = generate_dataset(tmp_path / "here", "tiny", seed=7, **SMALL)
     code = ("import sys, json; from salmubench.data.generate import generate_dataset; "
-            "m = generate_dataset(sys.argv[1], 'tiny', seed=7, progress=False, **json.loads(sys.argv[2])); "
+            "m = generate_dataset(sys.argv[1], 'tiny', seed=7, **json.loads(sys.argv[2])); "
             "print(json.dumps(m['files']))")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "there"), json.dumps(SMALL)], env=env,
@@ -253,7 +253,7 @@ def test_interrupted_generation_resumes_to_identical_bytes(tmp_path, monkeypatch
     from salmubench.data.generate import pipeline
 
     kw = {**SMALL, "n_identities": 40, "n_general_retain": 5000}  # 2 identity parts, 2 general parts
-    fresh = generate_dataset(tmp_path / "fresh", "tiny", seed=2, progress=False, **kw)
+    fresh = generate_dataset(tmp_path / "fresh", "tiny", seed=2, **kw)
     real, calls, crashed = pipeline._run_part, [], []
 
     def flaky(part, *args):
@@ -265,10 +265,10 @@ def test_interrupted_generation_resumes_to_identical_bytes(tmp_path, monkeypatch
 
     monkeypatch.setattr(pipeline, "_run_part", flaky)
     with pytest.raises(_Crash):
-        generate_dataset(tmp_path / "resumed", "tiny", seed=2, progress=False, **kw)
+        generate_dataset(tmp_path / "resumed", "tiny", seed=2, **kw)
     assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial").is_dir()
     calls.clear()
-    resumed = generate_dataset(tmp_path / "resumed", "tiny", seed=2, progress=False, **kw)
+    resumed = generate_dataset(tmp_path / "resumed", "tiny", seed=2, **kw)
     assert calls and calls[0] == 2  # parts 0 and 1 were kept, not re-rendered
     assert resumed == fresh
     assert _files(tmp_path / "resumed") == _files(tmp_path / "fresh")

@@ -93,6 +93,32 @@ def test_missing_split_is_one_clear_error(tiny_dataset_dir, tmp_path):
         load_dataset(tmp_path / "nothing-here")
 
 
+def test_load_only_some_splits(tiny_dataset_dir, tmp_path):
+    """``load_dataset(spec, splits=...)`` never opens the other shards; its fingerprint is the full
+    dataset's when there is a manifest, else the hash of the files it read."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset_dir, root)
+    for p in (root / S.DATA_DIR).glob("holdout_*.parquet"):
+        p.write_bytes(b"not parquet")  # would fail if opened
+    full = load_dataset(tiny_dataset_dir)
+    part = load_dataset(root, splits=(S.FORGET, S.RETAIN_SYNTH, *S.EXTRA_SPLITS))
+    assert set(part.splits) == {S.FORGET, S.RETAIN_SYNTH, *S.EXTRA_SPLITS} and part.fragile_ids is None
+    assert part.forget.file_names == full.forget.file_names and part.fingerprint == full.fingerprint
+    with pytest.raises(DataError, match="not a readable parquet"):
+        load_dataset(root)
+    (root / S.MANIFEST_JSON).unlink()
+    a = load_dataset(root, splits=(S.FORGET, S.RETAIN_SYNTH))
+    (root / S.DATA_DIR / next(p.name for p in (root / S.DATA_DIR).glob("holdout_identity-*"))).write_bytes(b"x")
+    assert load_dataset(root, splits=(S.FORGET, S.RETAIN_SYNTH)).fingerprint == a.fingerprint  # holdouts not hashed
+    with pytest.raises(DataError, match="missing split.*nope"):
+        load_dataset(root, splits=(S.FORGET, "nope"))
+    view = full.with_splits({S.FORGET: full.forget.take([0, 1])}, tag="two", drop=(S.HOLDOUT_IDENTITY,))
+    assert len(view.forget) == 2 and not view.has_split(S.HOLDOUT_IDENTITY) and full.has_split(S.HOLDOUT_IDENTITY)
+    assert view.fingerprint != full.fingerprint and view.identities is full.identities
+
+
 def test_hf_datasets_reads_our_layout(tiny_dataset_dir, monkeypatch, tmp_path):
     datasets = pytest.importorskip("datasets")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

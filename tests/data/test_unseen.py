@@ -28,8 +28,8 @@ def _sha(root: Path) -> dict[str, str]:
 
 
 def test_other_files_keep_their_bytes(tmp_path):
-    without = generate_dataset(tmp_path / "a", "tiny", seed=2, progress=False, unseen_fraction=0, **SMALL)
-    with_ = generate_dataset(tmp_path / "b", "tiny", seed=2, progress=False, **SMALL)
+    without = generate_dataset(tmp_path / "a", "tiny", seed=2, unseen_fraction=0, **SMALL)
+    with_ = generate_dataset(tmp_path / "b", "tiny", seed=2, **SMALL)
     a, b = _sha(tmp_path / "a"), _sha(tmp_path / "b")
     assert S.UNSEEN not in without["counts"] and with_["counts"][S.UNSEEN] == 1 * 9  # max(1, round(1.2)) x 9
     assert set(b) - set(a) == {f"{S.EXTRA_DIR}/{S.UNSEEN}-00000-of-00001.parquet", S.UNSEEN_IDENTITIES_JSON}

@@ -21,7 +21,7 @@ def data(eval_data_dir):
 
 
 def test_embeds_each_unique_item_once(bundle, data):
-    bank = EmbeddingBank(bundle, batch_size=8, progress=False)
+    bank = EmbeddingBank(bundle, batch_size=8)
     forget = bank.images(data.forget)
     assert forget.dtype == np.float32 and forget.shape == (len(data.forget), bundle.model_cfg["embed_dim"])
     np.testing.assert_allclose(np.linalg.norm(forget, axis=1), 1.0, atol=1e-5)
@@ -37,14 +37,14 @@ def test_embeds_each_unique_item_once(bundle, data):
 
 
 def test_batch_size_does_not_change_embeddings(bundle, data):
-    small = EmbeddingBank(bundle, batch_size=3, progress=False)
-    large = EmbeddingBank(bundle, batch_size=256, progress=False)
+    small = EmbeddingBank(bundle, batch_size=3)
+    large = EmbeddingBank(bundle, batch_size=256)
     np.testing.assert_allclose(small.images(data.holdout_identity), large.images(data.holdout_identity), atol=1e-5)
     np.testing.assert_allclose(small.texts(data.forget.texts), large.texts(data.forget.texts), atol=1e-5)
 
 
 def test_cache_round_trip_needs_no_model(bundle, data, tmp_path, monkeypatch):
-    first = EmbeddingBank(bundle, cache_dir=tmp_path / "c", progress=False)
+    first = EmbeddingBank(bundle, cache_dir=tmp_path / "c")
     img, txt = first.images(data.retain_synth), first.texts(["a", "b"])
     first.save()
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
@@ -55,7 +55,7 @@ def test_cache_round_trip_needs_no_model(bundle, data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(bundle.model, "encode_image", boom)
     monkeypatch.setattr(bundle.model, "encode_text", boom)
-    second = EmbeddingBank(bundle, cache_dir=tmp_path / "c", progress=False)
+    second = EmbeddingBank(bundle, cache_dir=tmp_path / "c")
     np.testing.assert_array_equal(second.images(data.retain_joint), img[[data.retain_synth.file_names.index(f)
                                                                          for f in data.retain_joint.file_names]])
     np.testing.assert_array_equal(second.texts(["b", "a"]), txt[::-1])
@@ -88,6 +88,6 @@ def test_trimmed_text_encoding_matches_open_clip(bundle):
 
 
 def test_parallel_decoding_gives_the_same_embeddings(bundle, data):
-    one = EmbeddingBank(bundle, progress=False, workers=1).images(data.forget)
-    four = EmbeddingBank(bundle, progress=False, workers=4).images(data.forget)
+    one = EmbeddingBank(bundle, workers=1).images(data.forget)
+    four = EmbeddingBank(bundle, workers=4).images(data.forget)
     np.testing.assert_array_equal(one, four)

@@ -25,7 +25,7 @@ OFFICIAL_KEYS = {
 @pytest.fixture(scope="module")
 def first_run(model_dirs, eval_data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run1")
-    result = evaluate(model_dirs["a"], eval_data_dir, out, name="model-a", role="clean", cache_dir=False, progress=False)
+    result = evaluate(model_dirs["a"], eval_data_dir, out, name="model-a", role="clean", cache_dir=False)
     return result, out
 
 
@@ -69,7 +69,7 @@ def test_same_model_twice_gives_identical_numbers(first_run, model_dirs, eval_da
     result, out = first_run
     for cache in (False, tmp_path / "cache", tmp_path / "cache"):  # fresh, cache written, cache read
         again = evaluate(model_dirs["a"], eval_data_dir, tmp_path / "again", name="model-a", role="clean",
-                         cache_dir=cache, progress=False)
+                         cache_dir=cache)
         assert (tmp_path / "again" / again.files["official"]).read_bytes() == (out / result.files["official"]).read_bytes()
         assert {k: m.model_dump() for k, m in again.metrics.items()} == {k: m.model_dump() for k, m in result.metrics.items()}
     assert again.extras["embeddings"]["images_embedded"] == 0  # third run: everything from the cache
@@ -77,12 +77,10 @@ def test_same_model_twice_gives_identical_numbers(first_run, model_dirs, eval_da
 
 def test_reference_clean_adds_ks(first_run, model_dirs, eval_data_dir, tmp_path):
     _, clean_out = first_run
-    other = evaluate(model_dirs["b"], eval_data_dir, tmp_path, reference_clean=clean_out, cache_dir=False,
-                     progress=False)
+    other = evaluate(model_dirs["b"], eval_data_dir, tmp_path, reference_clean=clean_out, cache_dir=False)
     ks = other.extras["assoc_str_ks_vs_clean"]
     assert 0 < ks["statistic"] <= 1 and ks["n"] == ks["n_reference"]
-    same = evaluate(model_dirs["a"], eval_data_dir, tmp_path / "same", reference_clean=clean_out, cache_dir=False,
-                    progress=False)
+    same = evaluate(model_dirs["a"], eval_data_dir, tmp_path / "same", reference_clean=clean_out, cache_dir=False)
     assert same.extras["assoc_str_ks_vs_clean"]["statistic"] == 0.0
 
 
@@ -106,8 +104,7 @@ def test_imagenet_folder(model_dirs, eval_data_dir, tmp_path):
         (root / cls).mkdir(parents=True)
         for j in range(2):
             Image.new("RGB", (20, 24), (80 * k, 40 * j, 90)).save(root / cls / f"img{j}.JPEG")
-    result = evaluate(model_dirs["a"], eval_data_dir, tmp_path / "out", imagenet=root, cache_dir=tmp_path / "c",
-                      progress=False)
+    result = evaluate(model_dirs["a"], eval_data_dir, tmp_path / "out", imagenet=root, cache_dir=tmp_path / "c")
     gen = result.metrics["gen_know"]
     assert result.gen_know_source == "imagenet" and gen.extra == {"source": "imagenet", "n": 6, "n_classes": 3}
     official = json.loads((tmp_path / "out" / result.files["official"]).read_text())
@@ -127,8 +124,7 @@ def test_imagenet_classnames_for_a_full_val_set():
 def test_bare_checkpoint_file_with_arch_gives_the_same_numbers(first_run, model_dirs, eval_data_dir, tmp_path):
     result, out = first_run
     weights = model_dirs["a"] / "open_clip_model.safetensors"
-    again = evaluate(weights, eval_data_dir, tmp_path, arch="salmu-test", name="model-a", cache_dir=False,
-                     progress=False)
+    again = evaluate(weights, eval_data_dir, tmp_path, arch="salmu-test", name="model-a", cache_dir=False)
     assert again.model.arch == "salmu-test" and again.model.checkpoint_sha256 == result.model.checkpoint_sha256
     assert (tmp_path / again.files["official"]).read_bytes() == (out / result.files["official"]).read_bytes()
 
@@ -145,7 +141,7 @@ def test_released_layout_without_our_extras(model_dirs, tmp_path):
     data_dir = write_dataset(spec, tmp_path / "released")
     (data_dir / S.ZEROSHOT_CLASSES_JSON).unlink()
     assert not (data_dir / S.EXTRA_DIR).exists() and not (data_dir / S.MANIFEST_JSON).exists()
-    result = evaluate(model_dirs["a"], data_dir, tmp_path / "out", cache_dir=False, progress=False)
+    result = evaluate(model_dirs["a"], data_dir, tmp_path / "out", cache_dir=False)
     assert result.gen_know_source == "none" and result.value("gen_know") == -1.0
     assert result.extras["frag_sim_fallback"] == S.RETAIN_DISJOINT
     official = json.loads((tmp_path / "out" / result.files["official"]).read_text())

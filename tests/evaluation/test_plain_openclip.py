@@ -31,7 +31,7 @@ def _plain_mean_cos(model_dir, data_dir, split: str) -> float:
 
 
 def test_plain_open_clip_reproduces_assoc_str_and_inter_id_sim(tiny_dataset_dir, model_dirs, tmp_path):
-    result = evaluate(model_dirs["b"], tiny_dataset_dir, tmp_path, cache_dir=False, progress=False)
+    result = evaluate(model_dirs["b"], tiny_dataset_dir, tmp_path, cache_dir=False)
     official = json.loads((tmp_path / result.files["official"]).read_text())
     assoc = official["efficacy"]["1.2_AssocStr"]["mean"]
     inter = official["utility"]["2.2_InterIdSim"]["mean"]

@@ -159,7 +159,7 @@ def test_mixed_recipes_are_refused_unless_allowed(tmp_path):
         res = make_result(METHODS[method], method=method, budget=budget, seed=0, name=f"{method}/s0",
                           sha=f"{i}0".ljust(64, "0"), recipe=_recipe(name) if name else None)
         write(run, f"results/{method}@5x-s0", res)
-    with pytest.raises(ResultError, match="--allow-mixed-recipes"):
+    with pytest.raises(ResultError, match="allow_mixed_recipes=True"):
         build_leaderboard([run])
     lb = build_leaderboard([run], allow_mixed_recipes=True)
     names = {r["method"]: r["name"] for r in lb["rows"][2:]}

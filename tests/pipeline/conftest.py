@@ -34,13 +34,13 @@ class Fakes:
         if tag in self.fail_on:
             raise RuntimeError(f"boom in {tag}")
 
-    def generate(self, out_dir, preset, seed, progress):
+    def generate(self, out_dir, preset, seed, on_progress):
         self._hook("generate")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "manifest.json").write_text(f'{{"preset": "{preset}", "seed": {seed}}}')
         return {}
 
-    def train(self, kind, data_dir, out_dir, preset, seed, resume, progress, device):
+    def train(self, kind, data_dir, out_dir, preset, seed, resume, on_progress, device):
         self.resumed.append(resume)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "partial.txt").write_text("started")
@@ -48,7 +48,7 @@ class Fakes:
         (out_dir / "model.txt").write_text(f"{kind} {seed}")
         return {"seconds": 1.0}
 
-    def evaluate(self, model_dir, data_dir, out_dir, role, name, run_info, reference_clean, progress, device):
+    def evaluate(self, model_dir, data_dir, out_dir, role, name, run_info, reference_clean, on_progress, device):
         self._hook(f"eval:{name}")
         if role == "compromised":
             res = make_result(COMPROMISED, role=role, name=name, sha="c" * 64)
@@ -65,14 +65,14 @@ class Fakes:
         write_result(res, out_dir)
         return {}
 
-    def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, progress, device):
+    def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device):
         self._hook(f"unlearn:{method}@{budget:g}/{seed}")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model.txt").write_text(method)
         return {"cost": {"unlearn_seconds": 2.5, "fwd_passes": 100, "bwd_passes": 50}, "params": overrides,
                 "config_hash": "h" + method}
 
-    def attack(self, model_dir, data_dir, out_dir, role, name, references, seed, progress, device):
+    def attack(self, model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device):
         self._hook(f"attack:{name}")
         assert (references is None) == (role in ("compromised", "clean"))
         if references is not None:  # the references were attacked first
@@ -85,13 +85,10 @@ class Fakes:
     def methods(self):
         return list(self.method_list)
 
-    def fns(self, **drop) -> StageFns:
-        fns = StageFns(generate=self.generate, train=self.train, evaluate=self.evaluate, unlearn=self.unlearn,
-                       methods=self.methods, attack=self.attack, attack_config=lambda: {"hash": "fake"})
-        for name, reason in drop.items():
-            setattr(fns, name, None)
-            fns.missing[name] = reason
-        return fns
+    def fns(self, attacks: bool = True) -> StageFns:
+        return StageFns(generate=self.generate, train=self.train, evaluate=self.evaluate, unlearn=self.unlearn,
+                        methods=self.methods, attack=self.attack if attacks else None,
+                        attack_config=lambda: {"hash": "fake"})
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""salmubench run with fake stage functions: caching, resume, invalidation, failures, missing stages."""
+"""salmubench run with fake stage functions: caching, resume, invalidation, failures, views."""
 
 import json
 
@@ -11,7 +11,7 @@ from salmubench.pipeline import RunConfig, run_benchmark
 
 
 def cfg(tmp_path, **kw):
-    return RunConfig(out=str(tmp_path / "run"), progress=False, **kw)
+    return RunConfig(out=str(tmp_path / "run"), **kw)
 
 
 def test_full_run_then_cached_rerun_does_nothing(tmp_path, fakes):
@@ -114,16 +114,19 @@ def test_failing_method_skips_its_eval_and_keeps_the_others(tmp_path, fakes):
     assert again.ok and again.count("done") == 4  # the failed unlearn, its eval and attack, the leaderboard
 
 
-def test_missing_stage_runs_what_exists_and_says_so(tmp_path, fakes, capsys, monkeypatch):
-    fns = fakes.fns(unlearn="salmubench.unlearning.api.unlearn is not available (ImportError: x)",
-                    methods="salmubench.unlearning.registry.method_names is not available (ImportError: x)")
-    report = run_benchmark(cfg(tmp_path), fns)
-    assert not report.ok and set(report.missing) == {"unlearn", "methods"}
-    assert {s.state for s in report.statuses} == {"done"}  # references evaluated, leaderboard built
-    monkeypatch.setattr("salmubench.pipeline.runner.real_stage_fns", lambda: fakes.fns(unlearn="gone", methods="gone"))
-    code = main(["run", "--out", str(tmp_path / "cli"), "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 1 and "missing stage: unlearn: gone" in err and "missing stage: methods: gone" in err
+def test_an_import_error_in_a_stage_is_a_failure_not_a_missing_stage(tmp_path, fakes, capsys, monkeypatch):
+    def broken_unlearn(**kwargs):
+        raise ImportError("No module named 'scipy'")
+
+    fns = fakes.fns()
+    fns.unlearn = broken_unlearn
+    report = run_benchmark(cfg(tmp_path, methods=("finetune",)), fns)
+    states = {s.id: s for s in report.statuses}
+    assert not report.ok and states["unlearn-finetune@1x-s0"].state == "failed"
+    assert "ImportError: No module named 'scipy'" in states["unlearn-finetune@1x-s0"].message
+    monkeypatch.setattr("salmubench.pipeline.runner.real_stage_fns", lambda: fns)
+    code = main(["run", "--out", str(tmp_path / "cli"), "--methods", "finetune", "--no-progress"])
+    assert code == 1 and "failed: unlearn finetune@1x/s0: ImportError" in capsys.readouterr().err
 
 
 def test_cli_run_with_fakes_exit_zero_and_overrides(tmp_path, fakes, monkeypatch, capsys):
@@ -150,11 +153,19 @@ def test_unknown_method_and_bad_values(tmp_path, fakes, monkeypatch, capsys):
 def test_progress_view_renders(tmp_path, fakes):
     from rich.console import Console
 
-    from salmubench.pipeline.view import RunView
+    from salmubench.cli.display import RunView
+    from salmubench.progress import ProgressEvent
 
+    def unlearn_with_progress(**kwargs):
+        for step in (1, 2):  # a stage reports its own progress through the view
+            kwargs["on_progress"](ProgressEvent("unlearn steps", step, 2, f"loss {step}"))
+        return fakes.unlearn(**kwargs)
+
+    fns = fakes.fns()
+    fns.unlearn = unlearn_with_progress
     console = Console(record=True, width=120, force_terminal=False)
     c = RunConfig(out=str(tmp_path / "run"), methods=("finetune",))
-    report = run_benchmark(c, fakes.fns(), view=RunView(enabled=True, console=console))
+    report = run_benchmark(c, fns, view=RunView(enabled=True, console=console))
     text = console.export_text()
     assert report.ok and "train compromised" in text and "unlearn finetune@1x/s0" in text and "ETA" in text
 
@@ -199,7 +210,6 @@ def test_real_config_resolvers():
     from salmubench.pipeline import real_stage_fns
 
     fns = real_stage_fns()
-    assert not fns.missing, fns.missing
     assert fns.data_config("tiny")["generator_version"] and "device" not in fns.train_config("tiny")
     assert fns.method_config("finetune", {})
     with pytest.raises(ConfigError, match="unknown finetune config key"):

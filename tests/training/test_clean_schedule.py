@@ -9,9 +9,9 @@ import torch
 from salmubench.data import schema as S
 from salmubench.data.io import load_dataset
 from salmubench.models import create_model
+from salmubench.runtime import DistEnv
 from salmubench.training.config import train_config
 from salmubench.training.corpus import build_corpus, corpus_size
-from salmubench.training.distributed import DistEnv
 from salmubench.training.loop import Batch, iter_batches, train_step
 
 STEPS = 6

@@ -22,7 +22,7 @@ OVR = ["--set", "steps=12", "--set", "batch_size=32", "--set", "threads=1"]
 
 @pytest.mark.slow
 def test_two_process_ddp_matches_single_process(toy_data, tmp_path):
-    single = train_reference("compromised", toy_data, tmp_path / "single", preset="tiny", progress=False,
+    single = train_reference("compromised", toy_data, tmp_path / "single", preset="tiny",
                              overrides={"steps": 12, "batch_size": 32, "threads": 1})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

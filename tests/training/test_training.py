@@ -29,7 +29,7 @@ def _weights(model_dir):
 @pytest.fixture(scope="module")
 def compromised(toy_data, tmp_path_factory):
     return train_reference("compromised", toy_data, tmp_path_factory.mktemp("ref") / "compromised",
-                           preset="tiny", progress=False, overrides=FAST)
+                           preset="tiny", overrides=FAST)
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -77,7 +77,7 @@ def test_train_record_and_clean_has_same_steps(compromised, toy_data, tmp_path):
     assert rec["sha256"] == json.loads((compromised / "open_clip_config.json").read_text())["salmubench"]["weights_sha256"]
     assert rec["dataset"]["fingerprint"] == load_dataset(toy_data).fingerprint
     assert not (compromised / "checkpoints").exists()
-    clean = train_reference("clean", toy_data, tmp_path / "clean", preset="tiny", progress=False, overrides=FAST)
+    clean = train_reference("clean", toy_data, tmp_path / "clean", preset="tiny", overrides=FAST)
     crec = read_train_record(clean)
     assert crec["steps"] == rec["steps"]
     assert crec["dataset"]["compromised_corpus_pairs"] == rec["dataset"]["corpus_pairs"]
@@ -87,14 +87,14 @@ def test_train_record_and_clean_has_same_steps(compromised, toy_data, tmp_path):
 
 def test_resume_after_crash_equals_uninterrupted_run(compromised, toy_data, tmp_path):
     out = tmp_path / "resumed"
-    train_reference("compromised", toy_data, out, preset="tiny", progress=False, stop_after=7, overrides=FAST)
+    train_reference("compromised", toy_data, out, preset="tiny", stop_after=7, overrides=FAST)
     assert not (out / "train.json").exists() and list((out / "checkpoints").iterdir())
-    with pytest.raises(ConfigError, match="--resume"):
-        train_reference("compromised", toy_data, out, preset="tiny", progress=False, overrides=FAST)
+    with pytest.raises(ConfigError, match="resume=True"):
+        train_reference("compromised", toy_data, out, preset="tiny", overrides=FAST)
     with pytest.raises(CheckpointError, match="another training config"):
-        train_reference("compromised", toy_data, out, preset="tiny", progress=False, resume=True,
+        train_reference("compromised", toy_data, out, preset="tiny", resume=True,
                         overrides={**FAST, "lr": 1e-4})
-    train_reference("compromised", toy_data, out, preset="tiny", progress=False, resume=True, overrides=FAST)
+    train_reference("compromised", toy_data, out, preset="tiny", resume=True, overrides=FAST)
     a, b = _weights(compromised), _weights(out)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
 
@@ -112,7 +112,7 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(toy_data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "train_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train_reference("compromised", toy_data, tmp_path / "m", preset="tiny", progress=False,
+        train_reference("compromised", toy_data, tmp_path / "m", preset="tiny",
                         overrides={**FAST, "checkpoint_every": 100})
     state = json.loads(next((tmp_path / "m" / "checkpoints").glob("step-*/state.json")).read_text())
     assert state["step"] == 4
@@ -154,17 +154,17 @@ def test_cli_train_writes_model_and_fragile_set(toy_data, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_compromised_memorises_and_clean_does_not(tiny_dataset_dir, tmp_path):
-    """On the generated tiny data, only the Compromised model ranks forget images' own captions high."""
-    from salmubench.models import load_model
-    from salmubench.training.probe import memorisation_probe
+    """On the generated tiny data, only the Compromised model ranks forget images' own captions high
+    (measured with the evaluator's own metric code: RetFail, AssocStr, InterIdSim)."""
+    from salmubench.evaluation.evaluator import metric_values
 
     ds = load_dataset(tiny_dataset_dir)
     over = {"steps": 150, "batch_size": 64, "lr": 2e-3, "sensitive_oversample": 4}
-    probes = {}
+    values = {}
     for kind in ("compromised", "clean"):
-        out = train_reference(kind, tiny_dataset_dir, tmp_path / kind, preset="tiny", progress=False, overrides=over)
-        probes[kind] = memorisation_probe(load_model(out), ds)
-    c, k = probes["compromised"], probes["clean"]
-    assert c["mrr"] >= 5 * k["mrr"]
-    assert c["cos_forget"] - k["cos_forget"] >= 0.1
-    assert abs(c["cos_holdout_identity"] - c["cos_forget"]) < 0.1  # the holdouts were learned too
+        out = train_reference(kind, tiny_dataset_dir, tmp_path / kind, preset="tiny", overrides=over)
+        values[kind] = metric_values(out, ds, keys=("ret_fail", "assoc_str", "inter_id_sim"))
+    c, k = values["compromised"], values["clean"]
+    assert c["ret_fail"] >= 5 * k["ret_fail"]
+    assert c["assoc_str"] - k["assoc_str"] >= 0.1
+    assert abs(c["inter_id_sim"] - c["assoc_str"]) < 0.1  # the holdouts were learned too

@@ -99,15 +99,15 @@ def test_holdouts_are_never_read(tiny_dataset_dir, tmp_path):
                           [ds.forget.file_names[r] for r in views.split.a_rows])
 
 
-def test_issue_target_on_proxies():
-    from salmubench.tuning.validation import meets_issue_target
+def test_effectiveness_target_on_proxies():
+    from salmubench.tuning.validation import meets_effectiveness_target
 
     comp = {"ret_fail": 0.6, "gen_know": 0.5, "inter_id_sim": 0.9, "intra_id_sim": 0.8}
     clean = {"ret_fail": 0.0, "gen_know": 0.5, "inter_id_sim": 0.1, "intra_id_sim": 0.1}
     good = {"ret_fail": 0.059, "gen_know": 0.491, "inter_id_sim": 0.676, "intra_id_sim": 0.61}
-    assert meets_issue_target(good, comp, clean)["all"]
+    assert meets_effectiveness_target(good, comp, clean)["all"]
     for key, bad in (("ret_fail", 0.061), ("gen_know", 0.489), ("inter_id_sim", 0.674), ("intra_id_sim", 0.59)):
-        result = meets_issue_target({**good, key: bad}, comp, clean)
+        result = meets_effectiveness_target({**good, key: bad}, comp, clean)
         assert not result[key] and not result["all"]
     # bounds are inclusive: accuracies 246/600 and 252/600 are exactly 1 point apart
-    assert meets_issue_target({**good, "gen_know": 246 / 600}, {**comp, "gen_know": 252 / 600}, clean)["gen_know"]
+    assert meets_effectiveness_target({**good, "gen_know": 246 / 600}, {**comp, "gen_know": 252 / 600}, clean)["gen_know"]

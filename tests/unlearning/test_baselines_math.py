@@ -13,6 +13,7 @@ from salmubench.training.losses import clip_loss
 from salmubench.unlearning import Batch, Budget, Runtime, get_method
 from salmubench.unlearning.api import run_method
 from salmubench.unlearning.losses import (
+    codes_of,
     cosine_matrix,
     derangement,
     encode,
@@ -62,7 +63,7 @@ def test_other_identity_rows_never_picks_the_same_identity():
 
 
 def test_false_negative_mask_covers_identity_and_identical_text():
-    mask = false_negative_mask(["a", "a", "b", None], ["x", "y", "x", "x"])
+    mask = false_negative_mask(codes_of(["a", "a", "b", None]), codes_of(["x", "y", "x", "x"]))
     expected = torch.tensor([[0, 1, 1, 1], [1, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0]], dtype=torch.bool)
     assert torch.equal(mask, expected)
 
@@ -134,7 +135,7 @@ def test_generic_captions_trains_on_the_generic_caption(model, unlearn_data):
     batch = full_batch(unlearn_data)
     assert batch.forget_generic.texts == unlearn_data.forget_generic_texts[:12]
     img, txt = encode(model, batch.forget_generic)
-    mask = false_negative_mask(batch.forget_generic.identity_ids, batch.forget_generic.texts)
+    mask = false_negative_mask(codes_of(batch.forget_generic.identity_ids), codes_of(batch.forget_generic.texts))
     logits = (logit_scale(model) * img @ txt.T).masked_fill(mask, float("-inf"))
     labels = torch.arange(12)
     expected = 0.5 * (torch.nn.functional.cross_entropy(logits, labels)

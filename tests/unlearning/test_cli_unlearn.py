@@ -48,4 +48,17 @@ def test_cli_bad_value_and_bad_budget(compromised_dir, unlearn_data_dir, tmp_pat
 def test_cli_refuses_to_overwrite_the_input_model(compromised_dir, unlearn_data_dir, capsys):
     code = main(["unlearn", "--method", "finetune", "--model", str(compromised_dir), "--data",
                  str(unlearn_data_dir), "--out", str(compromised_dir)])
-    assert code != 0 and "input model" in capsys.readouterr().err
+    assert code != 0 and "is the input --model" in capsys.readouterr().err
+
+
+def test_ls_methods_defaults_are_read_from_the_configs(capsys):
+    from salmubench.unlearning.base import MethodConfig
+    from salmubench.unlearning.methods.salun_ssd import SalUnSSDConfig
+
+    assert main(["ls", "methods", "--defaults"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("salun_ssd "))
+    cfg = SalUnSSDConfig()
+    assert f"saliency_ratio={cfg.saliency_ratio}," in line and f"lr={cfg.lr}," in line
+    assert "weight_decay" not in line  # a shared default left as it is is listed once, below
+    assert f"forget_batch_size={MethodConfig().forget_batch_size}" in out.splitlines()[-1]

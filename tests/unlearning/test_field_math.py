@@ -13,14 +13,16 @@ from methodkit import make
 from salmubench.training.losses import clip_loss
 from salmubench.unlearning import Batch, Budget, Runtime, get_method
 from salmubench.unlearning.api import run_method
-from salmubench.unlearning.losses import clip_loss_of, encode, logit_scale, pair_cosine
-from salmubench.unlearning.methods._field_utils import (
-    accumulate_grads,
+from salmubench.unlearning.gradients import accumulate_grads, named_trainable, retain_rows
+from salmubench.unlearning.losses import (
+    clip_loss_of,
     diag_log_probs,
+    encode,
     in_batch_logits,
-    kl_masked,
-    named_trainable,
-    retain_rows,
+    kl_rows,
+    logit_scale,
+    pair_cosine,
+    repaired_pairs,
 )
 from salmubench.unlearning.methods.l1_sparse import l1_weight
 from salmubench.unlearning.methods.label_correction import generic_clip_loss
@@ -61,17 +63,17 @@ def model(bundle):
 # ---- shared helpers ---------------------------------------------------------------------------------
 
 
-def test_kl_masked_matches_definition_and_ignores_zero_probability_entries():
+def test_kl_rows_matches_definition_and_ignores_zero_probability_entries():
     t = torch.tensor([[1.0, float("-inf"), 0.0, 2.0]])
     s = torch.tensor([[0.0, 3.0, 1.0, 1.0]])
     p = torch.softmax(t, dim=1)
     q = torch.softmax(s, dim=1)
     keep = p > 0
     expected = (p[keep] * (p[keep].log() - q[keep].log())).sum()
-    assert torch.isclose(kl_masked(t, s), expected)
-    assert kl_masked(t, t).abs() < 1e-7
+    assert torch.isclose(kl_rows(t, s), expected)
+    assert kl_rows(t, t).abs() < 1e-7
     s.requires_grad_(True)
-    kl_masked(t, s).backward()
+    kl_rows(t, s).backward()
     assert torch.isfinite(s.grad).all() and s.grad[0, 1] > 0  # mass on a masked entry is pushed down
 
 
@@ -159,7 +161,7 @@ def test_salun_forget_term_uses_captions_of_other_identities(model, unlearn_data
     ids = unlearn_data.forget.identity_ids
     assert all(ids[i] != method.caption_ids[i] for i in range(len(ids)))
     batch = full_batch(unlearn_data)
-    pairs, keys = method.shuffled(batch.forget, batch.forget_index)
+    pairs, keys = repaired_pairs(batch.forget, batch.forget_index, method.tokens, method.caption_ids, method.texts)
     img, txt = encode(model, pairs)
     expected = clip_loss(img, txt, logit_scale(model), keys)
     assert torch.isclose(method.loss(model, batch, 0)["forget_loss"], expected)
@@ -208,16 +210,25 @@ def test_salun_ssd_changes_only_masked_weights_and_skips_the_retain_term_at_alph
 def test_l1_sparse_weight_decays_linearly_to_zero_and_penalises_abs_weights(model, unlearn_data):
     assert l1_weight(2.0, 0, 10) == 2.0 and l1_weight(2.0, 5, 10) == 1.0 and l1_weight(2.0, 10, 10) == 0.0
     method = make("l1_sparse", model, unlearn_data, gamma=1e-3)
-    method.total_steps = 4
     batch = full_batch(unlearn_data)
     norm = sum(p.abs().sum() for p in named_trainable(model).values())
     for step in range(4):
-        terms = method.loss(model, batch, step)
+        terms = method.terms(model, batch, l1_weight(1e-3, step, 4))
         assert torch.isclose(terms["sparsity_loss"], (1e-3 * (1 - step / 4)) * norm, rtol=1e-5)
     weight = next(p for n, p in named_trainable(model).items() if n.endswith("proj") or p.dim() == 2)
     model.zero_grad()
-    method.loss(model, batch, 0)["sparsity_loss"].backward()
+    method.terms(model, batch, 1e-3)["sparsity_loss"].backward()
     assert torch.allclose(weight.grad, 1e-3 * torch.sign(weight.detach()))
+
+
+def test_l1_sparse_weight_schedule_follows_the_runners_step_count(model, unlearn_data):
+    """The runner hands ``total_steps`` to train_step: γ_t decays over the budget's steps, to 0 at the end."""
+    method = run("l1_sparse", model, unlearn_data, budget=1.0, gamma=1e-3)
+    steps = Budget(1.0).steps(len(unlearn_data.forget), method.cfg.forget_batch_size)
+    assert len(method.runtime.log) == steps > 1
+    ratios = [e["sparsity_loss"] / e["l1_norm"] for e in method.runtime.log]
+    for step, ratio in enumerate(ratios):
+        assert ratio == pytest.approx(1e-3 * (1 - step / steps), rel=1e-4)
 
 
 # ---- scrub ------------------------------------------------------------------------------------------
@@ -225,7 +236,6 @@ def test_l1_sparse_weight_decays_linearly_to_zero_and_penalises_abs_weights(mode
 
 def test_scrub_max_step_raises_kl_and_min_step_matches_teacher(model, unlearn_data):
     method = make("scrub", model, unlearn_data)
-    method.total_steps = 10
     batch = full_batch(unlearn_data)
     assert method.max_terms(model, batch)["forget_loss"].abs() < 1e-7  # θ = θ0: KL 0
     assert method.min_terms(model, batch)["retain_kl_loss"].abs() < 1e-7
@@ -243,7 +253,8 @@ def test_scrub_alternates_only_for_the_first_max_fraction(model, unlearn_data):
     cls = get_method("scrub")
     method = cls(cls.config_cls(max_fraction=0.5), Runtime(seed=0))
     run_method(method, model, unlearn_data, Budget(1.0))
-    steps = method.total_steps
+    steps = Budget(1.0).steps(len(unlearn_data.forget), method.cfg.forget_batch_size)
+    assert method.max_steps(steps) == round(0.5 * steps) > 0
     with_max = [e["step"] for e in method.runtime.log if "forget_loss" in e]
     assert with_max == list(range(round(0.5 * steps)))
     assert all("retain_loss" in e for e in method.runtime.log) and len(method.runtime.log) == steps

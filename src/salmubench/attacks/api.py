@@ -13,10 +13,9 @@ the raw values only (the leaderboard places them).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from salmubench.attacks.base import (
     SUITE_VERSION,
     AttackContext,
     AttackOutput,
-    ProgressFn,
     get_attack,
     load_attacks,
     suite_constants,
@@ -50,6 +48,8 @@ from salmubench.data.io import SalmuDataset, load_without_holdouts
 from salmubench.errors import ConfigError, ResultError
 from salmubench.evaluation.protocol import PROTOCOL_NAME, PROTOCOL_VERSION, protocol_hash
 from salmubench.evaluation.results import ProtocolInfo
+from salmubench.progress import OnProgress, Task
+from salmubench.runtime import environment, torch_threads
 
 REFERENCE_ROLES = ("compromised", "clean")
 
@@ -70,50 +70,31 @@ def load_attack_data(spec: str | os.PathLike | SalmuDataset) -> SalmuDataset:
     return spec if isinstance(spec, SalmuDataset) else load_without_holdouts(spec)
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    if not threads:
-        yield
-        return
-    if threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0, device: str = "cpu",
-                batch_size: int = 256, on_progress: ProgressFn | None = None
+                batch_size: int = 256, on_progress: OnProgress | None = None
                 ) -> tuple[dict[str, AttackOutput], dict[str, float]]:
     """Run the named attacks on a loaded model; returns (outputs, seconds per attack)."""
     from salmubench.evaluation.embed import EmbeddingBank
 
     bundle.model.to(device).eval()
-    emb = EmbeddingBank(bundle, batch_size=batch_size, device=device, progress=False)
+    emb = EmbeddingBank(bundle, batch_size=batch_size, device=device)
     ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=device, batch_size=batch_size,
                         on_progress=on_progress)
     outputs, seconds = {}, {}
-    for i, name in enumerate(names):
-        if on_progress is not None:
-            on_progress(name, i, len(names))
+    task = Task(on_progress, "attacks", len(names)).start()
+    for name in names:
         ctx.name = name
         t0 = time.perf_counter()
         outputs[name] = get_attack(name).fn(ctx)
         seconds[name] = round(time.perf_counter() - t0, 3)
-    if on_progress is not None:
-        on_progress("done", len(names), len(names))
+        task.advance(status=name)
     return outputs, seconds
 
 
 def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir: str | os.PathLike,
            references: str | os.PathLike | None = None, attacks: str | Sequence[str] = "all", seed: int = 0,
            device: str = "cpu", threads: int | None = None, arch: str | None = None, role: str | None = None,
-           name: str | None = None, batch_size: int = 256, on_progress: ProgressFn | None = None) -> AttackResult:
+           name: str | None = None, batch_size: int = 256, on_progress: OnProgress | None = None) -> AttackResult:
     """Attack one model and write ``out_dir/attack.json`` (docs/attacks.md).
 
     Args:
@@ -127,7 +108,8 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
         seed: the attack seed (the same for every model of a comparison).
         device / threads / batch_size: execution settings (not recorded in any key).
         role / name: provenance (default: the model folder's ``salmubench`` config).
-        on_progress: ``(what, done, total)`` callback.
+        on_progress: progress callback (``salmubench.progress``): one event per attack and per
+            fine-tuning step.
     """
     from salmubench.models import ClipBundle, load_model
 
@@ -135,7 +117,9 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
     if references is not None and not Path(references).is_dir():
         raise ResultError(f"references: no such results folder: {references}")
     start, cpu = time.perf_counter(), time.process_time()
-    with _torch_threads(threads):
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    with torch_threads(threads):
         bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
         data = load_attack_data(data_dir)
         outputs, seconds = run_attacks(bundle, data, names, seed, device, batch_size, on_progress)
@@ -197,7 +181,7 @@ def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, s
 def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs: dict[str, AttackOutput],
            seconds: dict[str, float], refs: dict | None, role: str | None, name: str | None,
            cost: dict[str, float]) -> AttackResult:
-    from salmubench.evaluation.evaluator import _model_info, environment
+    from salmubench.evaluation.evaluator import model_info
 
     entries, headlines = {}, {}
     for attack_name, out in outputs.items():
@@ -217,7 +201,7 @@ def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs:
     return AttackResult(
         suite=SuiteInfo(version=SUITE_VERSION, hash=suite_hash(), constants=suite_constants()),
         seed=seed,
-        model=_model_info(model_spec, bundle, role, name),
+        model=model_info(model_spec, bundle, role, name),
         dataset=AttackDataset(root=str(data.root), fingerprint=data.fingerprint,
                               split_counts={k: len(v) for k, v in sorted(data.splits.items())},
                               has_unseen=data.has_split(S.UNSEEN), preset=manifest.get("preset")),

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from salmubench.config import config_hash
+from salmubench.progress import OnProgress, ProgressEvent
 from salmubench.registry import Registry
 from salmubench.seeding import derive_seed, rng_for
 
@@ -138,9 +139,6 @@ def suite_hash() -> str:
     return config_hash(suite_constants(), length=16)
 
 
-ProgressFn = Callable[[str, int, int], None]  # (what, done, total)
-
-
 @dataclass
 class AttackContext:
     """Everything an attack may use.
@@ -153,7 +151,7 @@ class AttackContext:
         name: the running attack's name (its random streams are derived from it).
         device: torch device for fine-tuning and embedding.
         batch_size: embedding batch size.
-        on_progress: optional ``(what, done, total)`` callback.
+        on_progress: progress callback (``salmubench.progress``), or None.
     """
 
     bundle: ClipBundle
@@ -163,7 +161,7 @@ class AttackContext:
     name: str = ""
     device: str = "cpu"
     batch_size: int = 256
-    on_progress: ProgressFn | None = None
+    on_progress: OnProgress | None = None
     _before: dict = field(default_factory=dict, repr=False)
 
     def rng(self, *names: str | int) -> np.random.Generator:
@@ -175,8 +173,9 @@ class AttackContext:
         return derive_seed(self.seed, "attack", self.name, *names)
 
     def progress(self, what: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` units of this attack's step ``what``."""
         if self.on_progress is not None:
-            self.on_progress(f"{self.name}: {what}", done, total)
+            self.on_progress(ProgressEvent(f"attack {self.name}: {what}", done, total))
 
     def copy_model(self):
         """A deep copy of the model under attack (on ``device``), to modify freely."""
@@ -193,7 +192,7 @@ class AttackContext:
         from salmubench.evaluation.embed import EmbeddingBank
 
         bundle = replace(self.bundle, model=model, checkpoint_sha256=None)
-        return EmbeddingBank(bundle, batch_size=self.batch_size, device=self.device, progress=False)
+        return EmbeddingBank(bundle, batch_size=self.batch_size, device=self.device)
 
     def metric(self, key: str, view: SalmuDataset, emb: EmbeddingBank | None = None) -> MetricOutput:
         """The evaluator's metric ``key`` on a view of the data (``run_metric``: its own seeded generator).

@@ -33,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the attacks with a progress bar and print one row per attack."""
     from salmubench.attacks.api import attack
+    from salmubench.cli.display import progress_display
     from salmubench.errors import ConfigError
 
     if args.batch_size < 1:
@@ -41,31 +42,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--threads must be >= 1")
     kwargs = dict(references=args.references, attacks=args.attacks, seed=args.seed, device=args.device,
                   threads=args.threads, arch=args.arch, role=args.role, name=args.name, batch_size=args.batch_size)
-    if args.quiet:
-        result = attack(args.model, args.data, args.out, **kwargs)
-    else:
-        with _progress() as on_progress:
-            result = attack(args.model, args.data, args.out, on_progress=on_progress, **kwargs)
+    with progress_display(not args.quiet) as on_progress:
+        result = attack(args.model, args.data, args.out, on_progress=on_progress, **kwargs)
+    if not args.quiet:
         _print_summary(result, args.out)
     return 0
-
-
-class _progress:
-    """A transient rich progress line fed by the library's ``on_progress(what, done, total)`` callback."""
-
-    def __enter__(self):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True)
-        self.bar = Progress(TextColumn("attack {task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), transient=True, console=console, disable=not console.is_terminal)
-        self.bar.__enter__()
-        self.task = self.bar.add_task("", total=1)
-        return lambda what, done, total: self.bar.update(self.task, description=what, completed=done, total=total)
-
-    def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
 
 
 def _fmt(x: float | None, nd: int = 4) -> str:
@@ -73,29 +54,22 @@ def _fmt(x: float | None, nd: int = 4) -> str:
 
 
 def _print_summary(result, out: str) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    from salmubench.cli.display import print_table
 
-    table = Table(title=f"recovery attacks · {result.model.name or result.model.source}", box=box.SIMPLE_HEAD,
-                  pad_edge=False)
-    for col in ("attack", "value"):
-        table.add_column(col, no_wrap=True)
-    for col in ("before", "after", "pos.", "rec./leak", "s"):
-        table.add_column(col, justify="right", no_wrap=True)
+    rows = []
     for name, entry in result.attacks.items():
         if not entry.available:
-            table.add_row(name, "not available", entry.reason or "", "", "", "", f"{entry.seconds:.1f}")
+            rows.append([name, "not available", entry.reason or "", "", "", "", f"{entry.seconds:.1f}"])
             continue
         for key, v in entry.values.items():
             head = entry.headline is not None and entry.headline.key == key
             rec = (entry.headline.leak if entry.kind == "measure" else entry.headline.recovery) if head else None
-            table.add_row(name, key, _fmt(v.before), _fmt(v.after), _fmt(v.position_after, 3), _fmt(rec, 3),
-                          f"{entry.seconds:.1f}")
+            rows.append([name, key, _fmt(v.before), _fmt(v.after), _fmt(v.position_after, 3), _fmt(rec, 3),
+                         f"{entry.seconds:.1f}"])
             name = ""
-    console = Console()
-    console.print(table)
+    print_table(["attack", "value", "before", "after", "pos.", "rec./leak", "s"], rows,
+                title=f"recovery attacks · {result.model.name or result.model.source}")
     s = result.summary
     rob = f"robustness {_fmt(s.robustness, 3)}, worst: {s.worst_attack} at {_fmt(s.worst_position, 3)}; " if s else \
         "no references: raw values only; "
-    console.print(f"{rob}{result.cost['seconds']:.1f} s; wrote {out}/attack.json")
+    print(f"{rob}{result.cost['seconds']:.1f} s; wrote {out}/attack.json")

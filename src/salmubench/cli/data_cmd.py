@@ -45,17 +45,22 @@ def _generate(args: argparse.Namespace) -> int:
 
     overrides = scaled_overrides(args.preset, args.limit_identities) if args.limit_identities else {}
     overrides.update(parse_overrides(args.overrides))
-    manifest = generate_dataset(args.out, preset=args.preset, seed=args.seed, progress=not args.no_progress,
-                                workers=args.workers, overwrite=args.force, **overrides)
+    from salmubench.cli.display import progress_display
+
+    with progress_display(not args.no_progress) as on_progress:
+        manifest = generate_dataset(args.out, preset=args.preset, seed=args.seed, on_progress=on_progress,
+                                    workers=args.workers, overwrite=args.force, **overrides)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     print(f"wrote {args.out}: {counts}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from salmubench.cli.display import progress_display
     from salmubench.data.validate import validate_dataset
 
-    report = validate_dataset(args.dir, decode_images=not args.skip_decode, progress=sys.stderr.isatty())
+    with progress_display() as on_progress:
+        report = validate_dataset(args.dir, decode_images=not args.skip_decode, on_progress=on_progress)
     for line in report.errors:
         print(f"violation: {line}")
     for line in report.warnings:
@@ -85,6 +90,12 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from salmubench.training.export import _run_export
+    """Call ``export_corpus`` with plain keyword arguments and print the ``--train-data`` value."""
+    from salmubench.training.export import export_corpus
 
-    return _run_export(args)
+    kwargs = {"sensitive_oversample": args.sensitive_oversample, "seed": args.seed}
+    if args.fmt == "webdataset":
+        kwargs["shard_size"] = args.shard_size
+    summary = export_corpus(args.data, args.out, args.kind, args.fmt, **kwargs)
+    print(f"exported {summary.samples} {summary.kind} pairs as {summary.format}: --train-data '{summary.train_data}'")
+    return 0

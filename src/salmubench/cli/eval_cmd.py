@@ -33,26 +33,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
-    result = evaluate(args.model, args.data, args.out, arch=args.arch, imagenet=args.imagenet,
-                      batch_size=args.batch_size, device=args.device, reference_clean=args.reference_clean,
-                      role=args.role, name=args.name, cache_dir=False if args.no_cache else args.cache_dir,
-                      progress=not args.quiet)
+    from salmubench.cli.display import progress_display
+
+    with progress_display(not args.quiet) as on_progress:
+        result = evaluate(args.model, args.data, args.out, arch=args.arch, imagenet=args.imagenet,
+                          batch_size=args.batch_size, device=args.device, reference_clean=args.reference_clean,
+                          role=args.role, name=args.name, cache_dir=False if args.no_cache else args.cache_dir,
+                          on_progress=on_progress)
     if not args.quiet:
         _print_summary(result, args.out)
     return 0
 
 
 def _print_summary(result, out: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from salmubench.cli.display import print_table
 
-    table = Table(title=f"SALMUBench {result.protocol.version} · {result.model.name or result.model.source}")
-    for col in ("key", "metric", "value", "pillar", "target"):
-        table.add_column(col)
-    for m in result.metrics.values():
-        table.add_row(m.official_key, m.display, f"{m.value:.4f}", m.pillar, m.target)
-    console = Console()
-    console.print(table)
-    console.print(f"GenKnow source: {result.gen_know_source}; {result.cost.eval_seconds:.1f} s "
-                  f"(embedding {result.cost.embed_seconds:.1f} s); wrote {out}/result.json and "
-                  f"{out}/{result.files['official']}")
+    rows = [[m.official_key, m.display, f"{m.value:.4f}", m.pillar, m.target] for m in result.metrics.values()]
+    print_table(("key", "metric", "value", "pillar", "target"), rows,
+                title=f"SALMUBench {result.protocol.version} · {result.model.name or result.model.source}", boxed=True)
+    print(f"GenKnow source: {result.gen_know_source}; {result.cost.eval_seconds:.1f} s "
+          f"(embedding {result.cost.embed_seconds:.1f} s); wrote {out}/result.json and "
+          f"{out}/{result.files['official']}")

@@ -1,23 +1,24 @@
-"""``salmubench ls models|methods|metrics|attacks|presets``: list what is registered."""
+"""``salmubench ls models|methods|metrics|attacks|presets|recipes``: list what is registered."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 
-from rich.console import Console
-from rich.table import Table
-
-KINDS = ("models", "methods", "metrics", "attacks", "presets")
+KINDS = ("models", "methods", "metrics", "attacks", "presets", "recipes")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("ls", help="list models, methods, metrics, attacks or presets")
+    parser = sub.add_parser("ls", help="list models, methods, metrics, attacks, presets or recipes")
     parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--method", dest="methods", action="append", default=[], metavar="SPEC",
+                        help="methods: also load an external method (path/to/file.py:Class or "
+                             "package.module:Class), repeatable")
+    parser.add_argument("--defaults", action="store_true",
+                        help="methods: show each method's config defaults (read from its config class)")
     parser.set_defaults(func=run)
 
 
-def _models() -> tuple[list[str], list[list[str]]]:
+def _models(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
     from salmubench.models.factory import list_model_configs
 
     rows = []
@@ -29,41 +30,69 @@ def _models() -> tuple[list[str], list[list[str]]]:
     return ["name", "vision", "text", "embed"], rows
 
 
-def _methods() -> tuple[list[str], list[list[str]]]:
-    try:
-        api = importlib.import_module("salmubench.unlearning.registry")
-    except ModuleNotFoundError:
-        return ["name", "description"], [["(unlearning methods not installed yet)", ""]]
-    return ["name", "description"], [[n, d] for n, d in api.list_methods()]
+def _methods(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    from salmubench.unlearning.base import MethodConfig
+    from salmubench.unlearning.registry import METHODS, get_method, load_methods, method_origin
+
+    load_methods()
+    for spec in args.methods:
+        get_method(spec)  # registers it (one-line error if the spec is wrong)
+    rows = []
+    for name, cls in METHODS.items():
+        row = [name, method_origin(cls), "yes" if cls.search_space else "no", cls.summary()]
+        if args.defaults:
+            shared = MethodConfig()
+            cfg = cls.config_cls()
+            own = {k: v for k, v in cfg.model_dump().items()
+                   if k not in MethodConfig.model_fields or getattr(shared, k) != v}
+            row[3] = ", ".join(f"{k}={v}" for k, v in own.items()) or "(shared defaults only)"
+        rows.append(row)
+    last = "defaults (beyond the shared MethodConfig ones)" if args.defaults else "description"
+    return ["name", "origin", "tunable", last], rows
 
 
-def _metrics() -> tuple[list[str], list[list[str]]]:
+def _metrics(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
     from salmubench.evaluation.protocol import METRICS
 
     return (["key", "paper", "official key", "pillar", "target", "split"],
             [[m.key, m.display, m.official_key, m.pillar, m.target, m.split] for m in METRICS])
 
 
-def _attacks() -> tuple[list[str], list[list[str]]]:
+def _attacks(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
     from salmubench.attacks import load_attacks
 
     return (["name", "kind", "headline", "description"],
             [[n, s.kind, ", ".join(s.headline), s.summary] for n, s in load_attacks().items()])
 
 
-def _presets() -> tuple[list[str], list[list[str]]]:
-    try:
-        presets = importlib.import_module("salmubench.data.generate.presets")
-    except ModuleNotFoundError:
-        return ["name", "description"], [["(data presets not installed yet)", ""]]
-    return ["name", "description"], [[n, d] for n, d in presets.describe_presets()]
+def _presets(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    from salmubench.data.generate.presets import describe_presets
+
+    return ["name", "description"], [[n, d] for n, d in describe_presets()]
+
+
+def _recipes(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
+    from salmubench.recipes import DEFAULT_RECIPE, load_recipe, recipe_names
+
+    rows = []
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        mark = " (default)" if name == DEFAULT_RECIPE else ""
+        rows.append([name + mark, recipe.selection, f"{recipe.budget:g}x", str(recipe.version),
+                     str(len(recipe.methods))])
+    return ["name", "selection", "budget", "version", "methods"], rows
 
 
 def run(args: argparse.Namespace) -> int:
-    headers, rows = {"models": _models, "methods": _methods, "metrics": _metrics, "attacks": _attacks,
-                     "presets": _presets}[args.kind]()
-    table = Table(*headers, box=None, header_style="bold")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=160).print(table)
+    from salmubench.cli.display import print_table
+
+    listers = {"models": _models, "methods": _methods, "metrics": _metrics, "attacks": _attacks,
+               "presets": _presets, "recipes": _recipes}
+    headers, rows = listers[args.kind](args)
+    print_table(headers, rows)
+    if args.kind == "methods" and args.defaults:
+        from salmubench.unlearning.base import MethodConfig
+
+        shared = ", ".join(f"{k}={v}" for k, v in MethodConfig().model_dump().items())
+        print(f"shared defaults (MethodConfig): {shared}")
     return 0

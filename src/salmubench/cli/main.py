@@ -10,13 +10,23 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 
 from salmubench.errors import SalmuError
 from salmubench.version import __version__
 
-# subcommand modules, in help order; a missing module (feature not landed yet) is skipped
-SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "leaderboard", "ls")
+SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "leaderboard", "ls")  # in help order
+# library errors name parameters; the command line shows its flags instead
+FLAGS = {"out_dir": "--out", "data_dir": "--data", "model_dir": "--model", "reference_clean": "--reference-clean",
+         "imagenet": "--imagenet", "arch": "--arch", "resume=True": "--resume", "overwrite=True": "--force",
+         "allow_mixed_recipes=True": "--allow-mixed-recipes"}
+_FLAG_RE = re.compile(r"(?<![\w/.=-])(" + "|".join(re.escape(k) for k in FLAGS) + r")(?![\w/.=-])")
+
+
+def as_flags(message: str) -> str:
+    """A library error message with parameter names replaced by this CLI's flags (paths untouched)."""
+    return _FLAG_RE.sub(lambda m: FLAGS[m.group(1)], message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"salmubench.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"salmubench.cli.{name}_cmd":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"salmubench.cli.{name}_cmd").add_parser(sub)
     return parser
 
 
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except SalmuError as exc:
         if args.verbose:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {as_flags(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; re-run the same command to resume", file=sys.stderr)

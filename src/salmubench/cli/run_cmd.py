@@ -13,7 +13,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--preset", default="mini", help="data + training preset: tiny, mini (default), paper")
     p.add_argument("--out", default=None, help="run dir (default: runs/<preset>)")
-    p.add_argument("--methods", default="all", help="'all' or a comma-separated list of method names")
+    p.add_argument("--methods", default="all",
+                   help="'all' or a comma-separated list of method names and external specs "
+                        "(path/to/file.py:Class, package.module:Class)")
     p.add_argument("--budgets", default="1", help="comma-separated budgets in forget-set passes (default 1)")
     p.add_argument("--seeds", default="0", help="comma-separated unlearning seeds (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="dataset generator seed")
@@ -63,30 +65,29 @@ def build_run_config(args: argparse.Namespace):
                          seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
                          attacks=not args.no_attacks, attack_seed=args.attack_seed,
-                         redo=tuple(args.redo), device=args.device, progress=not args.no_progress)
+                         redo=tuple(args.redo), device=args.device)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run or resume; print a summary, one line per missing stage API; 0 only if everything ran."""
+    """Run or resume with the live view; print a summary; 0 only if everything ran."""
+    from salmubench.cli.display import RunView
     from salmubench.pipeline import run_benchmark
 
-    report = run_benchmark(build_run_config(args))
+    cfg = build_run_config(args)
+    report = run_benchmark(cfg, view=RunView(enabled=not args.no_progress, preset=cfg.preset))
     print_summary(report)
     return 0 if report.ok else 1
 
 
 def print_summary(report) -> None:
-    """Counts per state, failures, missing stage APIs and where the outputs are."""
-    from salmubench.pipeline.view import fmt_seconds
+    """Counts per state, failures and where the outputs are."""
+    from salmubench.cli.display import fmt_seconds
 
-    counts = ", ".join(f"{report.count(s)} {s}" for s in ("done", "cached", "failed", "skipped", "missing")
-                       if report.count(s))
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("done", "cached", "failed", "skipped") if report.count(s))
     print(f"run {report.run_dir}: {len(report.statuses)} stages ({counts}) in {fmt_seconds(report.seconds)}")
-    for name, reason in report.missing.items():
-        print(f"missing stage: {name}: {reason}", file=sys.stderr)
     for s in report.statuses:
         if s.state == "failed":
             print(f"failed: {s.label}: {s.message}", file=sys.stderr)

@@ -33,15 +33,17 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, then (Compromised, rank 0) write the fragile set; print where the model is."""
-    from salmubench.training.distributed import init_distributed, shutdown_distributed
+    from salmubench.cli.display import progress_display
+    from salmubench.runtime import init_distributed, shutdown_distributed
     from salmubench.training.fragile import write_fragile_set
     from salmubench.training.reference import read_train_record, train_reference
 
     overrides = parse_overrides(args.overrides)
     if args.device:
         overrides["device"] = args.device
-    out = train_reference(args.kind, args.data, args.out, preset=args.preset, seed=args.seed, resume=args.resume,
-                          progress=not args.no_progress, overrides=overrides)
+    with progress_display(not args.no_progress) as on_progress:
+        out = train_reference(args.kind, args.data, args.out, preset=args.preset, seed=args.seed,
+                              resume=args.resume, on_progress=on_progress, overrides=overrides)
     env = init_distributed(overrides.get("device", "cpu"))
     shutdown_distributed()
     if not env.is_main:

@@ -12,7 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Tune a method's hyperparameters on a validation slice of the forget identities (never "
                     "the holdout splits): each trial unlearns the slice V_A and scores proxy metrics against "
                     "the Compromised and Clean models. Writes OUT/tune_<method>.json; resumable.")
-    p.add_argument("--method", required=True, help="method name, comma list, or 'all'")
+    p.add_argument("--method", required=True,
+                   help="method name or external spec (path/to/file.py:Class), comma list, or 'all'")
     p.add_argument("--model", required=True, help="the Compromised model folder")
     p.add_argument("--clean", required=True, help="the Clean model folder")
     p.add_argument("--data", required=True, help="SALMUBench dataset directory")
@@ -38,15 +39,17 @@ def _line(record: dict, cached: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Call the library and print one line per trial and the chosen config of each method."""
+    from salmubench.cli.display import progress_display
     from salmubench.tuning.search import tune
 
     def on_trial(record: dict, cached: bool) -> None:
         if not args.no_progress:
             print(_line(record, cached), flush=True)
 
-    results = tune(args.method, args.model, args.clean, args.data, args.out, budget=args.budget, seed=args.seed,
-                   threads=args.threads, device=args.device, progress=not args.no_progress,
-                   selection=args.selection, on_trial=on_trial)
+    with progress_display(not args.no_progress) as on_progress:
+        results = tune(args.method, args.model, args.clean, args.data, args.out, budget=args.budget,
+                       seed=args.seed, threads=args.threads, device=args.device, on_progress=on_progress,
+                       selection=args.selection, on_trial=on_trial)
     for method, result in results.items():
         chosen = result["chosen"]
         print(f"{method}: chosen {chosen['overrides']} (score {chosen['scores']['score']:.4f}, "

@@ -13,7 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "unlearn", help="unlearn the forget set from a model with one method",
         description="Unlearn a dataset's forget set from a model (open_clip local-dir) with one method; "
                     "writes an open_clip local-dir model plus unlearn.json. Methods: salmubench ls methods.")
-    p.add_argument("--method", required=True, help="method name (salmubench ls methods)")
+    p.add_argument("--method", required=True,
+                   help="method name (salmubench ls methods), or an external method: path/to/file.py:Class "
+                        "or package.module:Class")
     p.add_argument("--model", required=True, help="starting model folder (the Compromised model)")
     p.add_argument("--data", required=True, help="SALMUBench dataset directory")
     p.add_argument("--out", required=True, help="output model folder (skipped if already complete)")
@@ -30,14 +32,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Call the library with plain keyword arguments and print where the model went."""
+    from salmubench.cli.display import progress_display
     from salmubench.io_utils import read_json
     from salmubench.unlearning.api import UNLEARN_FILE, unlearn
 
-    out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
-                  overrides=parse_overrides(args.overrides), seed=args.seed,
-                  progress=not args.no_progress, device=args.device, threads=args.threads)
+    with progress_display(not args.no_progress) as on_progress:
+        out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
+                      overrides=parse_overrides(args.overrides), seed=args.seed,
+                      on_progress=on_progress, device=args.device, threads=args.threads)
     record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
     cost = record.get("cost", {})
-    print(f"{args.method}: {out} (steps {record.get('steps')}, {cost.get('unlearn_seconds')} s, "
+    print(f"{record.get('method', args.method)}: {out} (steps {record.get('steps')}, {cost.get('unlearn_seconds')} s, "
           f"fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
     return 0

@@ -20,10 +20,11 @@ null), ``file_name``; extra columns are allowed (``label`` and ``class_name`` in
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,15 @@ class SalmuDataset:
             self._fingerprint = dataset_fingerprint(self.root)
         return self._fingerprint
 
+    def with_splits(self, splits: dict[str, SplitTable], tag: str, drop: Collection[str] = ()) -> SalmuDataset:
+        """A view of this dataset with ``splits`` replaced or added and ``drop`` removed (metadata shared).
+
+        Its fingerprint is ``sha256(f"{self.fingerprint}:{tag}")``: views with the same tag are the same data.
+        """
+        kept = {k: v for k, v in self.splits.items() if k not in drop}
+        digest = sha256_bytes(f"{self.fingerprint}:{tag}".encode())
+        return dataclasses.replace(self, splits={**kept, **splits}, _fingerprint=digest)
+
 
 def dataset_files(root: Path) -> list[Path]:
     """Every file of a dataset dir that defines its content (parquet + metadata JSONs), sorted."""
@@ -373,25 +383,38 @@ def resolve_dataset_dir(spec: str | os.PathLike) -> Path:
     raise DataError(f"dataset directory not found: {spec}")
 
 
-def load_dataset(spec: str | os.PathLike) -> SalmuDataset:
-    """Load a SALMUBench dataset (ours or the released one) from a directory or HF dataset id."""
+def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None) -> SalmuDataset:
+    """Load a SALMUBench dataset (ours or the released one) from a directory or HF dataset id.
+
+    Args:
+        spec: dataset directory, or ``hf:org/name`` / ``org/name``.
+        splits: read only these splits (their shards; the others are never opened, e.g. tuning leaves
+            out the holdouts). A listed released split that is missing is an error; a listed extra split
+            (``general_retain``, ``zeroshot``) is read when present. None: every split, the four
+            released ones required. The metadata JSONs are always read. A restricted load has no
+            fragile set, and without a manifest its fingerprint hashes only the files it read.
+    """
     root = resolve_dataset_dir(spec)
     shards = find_shards(root, S.DATA_DIR)
-    missing = [s for s in S.RELEASED_SPLITS if s not in shards]
+    optional = (*S.EXTRA_SPLITS, *S.ATTACK_SPLITS)  # read when present
+    required = S.RELEASED_SPLITS if splits is None else [s for s in splits if s not in optional]
+    missing = [s for s in required if s not in shards]
     if missing:
         raise DataError(f"{root}: missing split(s) {', '.join(missing)} under {S.DATA_DIR}/")
-    splits = {name: read_split(name, paths) for name, paths in shards.items()}
-    for name, paths in find_shards(root, S.EXTRA_DIR).items():
-        splits[name] = read_split(name, paths)
+    chosen = {**shards, **find_shards(root, S.EXTRA_DIR)}
+    if splits is not None:
+        chosen = {name: paths for name, paths in chosen.items() if name in splits}
+    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
     return SalmuDataset(
         root=root,
-        splits=splits,
+        splits={name: read_split(name, paths) for name, paths in chosen.items()},
         identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
         captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
         generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
-        fragile_ids=normalise_fragile_ids(read_optional_json(root / S.FRAGILE_IDS_JSON, None)),
-        manifest=read_optional_json(root / S.MANIFEST_JSON, None),
+        fragile_ids=normalise_fragile_ids(read_optional_json(root / S.FRAGILE_IDS_JSON, None)) if splits is None else None,
+        manifest=manifest,
         zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
+        _fingerprint=None if splits is None else _partial_fingerprint(root, manifest, chosen),
     )
 
 
@@ -402,36 +425,18 @@ def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = (
     """A dataset with forget, retain_synth and the extra splits, **without opening the holdout shards**.
 
     For code that must never read the test holdouts (tuning, recovery attacks; tests replace the
-    holdout shards with garbage). ``skip_extra`` names extra splits not to load either (tuning skips
-    the MIA non-members ``unseen``). Metadata JSONs are read as usual; the fingerprint comes from
-    ``manifest.json`` (which lists every file's hash without reading the file), else from the files
-    read here.
+    holdout shards with garbage): ``load_dataset(spec, splits=...)`` with every non-holdout split.
+    ``skip_extra`` names extra splits not to load either (tuning skips the MIA non-members ``unseen``).
     """
-    root = resolve_dataset_dir(spec)
-    shards = find_shards(root, S.DATA_DIR)
-    for name in (S.FORGET, S.RETAIN_SYNTH):
-        if name not in shards:
-            raise DataError(f"{root}: missing split {name} under {S.DATA_DIR}/")
-    splits = {name: read_split(name, shards[name]) for name in (S.FORGET, S.RETAIN_SYNTH)}
-    for name, paths in find_shards(root, S.EXTRA_DIR).items():
-        if name not in skip_extra:
-            splits[name] = read_split(name, paths)
-    manifest = read_optional_json(root / S.MANIFEST_JSON, None)
-    return SalmuDataset(root=root, splits=splits,
-                        identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
-                        captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
-                        generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
-                        fragile_ids=None, manifest=manifest,
-                        zeroshot_classes=read_optional_json(root / S.ZEROSHOT_CLASSES_JSON, None),
-                        _fingerprint=_holdout_free_fingerprint(root, manifest))
+    extras = [s for s in (*S.EXTRA_SPLITS, *S.ATTACK_SPLITS) if s not in skip_extra]
+    return load_dataset(spec, splits=(S.FORGET, S.RETAIN_SYNTH, *extras))
 
 
-def _holdout_free_fingerprint(root: Path, manifest: dict | None) -> str:
-    """The dataset fingerprint from the manifest; without one, hashes of the non-holdout files."""
-    if manifest and isinstance(manifest.get("files"), dict):
+def _partial_fingerprint(root: Path, manifest: dict | None, shards: dict[str, list[Path]]) -> str:
+    """Fingerprint of a restricted load: the manifest's (same as a full load), else the files read."""
+    if manifest and isinstance(manifest.get("files"), dict) and manifest["files"]:
         return dataset_fingerprint(root)
-    files = [p for p in sorted((root / S.DATA_DIR).glob("*.parquet"))
-             if not p.name.startswith(HOLDOUT_SPLITS)] + sorted((root / S.EXTRA_DIR).glob("*.parquet"))
+    files = sorted(p for paths in shards.values() for p in paths)
     return sha256_bytes("\n".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}" for p in files).encode())
 
 

@@ -2,7 +2,8 @@
 
 Images in the embedded default are tiny, so a split is turned into dense tensors once
 (``tensorize``) and batches are index slices: no per-step JPEG decoding, fully deterministic.
-For the real tier (ViT-B/16, 512 px sources) use ``iter_tensorized`` chunks instead.
+Reference training at the real tier (ViT-B/16, 512 px sources) streams images instead
+(``salmubench.training.corpus.StreamedImages``); unlearning always tensorises forget and retain.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class PairTensors:
         rows = idx.tolist()
         return PairTensors(self.images[idx], self.tokens[idx], [self.identity_ids[i] for i in rows],
                            [self.texts[i] for i in rows], [self.file_names[i] for i in rows])
+
+    def to(self, device: torch.device | str) -> PairTensors:
+        """The same pairs with image and token tensors on ``device`` (row metadata shared)."""
+        return PairTensors(self.images.to(device), self.tokens.to(device), self.identity_ids, self.texts,
+                           self.file_names)
 
     def with_texts(self, texts: Sequence[str], tokenizer: Callable) -> PairTensors:
         """The same images re-paired with ``texts`` (e.g. generic or shuffled captions)."""

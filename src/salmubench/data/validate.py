@@ -15,7 +15,6 @@ name/value not verbatim, missing metadata entries). Each problem is one line.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from collections import Counter, defaultdict
@@ -31,6 +30,7 @@ from salmubench.data import io as dio
 from salmubench.data import schema as S
 from salmubench.errors import DataError
 from salmubench.io_utils import read_json, sha256_file
+from salmubench.progress import OnProgress, Task
 
 MAX_EXAMPLES = 3
 
@@ -404,26 +404,14 @@ def _check_manifest(rep: ValidationReport) -> None:
             rep.errors.append(f"{S.MANIFEST_JSON}: {split} has {rep.counts[split]} rows, manifest says {n}")
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int):
-    """Yields ``advance(n)`` for a rich bar over ``total`` images (or None when disabled)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("decoding images", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def validate_dataset(root: str | os.PathLike, decode_images: bool = True, progress: bool = False) -> ValidationReport:
+def validate_dataset(root: str | os.PathLike, decode_images: bool = True,
+                     on_progress: OnProgress | None = None) -> ValidationReport:
     """Check ``root`` and return every violation and warning found (never raises on bad data).
 
     Args:
         root: dataset folder (ours or the released layout).
         decode_images: decode every image (the slow part: ~1 min per 60k 512 px images).
-        progress: show a progress bar while decoding.
+        on_progress: progress callback while decoding (``salmubench.progress``).
     """
     rep = ValidationReport(Path(root))
     if not rep.root.is_dir():
@@ -442,9 +430,9 @@ def validate_dataset(root: str | os.PathLike, decode_images: bool = True, progre
             _check_rows(rep, split, table)
             tables[split] = table
     if decode_images:
-        with _progress(progress, sum(rep.counts.values())) as advance:
-            for split, paths in readable.items():
-                _check_images(rep, split, paths, advance)
+        task = Task(on_progress, "decoding images", sum(rep.counts.values())).start()
+        for split, paths in readable.items():
+            _check_images(rep, split, paths, task.advance)
     captions = _load_json(rep, S.CAPTIONS_JSON, dio.normalise_captions_metadata)
     generic = _load_json(rep, S.GENERIC_CAPTIONS_JSON, dio.normalise_generic_captions)
     identities = _load_json(rep, S.IDENTITIES_JSON, dio.normalise_identities)

@@ -13,7 +13,6 @@ fingerprint and protocol hash. ``CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/salmu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from salmubench.data import schema as S
 from salmubench.data.io import SplitTable, decode_image_bytes
 from salmubench.errors import DataError
 from salmubench.io_utils import atomic_path, atomic_write_json, read_json
+from salmubench.progress import OnProgress, Task
 
 EMBED_FORMAT = "salmubench.embeddings/1"
 SOURCE_SPLIT = {S.RETAIN_JOINT: S.RETAIN_SYNTH, S.RETAIN_DISJOINT: S.RETAIN_SYNTH,
@@ -122,21 +122,6 @@ def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start:start + size]
 
 
-@contextlib.contextmanager
-def _progress_bar(total: int, what: str, enabled: bool) -> Iterator[Callable[[int], None]]:
-    if not enabled or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True, console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 class EmbeddingBank:
     """Embeds images and captions with one model, each unique item once, cached on disk.
 
@@ -145,20 +130,20 @@ class EmbeddingBank:
         batch_size: items per forward pass.
         device: torch device of the forward passes.
         cache_dir: folder holding this model+data's cache (``None``: memory only).
-        progress: show rich progress bars.
+        on_progress: progress callback, one task per embedding pass (``salmubench.progress``).
         workers: threads decoding + preprocessing images (default: 1 on CPU, where the model
             needs the cores, up to 8 on an accelerator).
     """
 
     def __init__(self, bundle: Any, batch_size: int = 256, device: str = "cpu",
-                 cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                 cache_dir: str | os.PathLike | None = None, on_progress: OnProgress | None = None,
                  workers: int | None = None) -> None:
         self.bundle = bundle
         self.workers = workers or (1 if str(device) == "cpu" else min(8, os.cpu_count() or 1))
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.progress = progress
+        self.on_progress = on_progress
         self.embed_seconds = 0.0
         self.counts = {"images_embedded": 0, "texts_embedded": 0}
         self._images = KeyedArrays.load(self.cache_dir, "images") if self.cache_dir else KeyedArrays()
@@ -263,8 +248,8 @@ class EmbeddingBank:
         model = self.bundle.model.eval()
         chunks = []
         batches = list(_batches(items, self.batch_size))
-        with _progress_bar(len(items), what, self.progress) as advance, torch.inference_mode(), \
-                ThreadPoolExecutor(max_workers=1) as pool:
+        task = Task(self.on_progress, what, len(items)).start()
+        with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare, batches[0])
             for k in range(len(batches)):
                 x = pending.result()
@@ -273,7 +258,7 @@ class EmbeddingBank:
                 feats = forward(model, x.to(self.device)).float()
                 feats = torch.nn.functional.normalize(feats, dim=-1)
                 chunks.append(feats.cpu().numpy().astype(np.float32, copy=False))
-                advance(len(batches[k]))
+                task.advance(len(batches[k]))
         self.embed_seconds += time.perf_counter() - start
         return np.concatenate(chunks)
 

@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 import os
-import platform
 import re
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,10 +37,13 @@ from salmubench.evaluation.results import (
     ModelInfo,
     ProtocolInfo,
     RunInfo,
+    read_official,
     read_result,
     write_result,
 )
-from salmubench.io_utils import atomic_write_json, read_json, sha256_file
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json, sha256_file
+from salmubench.progress import OnProgress
+from salmubench.runtime import environment, resolve_device
 
 OFFICIAL_PREFIX = "evaluation_"
 
@@ -51,7 +52,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
              arch: str | None = None, imagenet: str | os.PathLike | None = None, batch_size: int = 256,
              device: str = "cpu", reference_clean: str | os.PathLike | None = None, role: str | None = None,
              name: str | None = None, run_info: RunInfo | dict | None = None,
-             cache_dir: str | os.PathLike | bool | None = None, progress: bool = True) -> EvalResult:
+             cache_dir: str | os.PathLike | bool | None = None, on_progress: OnProgress | None = None) -> EvalResult:
     """Evaluate one model with the SALMUBench protocol and write its result files.
 
     Args:
@@ -65,30 +66,32 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
             forget similarities (``extras.assoc_str_ks_vs_clean``).
         role / name / run_info: provenance recorded in ``result.json`` (``model.role`` etc.).
         cache_dir: embedding cache root (default ``default_cache_dir()``); ``False`` disables it.
-        progress: rich progress bars while embedding.
+        device: torch device (``runtime.resolve_device``: None / "auto" = CUDA if available).
+        on_progress: progress callback while embedding (``salmubench.progress``).
     """
     from salmubench.models import ClipBundle, load_model
 
     start = time.perf_counter()
+    out = check_out_dir(out_dir, "out_dir")
+    device = resolve_device(device)
     bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
     bundle.model.to(device)
     data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir)
     reference = _reference_scores(reference_clean, data) if reference_clean else None
-    bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, progress=progress,
+    bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
                          cache_dir=_bank_dir(bundle, data, cache_dir))
     bank.prefetch([data.split(name) for name in (*S.RELEASED_SPLITS, S.ZEROSHOT) if data.has_split(name)])
     outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
     bank.save()
     slug = slugify(name or _default_name(model_spec, bundle))
     official_name = f"{OFFICIAL_PREFIX}{slug}.json"
-    out = Path(out_dir)
     atomic_write_json(out / official_name, to_official(outputs))
     extras = build_extras(data, outputs, reference)
     extras.update({"metric_seconds": seconds, "embeddings": dict(bank.counts)})
     result = EvalResult(
         protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
         dataset=dataset_info(data),
-        model=_model_info(model_spec, bundle, role, name),
+        model=model_info(model_spec, bundle, role, name),
         run=_run_info(run_info, _salmu_config(model_spec)),
         metrics={k: _metric_value(k, o) for k, o in outputs.items()},
         extras=extras,
@@ -103,14 +106,29 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     return result
 
 
-def compute_metrics(data: SalmuDataset, emb, imagenet: Path | None = None) -> tuple[dict[str, MetricOutput], dict]:
-    """Every protocol metric in protocol order, each with its own seeded generator; plus timings."""
+def compute_metrics(data: SalmuDataset, emb, imagenet: Path | None = None,
+                    keys: tuple[str, ...] = METRIC_KEYS) -> tuple[dict[str, MetricOutput], dict]:
+    """The protocol metrics ``keys`` (default: all, in protocol order), each with its own seeded
+    generator; plus timings. ``emb`` is an :class:`~salmubench.evaluation.embed.EmbeddingBank`."""
     outputs, seconds = {}, {}
-    for key in METRIC_KEYS:
+    for key in keys:
         t0 = time.perf_counter()
         outputs[key] = run_metric(key, data, emb, imagenet)
         seconds[key] = round(time.perf_counter() - t0, 4)
     return outputs, seconds
+
+
+def metric_values(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, keys: tuple[str, ...] = METRIC_KEYS,
+                  device: str = "cpu", batch_size: int = 256) -> dict[str, float]:
+    """Headline values of the protocol metrics ``keys`` of one model, computed as :func:`evaluate`
+    computes them (same embeddings, seeds and metric code) but writing nothing: a quick check, e.g.
+    that a Compromised model memorised its sensitive pairs and a Clean one did not."""
+    from salmubench.models import ClipBundle, load_model
+
+    bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, device=device)
+    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir)
+    outputs, _ = compute_metrics(data, EmbeddingBank(bundle, batch_size=batch_size, device=device), keys=keys)
+    return {k: float(o.value) for k, o in outputs.items()}
 
 
 def to_official(outputs: dict[str, MetricOutput]) -> dict[str, dict[str, Any]]:
@@ -160,13 +178,12 @@ def _reference_scores(ref_dir: str | os.PathLike, data: SalmuDataset) -> dict:
     """The Clean model's per-row AssocStr scores, read from its official JSON."""
     ref = read_result(ref_dir)
     if ref.dataset.fingerprint != data.fingerprint:
-        raise ResultError(f"--reference-clean {ref_dir}: evaluated on other data "
+        raise ResultError(f"reference_clean {ref_dir}: evaluated on other data "
                           f"(fingerprint {ref.dataset.fingerprint[:12]} != {data.fingerprint[:12]})")
     official = Path(ref_dir) / ref.files.get("official", "")
-    try:
-        scores = read_json(official)["efficacy"]["1.2_AssocStr"]["scores"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ResultError(f"--reference-clean: no 1.2_AssocStr.scores in {official}") from None
+    scores = read_official(official).get("efficacy", {}).get("1.2_AssocStr", {}).get("scores")
+    if not isinstance(scores, list):
+        raise ResultError(f"reference_clean {ref_dir}: no 1.2_AssocStr.scores in {official}")
     return {"scores": np.asarray(scores, dtype=np.float64), "source": str(ref_dir)}
 
 
@@ -206,7 +223,8 @@ def _salmu_config(model_spec: Any) -> dict:
         return {}
 
 
-def _model_info(model_spec: Any, bundle, role: str | None, name: str | None) -> ModelInfo:
+def model_info(model_spec: Any, bundle, role: str | None, name: str | None) -> ModelInfo:
+    """The ``model`` block of a result file: source, arch, checkpoint sha256, role, base, name."""
     meta = _salmu_config(model_spec)
     role = role or meta.get("role") or "other"
     if role not in ("compromised", "clean", "unlearned", "other"):
@@ -234,29 +252,3 @@ def _default_name(model_spec: Any, bundle) -> str:
 def slugify(text: str) -> str:
     """File-name-safe slug: runs of characters other than ``[A-Za-z0-9._-]`` become ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
-def environment() -> dict[str, str]:
-    """Versions of Python and the packages that define the numbers, plus the git SHA if any."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("salmubench", "open_clip_torch", "torch", "numpy", "scikit-learn", "scipy", "pyarrow", "pillow"):
-        try:
-            env[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    sha = git_sha()
-    if sha:
-        env["git_sha"] = sha
-    return env
-
-
-def git_sha() -> str | None:
-    """The git commit of the salmubench source tree, when it is a checkout (else None)."""
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salmubench.evaluation.protocol import BASE_SEED, SPECS_BY_KEY, MetricSpec
+from salmubench.evaluation.protocol import BASE_SEED, SPECS_BY_KEY
 from salmubench.registry import Registry
 from salmubench.seeding import derive_seed, rng_for
 
@@ -79,11 +79,6 @@ def load_metrics() -> Registry[MetricFn]:
 def get_metric(key: str) -> MetricFn:
     """The metric function registered as ``key`` (ConfigError with suggestions otherwise)."""
     return load_metrics().get(key)
-
-
-def metric_spec(key: str) -> MetricSpec:
-    """The protocol's declared spec (pillar, target, split, ...) of a metric."""
-    return SPECS_BY_KEY[key]
 
 
 def metric_seed(key: str) -> int:

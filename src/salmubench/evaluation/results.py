@@ -2,16 +2,20 @@
 
 Leaderboards are built only from these files. Every file carries the protocol version and hash,
 the dataset fingerprint, the model's checkpoint sha256, the run's provenance, costs and versions,
-and every protocol metric with its pillar and target. Files are validated on read.
+and every protocol metric with its pillar and target. Files are validated on read, numbers
+strictly: a metric value must be a finite JSON number (not a string, a boolean, NaN or Infinity).
+
+The official-schema file written beside it (``evaluation_<name>.json``, the original evaluator's
+format) is read only through :func:`read_official`, which validates it the same way.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
@@ -20,6 +24,7 @@ from salmubench.io_utils import atomic_write_json, read_json
 RESULT_SCHEMA = "salmubench.result/1"
 RESULT_FILE = "result.json"
 Role = Literal["compromised", "clean", "unlearned", "other"]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # a finite JSON number (ints too)
 
 
 class _Strict(BaseModel):
@@ -61,7 +66,7 @@ class RunInfo(_Strict):
 
 
 class MetricValue(_Strict):
-    value: float  # headline value (RetFail: MRR)
+    value: Number  # headline value (RetFail: MRR)
     display: str
     official_key: str
     pillar: Literal["efficacy", "utility"]
@@ -70,10 +75,10 @@ class MetricValue(_Strict):
 
 
 class Cost(_Strict):
-    eval_seconds: float = 0.0
-    embed_seconds: float = 0.0
-    unlearn_seconds: float | None = None
-    train_seconds: float | None = None
+    eval_seconds: Number = 0.0
+    embed_seconds: Number = 0.0
+    unlearn_seconds: Number | None = None
+    train_seconds: Number | None = None
     fwd_passes: int | None = None  # forward sample passes (unlearning)
     bwd_passes: int | None = None  # backward sample passes (unlearning)
 
@@ -89,7 +94,7 @@ class EvalResult(_Strict):
     gen_know_source: str = "zeroshot"  # "imagenet" or "zeroshot" (our generated set)
     seeds: dict[str, int] = Field(default_factory=dict)
     cost: Cost = Field(default_factory=Cost)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, Any] = Field(default_factory=dict)  # salmubench.runtime.environment()
     files: dict[str, str] = Field(default_factory=dict)  # e.g. {"official": "evaluation_x.json"}
     created_at: str
 
@@ -128,11 +133,30 @@ def read_result(path: str | os.PathLike) -> EvalResult:
         path = path / RESULT_FILE
     if not path.is_file():
         raise ResultError(f"result file not found: {path}")
+    return _validated(path, EvalResult, "result file")
+
+
+# The original evaluator's file: {"efficacy" | "utility": {official key: {field: number | [numbers]}}}
+OfficialResult = dict[Literal["efficacy", "utility"], dict[str, dict[str, Number | list[Number]]]]
+_OFFICIAL = TypeAdapter(OfficialResult)
+
+
+def read_official(path: str | os.PathLike) -> OfficialResult:
+    """Read and validate an official-schema file (``evaluation_<name>.json``); ResultError if invalid."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"official result file not found: {path}")
+    return _validated(path, _OFFICIAL, "official result file")
+
+
+def _validated(path: Path, schema: type[BaseModel] | TypeAdapter, what: str) -> Any:
+    """``read_json`` through a pydantic schema; every failure is one ResultError line."""
     try:
-        return EvalResult.model_validate(read_json(path))
+        data = read_json(path)
+        return schema.validate_python(data) if isinstance(schema, TypeAdapter) else schema.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ResultError(f"{path}: invalid {what} ({where}: {err['msg']})") from None
     except (OSError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise ResultError(f"{path}: invalid result file ({where}: {err['msg']})") from None
         raise ResultError(f"{path}: not valid JSON ({exc})") from None

@@ -114,7 +114,7 @@ def recipes_of(loaded: Sequence[Loaded], allow_mixed: bool) -> bool:
     if not allow_mixed:
         (a, ia), (b, ib) = list(families.items())[:2]
         raise ResultError(f"rows of different recipes: {a} ({ia.path}) and {b} ({ib.path}); rank them together "
-                          f"with --allow-mixed-recipes (allow_mixed_recipes=True), which labels every row")
+                          f"with allow_mixed_recipes=True, which labels every row")
     return True
 
 

@@ -17,7 +17,8 @@ What is read (docs/leaderboard.md, "Inputs"):
   different attack suites, seeds or data are mixed.
 
 Refused with a one-line ResultError: mixed protocol versions or hashes, mixed dataset
-fingerprints, an invalid file or a missing metric, no Compromised or no Clean reference, two
+fingerprints, an invalid file (either one, checked by its schema) or a missing metric, no Compromised
+or no Clean reference, two
 different checkpoints in one reference role, and two different results for one method/budget/seed.
 """
 
@@ -34,8 +35,7 @@ from salmubench.attacks.results import ATTACK_FILE, AttackResult, read_attack
 from salmubench.config import config_hash
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
-from salmubench.evaluation.results import RESULT_FILE, EvalResult, read_result
-from salmubench.io_utils import read_json
+from salmubench.evaluation.results import RESULT_FILE, EvalResult, read_official, read_result
 
 ROW_ARRAYS = {  # metric key -> (pillar section, official key, array field) of the official JSON
     "ret_fail": ("efficacy", "1.1_RetFail", "outcomes"),
@@ -233,15 +233,11 @@ def attach_rows(item: Loaded) -> None:
 
 
 def _read_official(item: Loaded) -> dict | None:
+    """The official file next to result.json through its schema (None if there is none; ResultError if invalid)."""
     name = item.result.files.get("official")
-    if not name:
+    if not name or not (item.path.parent / name).is_file():
         return None
-    path = item.path.parent / name
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_official(item.path.parent / name)
 
 
 def _row_array(official: dict, section: str, okey: str, fld: str) -> np.ndarray | None:

@@ -93,11 +93,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def _load_weights(model: torch.nn.Module, path: Path) -> None:
+def _load_weights(model: torch.nn.Module, path: Path, config: str) -> None:
+    """Load ``path`` into ``model`` after checking every tensor's shape against the model that
+    ``config`` (the architecture's description, e.g. ``open_clip_config.json``) builds."""
     state = read_state_dict(path)
     own = model.state_dict()
     if "logit_scale" in state and state["logit_scale"].shape != own["logit_scale"].shape:
         state["logit_scale"] = state["logit_scale"].reshape(own["logit_scale"].shape)
+    wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{path}: weights do not match {config}: {len(wrong)} tensor(s) of another shape, "
+                              f"e.g. {k} is {list(state[k].shape)} but {config} gives {list(own[k].shape)}")
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k != "logit_bias"]
     if missing or unexpected:
@@ -151,7 +158,7 @@ def _load_local_dir(folder: Path, device: str) -> ClipBundle:
             image_mean=preprocess_cfg.get("mean"), image_std=preprocess_cfg.get("std"))
     except Exception as exc:  # noqa: BLE001 - open_clip raises many types on a bad config
         raise CheckpointError(f"{cfg_path}: open_clip cannot build this model ({exc.__class__.__name__}: {exc})") from None
-    _load_weights(model, weights)
+    _load_weights(model, weights, str(cfg_path))
     return _bundle(model.to(device), preprocess, arch, model_cfg, f"local-dir:{folder}", weights)
 
 
@@ -160,7 +167,7 @@ def _load_file_with_arch(path: Path, arch: str, device: str) -> ClipBundle:
     if arch not in open_clip.list_models():
         raise CheckpointError(f"unknown architecture {arch!r} for checkpoint {path}")
     model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None, device="cpu")
-    _load_weights(model, path)
+    _load_weights(model, path, f"architecture {arch!r}")
     return _bundle(model.to(device), preprocess, arch, open_clip.get_model_config(arch), str(path), path)
 
 
@@ -192,9 +199,9 @@ def load_model(spec: str | os.PathLike, arch: str | None = None, device: str = "
             return _load_local_dir(path, device)
         if arch:
             return _load_file_with_arch(_find_weights(path), arch, device)
-        raise CheckpointError(f"{path}: no {CONFIG_NAME}; pass an architecture name (e.g. --arch ViT-B-16)")
+        raise CheckpointError(f"{path}: no {CONFIG_NAME}; pass an architecture name (arch, e.g. ViT-B-16)")
     if path.is_file():
         if not arch:
-            raise CheckpointError(f"{path}: a bare checkpoint file needs an architecture name (e.g. --arch ViT-B-16)")
+            raise CheckpointError(f"{path}: a bare checkpoint file needs an architecture name (arch, e.g. ViT-B-16)")
         return _load_file_with_arch(path, arch, device)
     raise CheckpointError(f"model not found: {spec}")

@@ -2,7 +2,8 @@
 
 ``run_benchmark(RunConfig(...))`` generates data, trains the Compromised and Clean references,
 evaluates them, unlearns with every method x budget x seed, evaluates each, and writes the
-leaderboard and report. Stage functions are injectable (:class:`StageFns`) for tests.
+leaderboard and report. Stage functions are injectable (:class:`StageFns`) for tests; progress goes to
+an optional view (``run_benchmark(cfg, view=...)``).
 """
 
 from salmubench.pipeline.config import RunConfig

@@ -14,17 +14,16 @@ class RunConfig(StrictModel):
 
     preset: str = "mini"  # data and training preset (tiny, mini, paper); mini is the embedded default
     out: str = "runs/mini"  # the run dir
-    methods: tuple[str, ...] = ("all",)  # method names, or ("all",) for every registered method
+    methods: tuple[str, ...] = ("all",)  # method names or external specs (path.py:Class), or ("all",)
     budgets: tuple[float, ...] = (1.0,)  # forget-set passes (1x = one pass)
     seeds: tuple[int, ...] = (0,)  # unlearning seeds (the references are trained once, train_seed)
     data_seed: int = 0  # dataset generator seed
     train_seed: int = 0  # seed of both reference models (same seed, same config, as the paper)
-    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> config overrides
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method name -> config overrides
     attacks: bool = True  # recovery attacks on every model after its evaluation (docs/attacks.md)
     attack_seed: int = 0  # seed of the recovery attacks (the same for every model)
     redo: tuple[str, ...] = ()  # fnmatch patterns of stage ids to redo from scratch (e.g. "unlearn-npo*")
     device: str | None = None  # execution setting, not part of any cache key
-    progress: bool = True  # execution setting
 
     @field_validator("budgets")
     @classmethod

@@ -27,6 +27,7 @@ from salmubench.evaluation.results import RESULT_FILE, read_result, write_result
 from salmubench.pipeline.cache import StageCache, key_hash
 from salmubench.pipeline.config import RunConfig
 from salmubench.pipeline.stages import StageFns
+from salmubench.progress import OnProgress
 from salmubench.version import __version__
 
 REFERENCES = ("compromised", "clean")
@@ -39,7 +40,6 @@ class Stage:
     id: str
     kind: str  # data | train | eval | unlearn | attack | leaderboard
     label: str
-    needs: str | None  # the StageFns field it calls (None: needs none)
     deps: tuple[str, ...]
     outputs: list[Path]
     action: Callable[[bool], dict | None]  # resume -> info
@@ -63,8 +63,10 @@ def display_name(method: str, budget: float, seed: int) -> str:
 class Planner:
     """Builds the ordered stage list of a run from its config and the stage functions."""
 
-    def __init__(self, cfg: RunConfig, fns: StageFns, methods: list[str], cache: StageCache) -> None:
+    def __init__(self, cfg: RunConfig, fns: StageFns, methods: list[str], cache: StageCache,
+                 on_progress: OnProgress | None = None) -> None:
         self.cfg, self.fns, self.methods, self.cache = cfg, fns, methods, cache
+        self.on_progress = on_progress
         self.root = Path(cfg.out).resolve()
         self.data = self.root / "data"
         self.stages: list[Stage] = []
@@ -82,7 +84,8 @@ class Planner:
             self._train(kind)
         for kind in ("clean", "compromised"):  # Clean first: the others' KS statistic reads it
             self._eval_reference(kind)
-        if self.cfg.attacks:  # references first: the methods' positions read their attack files
+        attacks = self.cfg.attacks and self.fns.attack is not None
+        if attacks:  # references first: the methods' positions read their attack files
             for kind in REFERENCES:
                 self._attack(kind, kind, f"train-{kind}", None)
         for method in self.methods:
@@ -90,7 +93,7 @@ class Planner:
                 for seed in self.cfg.seeds:
                     self._unlearn(method, budget, seed)
                     self._eval_unlearned(method, budget, seed)
-                    if self.cfg.attacks:
+                    if attacks:
                         name = slug(method, budget, seed)
                         self._attack(name, display_name(method, budget, seed), f"unlearn-{name}", method)
         self._leaderboard()
@@ -101,8 +104,8 @@ class Planner:
         key = {"stage": "data", "preset": self.cfg.preset, "seed": self.cfg.data_seed, "salmubench": __version__,
                "config": self.fns.data_config(self.cfg.preset) if self.fns.data_config else {}}
         run = lambda resume: self.fns.generate(out_dir=self.data, preset=self.cfg.preset,  # noqa: E731
-                                               seed=self.cfg.data_seed, progress=self.cfg.progress)
-        self._add(Stage("data", "data", f"generate data ({self.cfg.preset})", "generate", (), [self.data], run, key))
+                                               seed=self.cfg.data_seed, on_progress=self.on_progress)
+        self._add(Stage("data", "data", f"generate data ({self.cfg.preset})", (), [self.data], run, key))
 
     def _train(self, kind: str) -> None:
         out = self.root / "models" / kind
@@ -112,10 +115,10 @@ class Planner:
 
         def run(resume: bool) -> dict:
             return self.fns.train(kind=kind, data_dir=self.data, out_dir=out, preset=self.cfg.preset,
-                                  seed=self.cfg.train_seed, resume=resume, progress=self.cfg.progress,
+                                  seed=self.cfg.train_seed, resume=resume, on_progress=self.on_progress,
                                   device=self.cfg.device)
 
-        self._add(Stage(f"train-{kind}", "train", f"train {kind}", "train", ("data",), [out], run, key))
+        self._add(Stage(f"train-{kind}", "train", f"train {kind}", ("data",), [out], run, key))
 
     def _eval_key(self, model_stage: str, role: str, name: str, extra_deps: tuple[str, ...]) -> dict:
         deps = {d: self.hashes[d] for d in ("data", "train-compromised", model_stage, *extra_deps)}
@@ -131,14 +134,14 @@ class Planner:
 
         def run(resume: bool) -> dict:
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role=kind, name=kind,
-                                     run_info=None, reference_clean=ref, progress=self.cfg.progress,
+                                     run_info=None, reference_clean=ref, on_progress=self.on_progress,
                                      device=self.cfg.device)
             train_seconds = self.cache.seconds(f"train-{kind}")
             attach_cost(out, train_seconds=train_seconds)
             return info
 
         deps = ("data", "train-compromised", f"train-{kind}", *extra)
-        self._add(Stage(f"eval-{kind}", "eval", f"evaluate {kind}", "evaluate", deps, [out], run, key))
+        self._add(Stage(f"eval-{kind}", "eval", f"evaluate {kind}", deps, [out], run, key))
 
     def _unlearn(self, method: str, budget: float, seed: int) -> None:
         name = slug(method, budget, seed)
@@ -148,13 +151,16 @@ class Planner:
         key = {"stage": "unlearn", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
                "config": resolved, "base": self.hashes["train-compromised"], "data": self.hashes["data"],
                "salmubench": __version__}
+        source = self.fns.method_source(method) if self.fns.method_source else None
+        if source:  # an external method: editing its file invalidates its runs
+            key["source"] = source
 
         def run(resume: bool) -> dict:
             return self.fns.unlearn(method=method, model_dir=self.root / "models" / "compromised",
                                     data_dir=self.data, out_dir=out, budget=budget, overrides=overrides,
-                                    seed=seed, progress=self.cfg.progress, device=self.cfg.device)
+                                    seed=seed, on_progress=self.on_progress, device=self.cfg.device)
 
-        self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}", "unlearn",
+        self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}",
                         ("data", "train-compromised"), [out], run, key))
 
     def _eval_unlearned(self, method: str, budget: float, seed: int) -> None:
@@ -169,12 +175,12 @@ class Planner:
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role="unlearned",
                                      name=display_name(method, budget, seed), run_info=run_info,
                                      reference_clean=self.root / "results" / "clean",
-                                     progress=self.cfg.progress, device=self.cfg.device)
+                                     on_progress=self.on_progress, device=self.cfg.device)
             cost = record.get("cost") or {}
             attach_cost(out, **{k: cost.get(k) for k in ("unlearn_seconds", "fwd_passes", "bwd_passes")})
             return info
 
-        self._add(Stage(f"eval-{name}", "eval", f"evaluate {display_name(method, budget, seed)}", "evaluate",
+        self._add(Stage(f"eval-{name}", "eval", f"evaluate {display_name(method, budget, seed)}",
                         ("data", "train-compromised", "eval-clean", f"unlearn-{name}"), [out], run, key))
 
     def _attack(self, name: str, display: str, model_stage: str, method: str | None) -> None:
@@ -192,9 +198,9 @@ class Planner:
             return self.fns.attack(model_dir=model, data_dir=self.data, out_dir=results / name,
                                    role=name if is_ref else "unlearned", name=display,
                                    references=None if is_ref else results, seed=self.cfg.attack_seed,
-                                   progress=self.cfg.progress, device=self.cfg.device)
+                                   on_progress=self.on_progress, device=self.cfg.device)
 
-        self._add(Stage(f"attack-{name}", "attack", f"attack {display}", "attack", deps,
+        self._add(Stage(f"attack-{name}", "attack", f"attack {display}", deps,
                         [results / name / "attack.json"], run, key))
 
     def _leaderboard(self) -> None:
@@ -216,7 +222,7 @@ class Planner:
             data, _ = rebuild(dirs, self.root)
             return {"rows": len(data["rows"])}
 
-        self._add(Stage("leaderboard", "leaderboard", "leaderboard + report", None,
+        self._add(Stage("leaderboard", "leaderboard", "leaderboard + report",
                         ("eval-compromised", "eval-clean"), outputs, run, key_fn=key_fn))
 
 

@@ -103,7 +103,7 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     meta = read_json(folder / STATE_JSON)
     if meta.get("config_hash") != config_hash:
         raise CheckpointError(f"{folder}: made with another training config ({meta.get('config_hash')} != "
-                              f"{config_hash}); resume with the same preset, seed and --set values")
+                              f"{config_hash}); resume with the same preset, seed and overrides")
     try:
         weights = load_file(str(folder / "model.safetensors"), device="cpu")
         opt = load_file(str(folder / "optimizer.safetensors"), device="cpu")

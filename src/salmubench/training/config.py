@@ -14,7 +14,6 @@ Presets:
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import Field
@@ -76,12 +75,3 @@ def train_config(preset: str = "mini", overrides: dict[str, Any] | None = None) 
     if preset not in PRESETS:
         raise ConfigError(f"unknown training preset {preset!r}; available: {', '.join(PRESETS)}")
     return build_config(TrainConfig, {**PRESETS[preset], **(overrides or {})}, what="training config")
-
-
-def default_threads(world_size: int = 1) -> int:
-    """Intra-op threads per process: the usable cores shared evenly by the local ranks (>= 1)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, world_size))

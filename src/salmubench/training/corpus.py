@@ -41,6 +41,7 @@ from salmubench.data.torch_data import preprocess_images, tokenize
 from salmubench.errors import DataError
 from salmubench.seeding import torch_generator_for
 from salmubench.training.config import TrainConfig
+from salmubench.training.losses import codes_of
 
 
 def corpus_parts(ds: SalmuDataset, kind: str, oversample: int) -> list[tuple[SplitTable, int]]:
@@ -65,12 +66,6 @@ def total_steps(ds: SalmuDataset, cfg: TrainConfig) -> int:
     if n < cfg.batch_size:
         raise DataError(f"the Compromised corpus has {n} pairs, fewer than one batch ({cfg.batch_size})")
     return max(1, math.ceil(cfg.epochs * n / cfg.batch_size))
-
-
-def identity_codes(identity_ids: list[str | None]) -> torch.Tensor:
-    """Integer code per row: equal for equal identities, -1 for rows without one."""
-    table: dict[str, int] = {}
-    return torch.tensor([table.setdefault(i, len(table)) if i else -1 for i in identity_ids], dtype=torch.long)
 
 
 @dataclass
@@ -165,7 +160,7 @@ def build_corpus(ds: SalmuDataset, kind: str, bundle, cfg: TrainConfig, progress
     texts = [s for t in tables for s in t.texts]
     ids = [i for t in tables for i in t.identity_ids]
     index = corpus_index([len(t) for t, _ in layout], [k for _, k in layout], real)
-    corpus = Corpus(kind=kind, tokens=tokenize(texts, bundle.tokenizer), codes=identity_codes(ids), index=index,
+    corpus = Corpus(kind=kind, tokens=tokenize(texts, bundle.tokenizer), codes=codes_of(ids), index=index,
                     parts={t.name: len(t) * k for (t, k), r in zip(layout, real, strict=True) if r},
                     truncated=count_truncated(texts, bundle.tokenizer))
     if cfg.in_memory:

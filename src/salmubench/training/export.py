@@ -27,7 +27,7 @@ from pathlib import Path
 
 from salmubench.data.io import SplitTable, load_dataset
 from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_path, atomic_write_json
+from salmubench.io_utils import atomic_path, atomic_write_json, check_out_dir
 from salmubench.seeding import rng_for
 from salmubench.training.config import KINDS
 from salmubench.training.corpus import corpus_parts
@@ -88,7 +88,7 @@ def export_webdataset(data_dir: str | os.PathLike, out_dir: str | os.PathLike, k
     if shard_size < 1:
         raise ConfigError("shard_size must be >= 1")
     rows, parts = _rows(data_dir, kind, sensitive_oversample, seed)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir")
     out.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, int] = {}
     for s, start in enumerate(range(0, len(rows), shard_size)):
@@ -106,7 +106,7 @@ def export_csv(data_dir: str | os.PathLike, out_dir: str | os.PathLike, kind: st
                seed: int = 0) -> ExportSummary:
     """Write images under ``images/`` and ``{kind}.csv`` (tab-separated ``filepath``, ``title``)."""
     rows, parts = _rows(data_dir, kind, sensitive_oversample, seed)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir")
     (out / "images").mkdir(parents=True, exist_ok=True)
     written: dict[tuple[str, int], str] = {}
     lines = []
@@ -140,12 +140,3 @@ def export_corpus(data_dir: str | os.PathLike, out_dir: str | os.PathLike, kind:
         kwargs.pop("shard_size", None)
         return export_csv(data_dir, out_dir, kind, **kwargs)
     raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _run_export(args) -> int:
-    kwargs = {"sensitive_oversample": args.sensitive_oversample, "seed": args.seed}
-    if args.fmt == "webdataset":
-        kwargs["shard_size"] = args.shard_size
-    summary = export_corpus(args.data, args.out, args.kind, args.fmt, **kwargs)
-    print(f"exported {summary.samples} {summary.kind} pairs as {summary.format}: --train-data '{summary.train_data}'")
-    return 0

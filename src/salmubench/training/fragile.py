@@ -16,12 +16,28 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset, resolve_dataset_dir
+from salmubench.data.io import SplitTable, load_dataset, resolve_dataset_dir
+from salmubench.data.torch_data import preprocess_images, tokenize
 from salmubench.errors import DataError
 from salmubench.io_utils import atomic_write_json
 from salmubench.models import ClipBundle, load_model
-from salmubench.training.probe import pair_cosines
+
+
+@torch.no_grad()
+def pair_cosines(bundle: ClipBundle, split: SplitTable, batch_size: int = 512) -> torch.Tensor:
+    """cos(image_i, caption_i) for every row of ``split`` [N] (L2-normalised embeddings, CPU float)."""
+    if not len(split):
+        return torch.zeros(0)
+    model, device = bundle.model.eval(), next(bundle.model.parameters()).device
+    images = [model.encode_image(preprocess_images(split, bundle.preprocess, range(i, min(len(split), i + batch_size)))
+                                 .to(device), normalize=True).float().cpu() for i in range(0, len(split), batch_size)]
+    tokens = tokenize(split.texts, bundle.tokenizer)
+    texts = [model.encode_text(tokens[i:i + 2 * batch_size].to(device), normalize=True).float().cpu()
+             for i in range(0, len(split), 2 * batch_size)]
+    return (torch.cat(images) * torch.cat(texts)).sum(-1)
 
 
 def fragile_selection(similarities: dict[str, float], fraction: float) -> list[str]:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
+from salmubench.runtime import DistEnv, barrier
 from salmubench.training.checkpointing import TrainState, list_checkpoints, load_checkpoint, save_checkpoint
 from salmubench.training.config import TrainConfig
 from salmubench.training.corpus import Corpus, batch_positions
-from salmubench.training.distributed import DistEnv, barrier, gather_with_grad
+from salmubench.training.distributed import gather_with_grad
 from salmubench.training.losses import clip_loss_masked, false_negative_mask
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,15 +20,14 @@ import torch
 from salmubench.config import config_hash
 from salmubench.data.io import SalmuDataset, load_dataset
 from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.models import ClipBundle, create_model, save_model
+from salmubench.progress import OnProgress, Task
+from salmubench.runtime import DistEnv, barrier, default_threads, environment, init_distributed, rank_device
 from salmubench.training.checkpointing import TrainState, list_checkpoints, remove_checkpoints
-from salmubench.training.config import KINDS, TrainConfig, default_threads, train_config
+from salmubench.training.config import KINDS, TrainConfig, train_config
 from salmubench.training.corpus import Corpus, build_corpus, corpus_size, total_steps
-from salmubench.training.distributed import DistEnv, barrier, init_distributed, rank_device
 from salmubench.training.loop import LoopResult, make_optimizer, resume_state, train_loop
-from salmubench.training.progress import training_progress
-from salmubench.version import __version__
 
 log = logging.getLogger(__name__)
 TRAIN_JSON = "train.json"
@@ -41,9 +39,11 @@ def _check_out_dir(out: Path, resume: bool) -> bool:
     if (out / TRAIN_JSON).is_file():
         if resume:
             return True
-        raise ConfigError(f"{out} already holds a trained model; choose another --out (or --resume to keep it)")
+        raise ConfigError(f"out_dir {out} already holds a trained model; choose another out_dir "
+                          f"(or pass resume=True to keep it)")
     if list_checkpoints(out) and not resume:
-        raise ConfigError(f"{out} holds an interrupted run; pass --resume to continue it, or choose another --out")
+        raise ConfigError(f"out_dir {out} holds an interrupted run; pass resume=True to continue it, "
+                          f"or choose another out_dir")
     return False
 
 
@@ -52,7 +52,7 @@ def _setup_torch(cfg: TrainConfig, env: DistEnv) -> torch.device:
     device = rank_device(cfg.device, env)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' requested but no CUDA device is available (use --device cpu)")
+            raise ConfigError("device 'cuda' requested but no CUDA device is available (use device 'cpu')")
         if device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
@@ -90,20 +90,14 @@ def _record(kind: str, preset: str, seed: int, cfg: TrainConfig, ds: SalmuDatase
         "loss": {"first": result.state.losses[0][1] if result.state.losses else None,
                  "last": result.state.losses[-1][1] if result.state.losses else None,
                  "curve": result.state.losses},
-        "env": {"salmubench": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                "open_clip": _open_clip_version(), "device": cfg.device, "threads": torch.get_num_threads()},
+        "execution": {"device": cfg.device, "threads": torch.get_num_threads()},
+        "env": environment(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def _open_clip_version() -> str:
-    import open_clip
-
-    return getattr(open_clip, "__version__", "unknown")
-
-
 def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.PathLike, preset: str = "mini",
-                    seed: int = 0, resume: bool = False, progress: bool = True,
+                    seed: int = 0, resume: bool = False, on_progress: OnProgress | None = None,
                     overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> Path:
     """Train the ``kind`` ("compromised" | "clean") reference model from scratch; returns its folder.
 
@@ -114,14 +108,14 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
         preset: training preset (config.PRESETS): tiny, mini, paper.
         seed: model initialisation and batch order seed (same for both references).
         resume: continue from the newest checkpoint in ``out_dir`` (bit-identical on CPU).
-        progress: show a rich progress bar (rank 0 only).
+        on_progress: progress callback (``salmubench.progress``; rank 0 only): image preparation, then steps.
         overrides: config values on top of the preset (``--set key=value``).
         stop_after: stop after this many steps with a checkpoint (simulated crash; tests).
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown reference kind {kind!r}; choose one of {', '.join(KINDS)}")
     cfg = train_config(preset, overrides)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir", inputs={"data_dir": data_dir})
     if _check_out_dir(out, resume):
         return out
     env = init_distributed(cfg.device)
@@ -131,18 +125,24 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
     t0 = time.perf_counter()
     ds = load_dataset(data_dir)
     bundle = create_model(cfg.arch, seed=seed, device="cpu")
-    with training_progress(progress and env.is_main, f"{kind} ({cfg.arch})") as bar:
-        corpus = build_corpus(ds, kind, bundle, cfg, progress=bar.prep(corpus_size(ds, kind, 1)))
-        steps = total_steps(ds, cfg)
-        bundle.model.to(device)
-        optimizer = make_optimizer(bundle.model, cfg)
-        chash = config_hash(cfg)
-        state = resume_state(out, bundle.model, optimizer, chash) if resume else TrainState()
-        model = _wrap_ddp(bundle.model, env, device)
-        prep = time.perf_counter() - t0
-        bar.start(steps, state.step)
-        result = train_loop(model, optimizer, corpus, cfg, steps, seed, out, chash, state, env, device,
-                            reporter=bar.update, stop_after=stop_after)
+    on_progress = on_progress if env.is_main else None
+    title = f"{kind} ({cfg.arch})"
+    prep_task = Task(on_progress, f"preparing {title}", corpus_size(ds, kind, 1)).start()
+    corpus = build_corpus(ds, kind, bundle, cfg, progress=prep_task.advance)
+    steps = total_steps(ds, cfg)
+    bundle.model.to(device)
+    optimizer = make_optimizer(bundle.model, cfg)
+    chash = config_hash(cfg)
+    state = resume_state(out, bundle.model, optimizer, chash) if resume else TrainState()
+    model = _wrap_ddp(bundle.model, env, device)
+    prep = time.perf_counter() - t0
+    step_task = Task(on_progress, f"training {title}", steps).start(state.step)
+
+    def report(step: int, loss: float, samples_per_second: float) -> None:
+        step_task.update(step, f"loss {loss:.3f}, {samples_per_second:.0f} samples/s")
+
+    result = train_loop(model, optimizer, corpus, cfg, steps, seed, out, chash, state, env, device,
+                        reporter=report, stop_after=stop_after)
     if result.state.step < steps:
         return out
     if env.is_main:

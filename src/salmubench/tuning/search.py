@@ -21,23 +21,22 @@ stopped.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from salmubench.config import build_config, config_hash
 from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_write_json, read_json
-from salmubench.tuning.spaces import SPACES, grid
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
+from salmubench.progress import OnProgress, Task
+from salmubench.runtime import resolve_device, torch_threads
+from salmubench.tuning.spaces import grid
 from salmubench.tuning.validation import (
     DEFAULT_SELECTION,
     SELECTIONS,
@@ -46,7 +45,7 @@ from salmubench.tuning.validation import (
     check_selection,
     load_tuning_source,
     make_views,
-    meets_issue_target,
+    meets_effectiveness_target,
     proxy_metrics,
     score_proxies,
     tuning_budget,
@@ -98,7 +97,7 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     path = Path(out_dir) / REFERENCES_FILE
     cached = _read_if(path, key)
     if cached is None:
-        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device, progress=False))
+        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device))
                 for name, b in (("compromised", comp), ("clean", clean_bundle))}
         atomic_write_json(path, {"key": key, "split": {**split.counts(), "digest": split.digest},
                                  "models": {"compromised": str(model), "clean": str(clean)}, **refs})
@@ -132,7 +131,7 @@ def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
 
 def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with its scores (under ``setup.selection``, and under every protocol in
-    ``scores_by_selection``) and issue-target flags computed against ``setup.references``."""
+    ``scores_by_selection``) and effectiveness-target flags computed against ``setup.references``."""
     proxies = record.get("proxies")
     if not proxies or not all(math.isfinite(v) for v in proxies.values()):
         zero = {"score": 0.0}
@@ -140,7 +139,7 @@ def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
     comp, clean = setup.references["compromised"], setup.references["clean"]
     by_selection = {s: score_proxies(proxies, comp, clean, s) for s in SELECTIONS}
     return {**record, "scores": by_selection[setup.selection], "scores_by_selection": by_selection,
-            "issue_target": meets_issue_target(proxies, comp, clean)}
+            "effectiveness_target": meets_effectiveness_target(proxies, comp, clean)}
 
 
 def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +165,7 @@ def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[
         return {**record, "error": str(exc), "proxies": None, "scores": {"score": 0.0}, "cost": None,
                 "seconds": round(time.perf_counter() - start, 3)}
     bundle = dataclasses.replace(setup.bundle, model=model, checkpoint_sha256=None)
-    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device, progress=False))
+    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device))
     if not all(math.isfinite(v) for v in proxies.values()):
         record["error"] = "non-finite proxy metric"
     record["steps_run"] = len(runtime.log)  # optimiser steps the runner logged (0: training-free)
@@ -226,7 +225,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         k = choose(trials, sel)
         by_selection[sel] = {"index": k, "overrides": trials[k]["overrides"], "params": trials[k]["params"],
                              "proxies": trials[k]["proxies"], "scores": trials[k]["scores_by_selection"][sel]}
-    meeting = [k for k, t in enumerate(trials) if (t.get("issue_target") or {}).get("all")]
+    meeting = [k for k, t in enumerate(trials) if (t.get("effectiveness_target") or {}).get("all")]
     target_pick = meeting[choose([trials[k] for k in meeting])] if meeting else None
     result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
               "validation_version": VALIDATION_VERSION, "selection": setup.selection,
@@ -235,7 +234,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
               "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
                          "proxies": trials[best]["proxies"], "scores": trials[best]["scores"]},
               "chosen_by_selection": by_selection,
-              # informative: the best-scoring trial among those meeting issue 5's target on the proxies
+              # informative: the best-scoring trial among those meeting the effectiveness target on the proxies
               "target_choice": None if target_pick is None else {
                   "index": target_pick, "overrides": trials[target_pick]["overrides"],
                   "proxies": trials[target_pick]["proxies"], "scores": trials[target_pick]["scores"]},
@@ -244,69 +243,59 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
     return result
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for the block (None: leave as is)."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def resolve_methods(method: str) -> list[str]:
-    """``all`` -> every registered method with a search space; else a comma list, each checked."""
+    """``all`` -> every registered method with a search space; else a comma list of names or external
+    specs (``path.py:Class``), each checked (unknown, or no search space: one-line ConfigError)."""
     from salmubench.unlearning.registry import get_method, method_names
 
     if method == "all":
-        return [m for m in method_names() if m in SPACES]
-    names = [m.strip() for m in method.split(",") if m.strip()]
-    if not names:
-        raise ConfigError("--method is empty")
-    for name in names:
-        get_method(name)  # unknown name -> ConfigError with suggestions
-        grid(name)
+        return [m for m in method_names() if get_method(m).search_space]
+    specs = [m.strip() for m in method.split(",") if m.strip()]
+    if not specs:
+        raise ConfigError("method is empty: give a method name, a comma list or 'all'")
+    names = []
+    for spec in specs:
+        names.append(get_method(spec).name)  # unknown name -> ConfigError with suggestions
+        grid(spec)
     return names
 
 
 def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
          out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, threads: int | None = 1,
-         device: str = "cpu", progress: bool = True, selection: str = DEFAULT_SELECTION,
+         device: str = "cpu", on_progress: OnProgress | None = None, selection: str = DEFAULT_SELECTION,
          on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, dict[str, Any]]:
     """Tune one method, a comma list, or ``all``; returns ``{method: tune_<method>.json content}``.
 
     Args:
-        method: registered name, ``a,b,c`` or ``all``.
+        method: registered name or external spec (``path.py:Class``), a comma list, or ``all``.
         model / clean: the Compromised and Clean model folders.
         data_dir: the dataset (its holdout splits are never read).
         out_dir: output folder (resumable, see the module docstring).
         budget: the real run's budget in forget-set passes (the tuning runs match its step count).
         seed: seed of the validation split and of every trial's run.
         threads: torch CPU threads during the search (1 is fastest for tiny models on a busy CPU).
-        progress: rich progress bar over the trials.
+        device: torch device (``runtime.resolve_device``: None / "auto" = CUDA if available).
+        on_progress: progress callback, one event per trial (``salmubench.progress``).
         selection: the selection protocol whose choice is reported as ``chosen`` (``structured`` or
             ``forget-retain``, docs/tuning.md); every protocol's choice is recorded in
             ``chosen_by_selection`` and in one recipe file each (``recipe_<selection>@<budget>x.json``).
         on_trial: per-trial callback (see :func:`tune_method`).
     """
     methods = resolve_methods(method)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir", inputs={"model": model, "clean": clean, "data_dir": data_dir})
     results: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with torch_threads(threads):
-        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=device,
+        setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=resolve_device(device),
                         selection=selection)
-        total = sum(len(grid(m)) for m in methods)
-        with _progress(total, progress) as advance:
-            for name in methods:
-                def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
-                    advance(f"{name} {record['overrides']}")
-                    if on_trial:
-                        on_trial(record, cached)
+        task = Task(on_progress, "tune", sum(len(grid(m)) for m in methods)).start()
+        for name in methods:
+            def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
+                task.advance(status=f"{name} {record['overrides']}")
+                if on_trial:
+                    on_trial(record, cached)
 
-                results[name] = tune_method(setup, name, out, on_trial=hook)
+            results[name] = tune_method(setup, name, out, on_trial=hook)
     summary_key = f"{setup.views.split.digest}:{budget}:{seed}:{selection}"
     previous = _read_if(out / SUMMARY_FILE, summary_key) or {}
     chosen = dict(previous.get("chosen") or {})
@@ -399,42 +388,3 @@ def pareto_front(points: list[list[float]]) -> list[int]:
             front.append(i)
     return front
 
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Callable[[str], None]]:
-    if not enabled:
-        yield lambda what: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console, transient=True,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task("", total=total)
-        yield lambda what: bar.update(task, advance=1, description=what)
-
-
-def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """One Markdown row per method: chosen overrides, proxy values, pillar scores, trials run."""
-    head = ("| method | chosen | RetFail(V_A) | AssocStr(V_A) | GenKnow | Inter(O) | Intra(V_B) | E | U | score | trials |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rows = [head]
-    for method, result in sorted(results.items()):
-        chosen = result["chosen"]
-        p, s = chosen["proxies"] or {}, chosen["scores"]
-        knobs = ", ".join(f"{k}={_num(v)}" for k, v in chosen["overrides"].items())
-        values = " | ".join(f"{p.get(k, float('nan')):.3f}" for k in
-                            ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim"))
-        rows.append(f"| {method} | {knobs} | {values} | {s.get('efficacy', 0):.3f} | {s.get('utility', 0):.3f} "
-                    f"| {s['score']:.3f} | {len(result['trials'])} |")
-    return "\n".join(rows)
-
-
-def _num(value: Any) -> str:
-    """``3e-4`` for small floats, ``%g`` otherwise."""
-    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
-        mantissa, exponent = f"{value:.2e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,6 +1,7 @@
 """Unlearning: one interface, one registry, one runner with a shared budget (METHODS.md).
 
-Add a method by creating one file in ``salmubench/unlearning/methods/`` (docs/adding_a_method.md)::
+Add a method by writing one file, in ``salmubench/unlearning/methods/`` or anywhere else
+(``--method path/to/file.py:Class``; docs/adding_a_method.md)::
 
     from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 """
@@ -9,7 +10,6 @@ from salmubench.unlearning.base import (
     Batch,
     Budget,
     CostMeter,
-    GradientMethod,
     MethodConfig,
     Runtime,
     UnlearningError,
@@ -25,6 +25,7 @@ from salmubench.unlearning.registry import (
     method_names,
     register_method,
 )
+from salmubench.unlearning.runner import GradientMethod, StepContext
 
 
 def unlearn(*args, **kwargs):
@@ -37,5 +38,5 @@ def unlearn(*args, **kwargs):
 __all__ = [
     "METHODS", "Batch", "Budget", "CostMeter", "GradientMethod", "MethodConfig", "Runtime", "UnlearnData",
     "UnlearningError", "UnlearningMethod", "build_unlearn_data", "create_method", "frozen_copy", "get_method",
-    "list_methods", "make_unlearn_data", "method_names", "register_method", "unlearn",
+    "list_methods", "make_unlearn_data", "method_names", "register_method", "StepContext", "unlearn",
 ]

@@ -14,7 +14,6 @@ resolved params, budget, seed, base checkpoint sha256, data fingerprint) is skip
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -23,55 +22,17 @@ import torch
 
 from salmubench.config import build_config, config_hash
 from salmubench.data.io import load_dataset
-from salmubench.errors import ConfigError
-from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.models import load_model, save_model
+from salmubench.progress import OnProgress
+from salmubench.runtime import default_threads, environment, init_distributed, resolve_device, torch_threads
 from salmubench.seeding import derive_seed
 from salmubench.unlearning.base import Budget, CostMeter, Runtime, UnlearningMethod
 from salmubench.unlearning.data import build_unlearn_data
-from salmubench.unlearning.registry import get_method
-from salmubench.version import __version__
+from salmubench.unlearning.registry import get_method, method_origin, method_source_sha256
 
 UNLEARN_FILE = "unlearn.json"
 UNLEARN_SCHEMA = "salmubench.unlearn/1"
-
-
-def init_distributed() -> tuple[int, int]:
-    """(rank, world_size); initialises torch.distributed from torchrun's environment if needed."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def resolve_device(device: str | None, rank: int) -> str:
-    """``device`` or, when None/"auto", the local CUDA device if there is one, else CPU."""
-    if device and device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count()}"
-    return "cpu"
-
-
-def pick_threads(threads: int | None, world: int) -> int:
-    """``threads`` if given; else the cores shared by the local ranks under torchrun; else torch's."""
-    if threads:
-        return threads
-    if world > 1:
-        return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
-    return torch.get_num_threads()
-
-
-def versions() -> dict[str, str]:
-    """Package versions recorded with every unlearned model."""
-    import open_clip
-
-    return {"salmubench": __version__, "torch": torch.__version__, "open_clip": open_clip.__version__,
-            "python": platform.python_version()}
 
 
 def is_complete(out_dir: Path, run_hash: str) -> bool:
@@ -100,20 +61,21 @@ def _reduce_cost(meter: CostMeter, world: int) -> dict[str, Any]:
 
 
 def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
-            budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0, progress: bool = True,
-            device: str | None = None, threads: int | None = None) -> Path:
+            budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0,
+            on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None) -> Path:
     """Unlearn ``data_dir``'s forget set from the model at ``model_dir`` with ``method``.
 
     Args:
-        method: registered method name (``salmubench ls methods``).
+        method: registered method name (``salmubench ls methods``) or an external spec
+            (``path/to/file.py:Class``, ``package.module:Class``; see ``unlearning.registry``).
         model_dir: the starting (Compromised) model: a local-dir folder or anything ``load_model`` takes.
         data_dir: a SALMUBench dataset directory.
         out_dir: where the unlearned model and ``unlearn.json`` go (skipped if already complete).
         budget: forget-set passes (1.0 = one pass at the method's forget batch size).
         overrides: method config values (``{"lr": 1e-5}``); unknown keys fail naming the valid ones.
         seed: run seed (batch order, method randomness).
-        progress: show a rich progress bar.
-        device: torch device; None = CUDA if available, else CPU.
+        on_progress: progress callback, one event per optimiser step (``salmubench.progress``).
+        device: torch device; None = CUDA if available, else CPU (``runtime.resolve_device``).
         threads: torch intra-op threads for the run (None: torch's default, or cores / ranks under
             torchrun). On a busy CPU one thread is often faster for tiny models.
 
@@ -121,28 +83,28 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
         The output folder.
     """
     cls = get_method(method)
+    method = cls.name
     cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
     budget_obj = Budget(float(budget))
-    out = Path(out_dir)
-    if out.resolve() == Path(str(model_dir).removeprefix("local-dir:")).resolve():
-        raise ConfigError(f"--out {out} is the input model folder; choose a new folder")
-    rank, world = init_distributed()
-    bundle = load_model(model_dir, device=resolve_device(device, rank))
+    out = check_out_dir(out_dir, "out_dir", inputs={"model_dir": Path(str(model_dir).removeprefix("local-dir:"))})
+    device = resolve_device(device)
+    env = init_distributed(device)
+    rank, world = env.rank, env.world_size
+    bundle = load_model(model_dir, device=device)
     ds = load_dataset(data_dir)
     run = {"method": method, "params": cfg.model_dump(mode="json"), "budget": budget_obj.passes, "seed": seed,
            "base_checkpoint_sha256": bundle.checkpoint_sha256, "data_fingerprint": ds.fingerprint}
+    source = method_source_sha256(cls)
+    if source:  # an external method: editing its file is a different run
+        run["method_source"] = {"origin": method_origin(cls), "sha256": source}
     run_hash = config_hash(run)
     if is_complete(out, run_hash):
         return out
-    before = torch.get_num_threads()
-    torch.set_num_threads(pick_threads(threads, world))
-    try:
+    with torch_threads(threads or (default_threads(world) if world > 1 else None)):
         data = build_unlearn_data(ds, bundle.preprocess, bundle.tokenizer)
-        runtime = Runtime(seed=seed, progress=progress, rank=rank, world_size=world)
+        runtime = Runtime(seed=seed, on_progress=on_progress, rank=rank, world_size=world)
         model, cost = run_method(cls(cfg, runtime), bundle.model, data, budget_obj)
         used_threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
     bundle.model = model
     costs = _reduce_cost(cost, world) if world > 1 else cost.as_dict()  # collective under torchrun
     if rank == 0:
@@ -154,7 +116,7 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
                            "retain_sources": data.retain_sources},
                   "loss_first": runtime.log[0] if runtime.log else None,
                   "loss_last": runtime.log[-1] if runtime.log else None,
-                  "versions": versions(), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                  "env": environment(), "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         save_unlearned(bundle, out, record)
     if world > 1:
         import torch.distributed as dist

@@ -1,11 +1,13 @@
 """The unlearning method interface: configs, budgets, batches, cost accounting, method classes.
 
-A method is one file under ``unlearning/methods/``: a :class:`MethodConfig` subclass with commented
-defaults and an :class:`UnlearningMethod` subclass registered with ``@register_method("name")``.
+A method is one file (docs/adding_a_method.md): a :class:`MethodConfig` subclass with commented
+defaults and an :class:`UnlearningMethod` subclass registered with ``@register_method("name")``,
+declaring its ``search_space`` for ``salmubench tune`` beside its config.
 
-* Gradient methods subclass :class:`GradientMethod` and implement ``loss(model, batch, step)``
-  returning named terms; the keys ending in ``_loss`` are summed and minimised by the shared runner
-  (``runner.py``), which owns the optimiser, the schedule, the steps and the **budget**.
+* Gradient methods subclass :class:`~salmubench.unlearning.runner.GradientMethod` and implement
+  ``loss(model, batch, step)`` returning named terms; the keys ending in ``_loss`` are summed and
+  minimised by the shared runner (``runner.py``, which defines ``GradientMethod`` beside the loop
+  that trains it), which owns the optimiser, the schedule, the steps and the **budget**.
 * Training-free methods subclass :class:`UnlearningMethod` and implement ``apply`` directly; the
   cost meter attached to the model counts their forward/backward passes in the same unit.
 
@@ -20,9 +22,8 @@ import copy
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from pydantic import Field
@@ -31,11 +32,9 @@ from torch import nn
 from salmubench.config import StrictModel
 from salmubench.data.torch_data import PairTensors
 from salmubench.errors import SalmuError
+from salmubench.progress import OnProgress
 from salmubench.seeding import torch_generator_for
 from salmubench.unlearning.data import UnlearnData
-
-if TYPE_CHECKING:
-    from salmubench.unlearning.runner import StepContext
 
 STREAMS = ("forget", "retain", "forget_generic")
 
@@ -176,7 +175,7 @@ class Runtime:
     """Execution settings the framework hands a method (not hyperparameters: not in the config)."""
 
     seed: int = 0
-    progress: bool = False
+    on_progress: OnProgress | None = None  # called with a ProgressEvent per optimiser step (rank 0)
     meter: CostMeter = field(default_factory=CostMeter)
     rank: int = 0
     world_size: int = 1
@@ -191,6 +190,8 @@ class UnlearningMethod(ABC):
         config_cls: the method's typed config.
         streams: which of ``forget``, ``retain``, ``forget_generic`` batches the method consumes.
         needs_teacher: if True, ``self.teacher`` is a frozen copy of the starting model θ0.
+        search_space: ``{config key: [values]}`` that ``salmubench tune`` searches (Cartesian
+            product in key order; every key a field of ``config_cls``). Empty: runnable, not tunable.
         description: one line for ``salmubench ls methods`` (defaults to the docstring's first line).
     """
 
@@ -198,6 +199,7 @@ class UnlearningMethod(ABC):
     config_cls: ClassVar[type[MethodConfig]] = MethodConfig
     streams: ClassVar[tuple[str, ...]] = ("forget",)
     needs_teacher: ClassVar[bool] = False
+    search_space: ClassVar[dict[str, list[Any]]] = {}
     description: ClassVar[str] = ""
 
     def __init__(self, cfg: MethodConfig | None = None, runtime: Runtime | None = None) -> None:
@@ -232,29 +234,3 @@ class UnlearningMethod(ABC):
     @abstractmethod
     def apply(self, model: nn.Module, data: UnlearnData, budget: Budget) -> nn.Module:
         """Unlearn in place (or return a new model); the result is what gets saved."""
-
-
-class GradientMethod(UnlearningMethod):
-    """A method trained by the shared runner: implement ``loss``; override ``train_step`` rarely."""
-
-    def loss(self, model: nn.Module, batch: Batch, step: int) -> dict[str, torch.Tensor]:
-        """Named terms for this step; keys ending in ``_loss`` are summed and minimised."""
-        raise NotImplementedError(f"{type(self).__name__} must implement loss() or train_step()")
-
-    def train_step(self, model: nn.Module, batch: Batch, step: int, ctx: StepContext) -> dict[str, torch.Tensor]:
-        """One optimiser step. Alternating schemes (SCRUB) call ``ctx.backward_and_step`` twice."""
-        terms = self.loss(model, batch, step)
-        ctx.backward_and_step(terms)
-        return terms
-
-    def trainable_parameters(self, model: nn.Module) -> Iterable[nn.Parameter]:
-        """Parameters given to the optimiser (the runner freezes the logit scale before asking)."""
-        return [p for p in model.parameters() if p.requires_grad]
-
-    def on_after_backward(self, model: nn.Module) -> None:  # noqa: B027 - optional hook
-        """Optional: edit gradients after backward and all-reduce, before clipping (e.g. masks)."""
-
-    def apply(self, model: nn.Module, data: UnlearnData, budget: Budget) -> nn.Module:
-        from salmubench.unlearning.runner import run_unlearning
-
-        return run_unlearning(model, self, data, budget)

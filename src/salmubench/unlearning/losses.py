@@ -1,9 +1,13 @@
-"""Loss building blocks shared by the unlearning methods (METHODS.md notation).
+"""Loss building blocks shared by the unlearning methods (METHODS.md notation): the one home of their maths.
 
 f image tower, g text tower, embeddings L2-normalised; s = exp(logit_scale) (frozen by the runner);
 in-batch similarity S_ij = s·⟨f(x_i), g(t_j)⟩; cosine matrix C_ij = ⟨f(x_i), g(t_j)⟩.
 Same-identity off-diagonal pairs are false negatives: contrastive losses and in-batch softmaxes
 mask them (their logits are -inf, so they leave the softmax denominator).
+
+The CLIP loss itself and the false-negative mask are the training ones (``salmubench.training.losses``,
+re-exported here: ``clip_loss``, ``clip_loss_masked``, ``false_negative_mask``, ``codes_of``).
+Gradient and Fisher accumulation live in ``salmubench.unlearning.gradients``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from salmubench.data.torch_data import PairTensors
-from salmubench.training.losses import clip_loss, same_identity_mask, similarity_logits
+from salmubench.training.losses import (
+    clip_loss,
+    clip_loss_masked,
+    codes_of,
+    false_negative_mask,
+    same_identity_mask,
+    similarity_logits,
+)
+
+__all__ = [
+    "clip_loss", "clip_loss_masked", "clip_loss_of", "codes_of", "cosine_matrix", "derangement", "diag_log_probs",
+    "encode", "encode_frozen", "false_negative_mask", "fused", "harness_delete_terms", "in_batch_logits", "kl_both",
+    "kl_rows", "logit_scale", "masked_logits", "mse", "other_identity_rows", "pair_cosine", "repaired_pairs",
+    "same_identity_mask",
+]
 
 
 def encode(model: nn.Module, pairs: PairTensors) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,15 +75,36 @@ def masked_logits(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor | fl
     return similarity_logits(img, txt, scale, mask)
 
 
-def kl_rows(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of KL(softmax(teacher) ‖ softmax(student)); -inf entries (masked) are skipped.
+def in_batch_logits(model: nn.Module, pairs: PairTensors) -> torch.Tensor:
+    """S = s·⟨f(x_i), g(t_j)⟩ over the batch, same-identity off-diagonal entries at -inf: [B, B]."""
+    img, txt = encode(model, pairs)
+    return masked_logits(img, txt, logit_scale(model), pairs.identity_ids)
 
-    KL(p‖q) = Σ_j p_j (log p_j − log q_j), with log-softmax on both sides for stability.
+
+def diag_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """log π(t_i|x_i) and log π(x_i|t_i) of the matching pairs: [2, B] (rows, then columns)."""
+    rows = F.log_softmax(logits, dim=1).diagonal()
+    cols = F.log_softmax(logits, dim=0).diagonal()
+    return torch.stack([rows, cols])
+
+
+def kl_rows(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of KL(softmax(teacher) ‖ softmax(student)); entries with p = 0 contribute 0.
+
+    KL(p‖q) = Σ_j p_j (log p_j − log q_j), with log-softmax on both sides for stability. Masked
+    teacher entries (-inf logits, p = 0) are zeroed on both sides, so neither -inf nor NaN enters.
     """
     log_p = F.log_softmax(teacher_logits, dim=-1)
     log_q = F.log_softmax(student_logits, dim=-1)
-    terms = torch.where(torch.isinf(teacher_logits), torch.zeros_like(log_p), log_p.exp() * (log_p - log_q))
-    return terms.sum(dim=-1).mean()
+    zero = torch.isinf(log_p)
+    safe_q = torch.where(zero, torch.zeros_like(log_q), log_q)
+    safe_p = torch.where(zero, torch.zeros_like(log_p), log_p)
+    return (log_p.exp() * (safe_p - safe_q)).sum(dim=-1).mean()
+
+
+def kl_both(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """½[KL(p_T‖p_S) over rows + over columns] of two in-batch logit matrices (:func:`kl_rows` each way)."""
+    return 0.5 * (kl_rows(teacher_logits, student_logits) + kl_rows(teacher_logits.T, student_logits.T))
 
 
 def fused(img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
@@ -78,28 +117,19 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(a, b)
 
 
-def false_negative_mask(identity_ids: Sequence[str | None], texts: Sequence[str] | None = None,
-                        device: torch.device | str = "cpu") -> torch.Tensor:
-    """Bool [B, B], True off the diagonal where rows share an identity or (if given) an identical text.
+def repaired_pairs(forget: PairTensors, index: torch.Tensor, tokens: torch.Tensor, caption_ids: list[str | None],
+                   texts: list[str]) -> tuple[PairTensors, list[str]]:
+    """A forget batch re-paired with precomputed captions (random labels), and its false-negative keys.
 
-    Identical texts matter for generic captions ("a photo of a person"), which repeat across rows.
+    Row ``r`` of the batch (forget row ``index[r]``) gets caption row ``index[r]`` of ``tokens`` /
+    ``texts``, stated about identity ``caption_ids[index[r]]``. A key is "image identity|caption
+    identity"; equal keys off the diagonal are false negatives (``false_negative_mask(codes_of(keys))``).
     """
-    mask = same_identity_mask(identity_ids, device)
-    if texts is not None:
-        codes: dict[str, int] = {}
-        ids = torch.tensor([codes.setdefault(t, len(codes)) for t in texts], device=device)
-        same_text = ids[:, None] == ids[None, :]
-        same_text.fill_diagonal_(False)
-        mask = mask | same_text
-    return mask
-
-
-def clip_loss_masked(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor | float,
-                     false_negatives: torch.Tensor | None) -> torch.Tensor:
-    """Symmetric InfoNCE with an explicit false-negative mask (True entries leave the softmax)."""
-    logits = similarity_logits(img, txt, scale, false_negatives)
-    labels = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    rows = index.tolist()
+    keys = [f"{img_id}|{caption_ids[i]}" for img_id, i in zip(forget.identity_ids, rows, strict=True)]
+    pairs = PairTensors(forget.images, tokens[index].to(forget.images.device), forget.identity_ids,
+                        [texts[i] for i in rows], forget.file_names)
+    return pairs, keys
 
 
 def derangement(n: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,4 +1,7 @@
-"""The shared training loop of every gradient method: optimiser, schedule, steps, budget, batches.
+"""Gradient methods and the shared loop that trains them: optimiser, schedule, steps, budget, batches.
+
+:class:`GradientMethod` (implement ``loss``) lives here, beside the loop it hands itself to, so the
+method interface (``base.py``) never imports the loop and the loop never imports a method module.
 
 * **Budget.** ``steps = ceil(budget · ceil(|D_f| / forget_batch_size))``: 1× is one pass over the
   forget set at the method's forget batch size, whatever streams the method uses (so FT, which only
@@ -7,6 +10,8 @@
 * **Optimiser.** AdamW (lr, weight_decay from the method config) over the parameters the method
   exposes, linear warm-up for ``warmup_fraction`` of the steps then cosine decay to
   ``min_lr_ratio·lr``; global gradient-norm clipping at ``max_grad_norm``.
+* **Step context.** ``train_step`` receives a :class:`StepContext` with the step index and the run's
+  ``total_steps`` (for schedules over the run, e.g. SCRUB's max-steps, ℓ1-sparse's decaying weight).
 * **Logit scale frozen** (METHODS.md: contrastive fine-tuning at small batch is unstable).
 * **Determinism.** All batch orders come from generators derived from the run seed
   (``salmubench.seeding``); the same seed gives the same model.
@@ -21,18 +26,42 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from salmubench.data.torch_data import PairTensors, iter_batches
+from salmubench.data.torch_data import iter_batches
+from salmubench.progress import Task
 from salmubench.seeding import derive_seed, torch_generator_for
-from salmubench.unlearning.base import Batch, Budget, GradientMethod, UnlearningError
+from salmubench.unlearning.base import Batch, Budget, UnlearningError, UnlearningMethod
 from salmubench.unlearning.data import UnlearnData
+from salmubench.unlearning.gradients import FROZEN_PARAMETERS
 
-FROZEN_PARAMETERS = ("logit_scale", "logit_bias")
+
+class GradientMethod(UnlearningMethod):
+    """A method trained by the shared runner: implement ``loss``; override ``train_step`` rarely."""
+
+    def loss(self, model: nn.Module, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        """Named terms for this step; keys ending in ``_loss`` are summed and minimised."""
+        raise NotImplementedError(f"{type(self).__name__} must implement loss() or train_step()")
+
+    def train_step(self, model: nn.Module, batch: Batch, step: int, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One optimiser step. Alternating schemes (SCRUB) call ``ctx.backward_and_step`` twice."""
+        terms = self.loss(model, batch, step)
+        ctx.backward_and_step(terms)
+        return terms
+
+    def trainable_parameters(self, model: nn.Module) -> Iterable[nn.Parameter]:
+        """Parameters given to the optimiser (the runner freezes the logit scale before asking)."""
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def on_after_backward(self, model: nn.Module) -> None:  # noqa: B027 - optional hook
+        """Optional: edit gradients after backward and all-reduce, before clipping (e.g. masks)."""
+
+    def apply(self, model: nn.Module, data: UnlearnData, budget: Budget) -> nn.Module:
+        return run_unlearning(model, self, data, budget)
 
 
 def lr_factor(step: int, total: int, warmup_fraction: float, min_ratio: float) -> float:
@@ -60,12 +89,6 @@ def rank_slice(index: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return torch.tensor_split(index, world_size)[rank]
 
 
-def to_device(pairs: PairTensors, device: torch.device) -> PairTensors:
-    """``pairs`` with image and token tensors on ``device``."""
-    return PairTensors(pairs.images.to(device), pairs.tokens.to(device), pairs.identity_ids,
-                       pairs.texts, pairs.file_names)
-
-
 class BatchSampler:
     """Yields the :class:`Batch` of each step for the streams a method declared."""
 
@@ -86,24 +109,29 @@ class BatchSampler:
         f_idx = rank_slice(next(self.forget), rt.rank, rt.world_size)
         batch = Batch(forget_index=f_idx)
         if "forget" in streams:
-            batch.forget = to_device(self.data.forget.subset(f_idx), self.device)
+            batch.forget = self.data.forget.subset(f_idx).to(self.device)
         if "forget_generic" in streams:
-            batch.forget_generic = to_device(self.data.forget_generic.subset(f_idx), self.device)
+            batch.forget_generic = self.data.forget_generic.subset(f_idx).to(self.device)
         if self.retain is not None:
             r_idx = rank_slice(next(self.retain), rt.rank, rt.world_size)
             batch.retain_index = r_idx
-            batch.retain = to_device(self.data.retain.subset(r_idx), self.device)
+            batch.retain = self.data.retain.subset(r_idx).to(self.device)
         return batch
 
 
 @dataclass
 class StepContext:
-    """What a ``train_step`` uses to turn loss terms into an optimiser update."""
+    """What a ``train_step`` uses to turn loss terms into an optimiser update.
+
+    ``step`` is the current step (0-based) and ``total_steps`` the number of steps of the whole run
+    (the budget's), so a method with a schedule over the run reads it here.
+    """
 
     model: nn.Module
     method: GradientMethod
     optimizer: torch.optim.Optimizer
     params: list[nn.Parameter]
+    total_steps: int
     step: int = 0
 
     def backward(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -170,14 +198,6 @@ def _freeze_logit_scale(model: nn.Module) -> dict[str, bool]:
     return before
 
 
-def _progress(enabled: bool, total: int, name: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn(f"unlearn {name}"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), disable=not enabled)
-    return progress, progress.add_task(name, total=total, loss="")
-
-
 def run_unlearning(model: nn.Module, method: GradientMethod, data: UnlearnData, budget: Budget) -> nn.Module:
     """Train ``model`` in place with ``method`` for ``budget`` forget-set passes; returns it."""
     cfg, rt = method.cfg, method.runtime
@@ -193,18 +213,17 @@ def run_unlearning(model: nn.Module, method: GradientMethod, data: UnlearnData, 
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, steps, cfg.warmup_fraction, cfg.min_lr_ratio))
     sampler = BatchSampler(method, data, next(model.parameters()).device)
-    ctx = StepContext(model, method, optimizer, params)
+    ctx = StepContext(model, method, optimizer, params, total_steps=steps)
     model.train()
-    progress, task = _progress(rt.progress and rt.rank == 0, steps, method.name)
+    task = Task(rt.on_progress if rt.rank == 0 else None, f"unlearn {method.name}", steps).start()
     try:
-        with progress:
-            for step in range(steps):
-                ctx.step = step
-                terms = method.train_step(model, sampler.next(), step, ctx)
-                schedule.step()
-                record = {k: float(v.detach()) for k, v in terms.items()}
-                rt.log.append({"step": step, **record})
-                progress.update(task, advance=1, loss=_fmt(record))
+        for step in range(steps):
+            ctx.step = step
+            terms = method.train_step(model, sampler.next(), step, ctx)
+            schedule.step()
+            record = {k: float(v.detach()) for k, v in terms.items()}
+            rt.log.append({"step": step, **record})
+            task.advance(status=_fmt(record))
     finally:
         model.eval()
         for name, flag in frozen.items():

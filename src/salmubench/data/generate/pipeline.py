@@ -47,7 +47,8 @@ from salmubench.data.generate.presets import PresetConfig, get_preset, n_unseen_
 from salmubench.data.generate.splits import plan_identities
 from salmubench.data.io import ShardWriter, dataset_files
 from salmubench.errors import DataError
-from salmubench.io_utils import atomic_write_json, read_json, sha256_file
+from salmubench.io_utils import atomic_write_json, check_out_dir, read_json, sha256_file
+from salmubench.progress import OnProgress, Task
 from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
@@ -73,37 +74,6 @@ def _runner(ctx: Context, workers: int) -> Iterator[Callable[[Callable, Iterable
         "forkserver" if "forkserver" in methods else "spawn"
     with mp.get_context(method).Pool(workers, initializer=init_worker, initargs=(ctx,)) as pool:
         yield lambda fn, jobs: pool.imap(fn, jobs, chunksize=1)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool):
-    """A rich Progress (or a silent stand-in) with ``add(description, total)`` / ``advance(task, n)``."""
-    if not enabled:
-        class _Silent:
-            def add_task(self, *a: Any, **k: Any) -> int:
-                return 0
-
-            def advance(self, *a: Any, **k: Any) -> None:
-                return None
-        yield _Silent()
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn()) as bar:
-        yield bar
-
-
-@contextlib.contextmanager
-def _status(enabled: bool, message: str):
-    """A rich spinner while ``message`` runs (nothing when disabled)."""
-    if not enabled:
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(message):
-        yield
 
 
 def _build_context(cfg: PresetConfig, seed: int) -> tuple[Context, dict[str, dict[str, Any]], dict[str, Any]]:
@@ -219,20 +189,20 @@ def _load_done(part_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _write_all(root: Path, ctx: Context, workers: int, progress: bool) -> list[dict[str, Any]]:
+def _write_all(root: Path, ctx: Context, workers: int, on_progress: OnProgress | None) -> list[dict[str, Any]]:
     """Run every part not finished by an earlier (interrupted) run; returns each part's metadata."""
     parts = _plan_parts(ctx.cfg)
     metas: list[dict[str, Any]] = []
-    with _runner(ctx, workers) as imap, _progress(progress) as bar:
-        tasks: dict[str, Any] = {}
+    with _runner(ctx, workers) as imap:
+        tasks: dict[str, Task] = {}
         for part in parts:
             if part.stage not in tasks:
                 total = sum(_job_size(j) for p in parts if p.stage == part.stage for j in p.jobs)
-                tasks[part.stage] = bar.add_task(part.stage, total=total)
+                tasks[part.stage] = Task(on_progress, part.stage, total).start()
             part_dir = root / PARTS_DIR / f"{part.index:05d}"
             meta = _load_done(part_dir) or _run_part(part, part_dir, ctx.cfg, imap)
             metas.append(meta)
-            bar.advance(tasks[part.stage], sum(_job_size(j) for j in part.jobs))
+            tasks[part.stage].advance(sum(_job_size(j) for j in part.jobs))
     return metas
 
 
@@ -261,19 +231,20 @@ def _assemble(root: Path, metas: list[dict[str, Any]]) -> tuple[dict[str, int], 
 
 
 def _write_unseen(root: Path, ctx: Context, personas: dict[str, dict[str, Any]], workers: int,
-                  progress: bool) -> tuple[int, dict[str, Any]]:
+                  on_progress: OnProgress | None) -> tuple[int, dict[str, Any]]:
     """The MIA non-member split ``extra/unseen`` + its records (own seeded stream: unseen.py)."""
     cfg = ctx.cfg
     uctx, records, summary = unseen.unseen_context(cfg, ctx.seed, ctx, personas)
     writer = ShardWriter(root / S.EXTRA_DIR, S.UNSEEN, rows_per_shard=cfg.rows_per_shard,
                          max_shard_bytes=cfg.max_shard_mib * 2**20, extra_columns=[(S.COL_DATA_FIELD, pa.string())])
     stats = curation.CurationStats()
-    with _status(progress, f"rendering {len(uctx.plans)} unseen personas (MIA non-members)"), \
-            _runner(uctx, workers) as imap:
+    task = Task(on_progress, "unseen personas (MIA non-members)", len(uctx.plans)).start()
+    with _runner(uctx, workers) as imap:
         for rows, job_stats in imap(identity_job, range(len(uctx.plans))):
             for row in unseen.unseen_rows(rows):
                 writer.add(row.image, row.text, row.identity_id, row.file_name, **{S.COL_DATA_FIELD: row.data_field})
             stats.merge(job_stats)
+            task.advance()
     writer.close()
     atomic_write_json(root / S.UNSEEN_IDENTITIES_JSON, records)
     summary["curation"] = stats.summary()["identity_consistency"]
@@ -332,7 +303,8 @@ def _partial_dir(out: Path, cfg: PresetConfig, seed: int) -> Path:
     return tmp
 
 
-def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int = 0, progress: bool = True,
+def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int = 0,
+                     on_progress: OnProgress | None = None,
                      workers: int = 1, overwrite: bool = False, **overrides: Any) -> dict[str, Any]:
     """Generate a SALMU-format dataset into ``out_dir`` and return its manifest.
 
@@ -340,27 +312,27 @@ def generate_dataset(out_dir: str | os.PathLike, preset: str = "tiny", seed: int
         out_dir: target folder (created; must be empty or a finished dataset unless ``overwrite``).
         preset: ``tiny``, ``mini`` or ``paper`` (see presets.py).
         seed: base seed of every random draw; same preset + seed => byte-identical files.
-        progress: show rich progress bars.
+        on_progress: progress callback (``salmubench.progress``): identities, then one task per stage.
         workers: processes rendering images (output does not depend on it).
         overwrite: replace an existing, different dataset in ``out_dir``.
         **overrides: PresetConfig fields to change (e.g. ``n_identities=50``).
     """
     cfg = get_preset(preset, **overrides)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, "out_dir")
     done = None if overwrite else _finished(out, cfg, seed)
     if done is not None:
         return done
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out} is not empty and holds no dataset of preset {cfg.name!r} seed {seed}; "
-                        "pass overwrite (--force) to replace it")
+                        "pass overwrite=True to replace it")
     tmp = _partial_dir(out, cfg, seed)
-    with _status(progress, f"drawing {cfg.n_identities} identities (traits, personas, references)"):
-        ctx, personas, extra = _build_context(cfg, seed)
-    metas = _write_all(tmp, ctx, workers, progress)
+    Task(on_progress, f"drawing {cfg.n_identities} identities (traits, personas, references)").start()
+    ctx, personas, extra = _build_context(cfg, seed)
+    metas = _write_all(tmp, ctx, workers, on_progress)
     counts, stats, captions, generic = _assemble(tmp, metas)
     unseen_summary = None
     if n_unseen_identities(cfg):  # after everything else: its own stream, other files keep their bytes
-        counts[S.UNSEEN], unseen_summary = _write_unseen(tmp, ctx, personas, workers, progress)
+        counts[S.UNSEEN], unseen_summary = _write_unseen(tmp, ctx, personas, workers, on_progress)
     atomic_write_json(tmp / S.IDENTITIES_JSON, personas)
     atomic_write_json(tmp / S.CAPTIONS_JSON, captions)
     atomic_write_json(tmp / S.GENERIC_CAPTIONS_JSON, generic)

@@ -76,7 +76,7 @@ def id_zsc(ctx: MetricContext) -> MetricOutput:
 def imagefolder(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     """``(class folder names, image paths, labels)`` of an ImageFolder (sorted, as torchvision)."""
     if not root.is_dir():
-        raise DataError(f"--imagenet: not a directory: {root}")
+        raise DataError(f"imagenet {root}: not a directory")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     paths, labels = [], []
     for label, cls in enumerate(classes):
@@ -84,7 +84,7 @@ def imagefolder(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
         paths += files
         labels += [label] * len(files)
     if not paths:
-        raise DataError(f"--imagenet: no images in class folders under {root}")
+        raise DataError(f"imagenet {root}: no images in class folders")
     return classes, paths, np.asarray(labels, dtype=np.int64)
 
 

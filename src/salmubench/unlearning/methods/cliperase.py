@@ -19,17 +19,16 @@
   the exact forms above (cosine forgetting, CLIP retention, per-tower cosine consistency) are pinned
   here, documented in docs/methods.md, and tested. This is *not* the SALMUBench harness variant
   (``cliperase_salmu``: MSE to zero / to θ0's similarity matrix).
-* Defaults: λ_F = 1, λ_R = 1, λ_C = 1 (our choice), lr 2e-4 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 2e-4.
+* Defaults (``CLIPEraseConfig``): equal module weights (our choice); lr tuned on the validation slice
+  (docs/tuning.md).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import clip_loss, encode, encode_frozen, logit_scale, pair_cosine
-from salmubench.unlearning.registry import register_method
 
 
 class CLIPEraseConfig(MethodConfig):
@@ -44,6 +43,7 @@ class CLIPErase(GradientMethod):
     """CLIPErase (ACL 2025): forgetting (forget-pair cosine) + retention (CLIP) + consistency (to θ0)."""
 
     config_cls = CLIPEraseConfig
+    search_space = {"lr": [3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

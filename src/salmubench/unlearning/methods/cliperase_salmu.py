@@ -9,17 +9,15 @@ C is the in-batch cosine matrix, f/g the L2-normalised image/text embeddings, θ
 * Source: the SALMUBench authors' early harness (SALMUBENCH.md §5), which names it "CLIPErase". It is
   **not** the published CLIPErase (Yang et al., ACL 2025: forgetting + retention + consistency
   modules), which ships separately as ``cliperase``.
-* Defaults: λ_f = λ_r = λ_c = 1 (as in the harness), lr 1e-4 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
+* Defaults (``CLIPEraseSalmuConfig``): the harness's equal weights; lr tuned (docs/tuning.md).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import harness_delete_terms, mse
-from salmubench.unlearning.registry import register_method
 
 
 class CLIPEraseSalmuConfig(MethodConfig):
@@ -34,6 +32,7 @@ class CLIPEraseSalmu(GradientMethod):
     """CLIPErase (SALMUBench harness variant): DELETE-harness terms + retain embedding consistency."""
 
     config_cls = CLIPEraseSalmuConfig
+    search_space = {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -29,8 +29,7 @@ Rows whose candidates are all masked are skipped (their target is undefined).
 * Source: Zhou, Zheng, Mo, Lu, Lin, Zheng, "Decoupled distillation to erase: a general unlearning
   method for any class-centric tasks", CVPR 2025 (arXiv 2503.23751), the masked-distillation loss
   KL(Softmax(Mask(z_T)) ‖ Softmax(z_S)). Not the SALMUBench harness loss (that is ``delete_salmu``).
-* Defaults: T = 1 (our choice), lr 1e-3 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-3.
+* Defaults (``DeleteConfig``): temperature T our choice; lr tuned (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -39,10 +38,8 @@ import torch
 from pydantic import Field
 
 from salmubench.data import schema as S
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
-from salmubench.unlearning.losses import logit_scale
-from salmubench.unlearning.methods._field_utils import kl_masked
-from salmubench.unlearning.registry import register_method
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
+from salmubench.unlearning.losses import kl_rows, logit_scale
 
 
 class DeleteConfig(MethodConfig):
@@ -111,6 +108,7 @@ class Delete(GradientMethod):
     """DELETE (CVPR 2025): distil θ0's caption distribution with the forgotten associations masked out."""
 
     config_cls = DeleteConfig
+    search_space = {"lr": [3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
     needs_teacher = True
 
@@ -150,6 +148,6 @@ class Delete(GradientMethod):
         target = teacher.masked_fill(mask, float("-inf"))
         with torch.no_grad():
             masked_mass = torch.softmax(student, dim=1)[mask].sum() / mask.shape[0]
-        return {"forget_loss": kl_masked(target[keep], student[keep]),
+        return {"forget_loss": kl_rows(target[keep], student[keep]),
                 "candidates": torch.tensor(float(len(cand))), "masked_mass": masked_mass}
 

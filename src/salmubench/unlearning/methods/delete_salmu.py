@@ -9,17 +9,15 @@ being unlearned, θ0 the frozen original model.
 * Source: the SALMUBench authors' early harness (SALMUBENCH.md §5), which names it "DELETE". It is
   **not** the published DELETE (Zhou et al., CVPR 2025, mask distillation), which ships separately
   as ``delete``.
-* Defaults: λ_f = λ_r = 1 (as in the harness), lr 1e-4 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
+* Defaults (``DeleteSalmuConfig``): the harness's equal weights; lr tuned (docs/tuning.md).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import harness_delete_terms
-from salmubench.unlearning.registry import register_method
 
 
 class DeleteSalmuConfig(MethodConfig):
@@ -33,6 +31,7 @@ class DeleteSalmu(GradientMethod):
     """DELETE (SALMUBench harness variant): MSE(C(D_f), 0) + MSE(C(D_r), C_θ0(D_r))."""
 
     config_cls = DeleteSalmuConfig
+    search_space = {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -5,17 +5,16 @@
 * Data: D_f (+ D_r when ``retain_weight`` > 0).
 * Source: SALMUBench §5 ("Direct Sim. Min.", the paper's example of catastrophic damage and
   over-generalisation: it drives similarities below the Clean value); METHODS.md.
-* Defaults: retain_weight 1 (tuned; 0 is the paper's plain form), lr 2e-4 (tuned). Unbounded below (cos → −1).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 2e-4, retain_weight = 1.0.
+* Defaults (``DirectSimMinConfig``): lr and the retain term tuned (docs/tuning.md); ``retain_weight=0``
+  is the paper's plain form. Unbounded below (cos → −1).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import clip_loss_of, encode, pair_cosine
-from salmubench.unlearning.registry import register_method
 
 
 class DirectSimMinConfig(MethodConfig):
@@ -29,6 +28,7 @@ class DirectSimMin(GradientMethod):
     """Direct Similarity Minimisation: minimise cos(f(x), g(t)) of forget pairs."""
 
     config_cls = DirectSimMinConfig
+    search_space = {"lr": [1e-4, 2e-4, 3e-4], "retain_weight": [0.0, 1.0]}  # salmubench tune (docs/tuning.md)
 
     def __init__(self, cfg=None, runtime=None) -> None:
         super().__init__(cfg, runtime)

@@ -6,17 +6,16 @@
   the same number of steps as every other method at the same budget).
 * Source: the standard "fine-tune on the remaining data" baseline (Golatkar et al., CVPR 2020;
   SALMUBench §5 "Finetuning").
-* Defaults: lr 1e-3 (tuned), AdamW, retain batch 32, 10% warm-up + cosine, logit scale frozen.
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-3.
+* Defaults (``FinetuneConfig``): lr tuned (docs/tuning.md); otherwise the runner's shared AdamW,
+  warm-up + cosine schedule and frozen logit scale.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.registry import register_method
 
 
 class FinetuneConfig(MethodConfig):
@@ -29,6 +28,7 @@ class Finetune(GradientMethod):
     """Finetuning (FT): minimise the CLIP loss on retain pairs only."""
 
     config_cls = FinetuneConfig
+    search_space = {"lr": [3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
     streams = ("retain",)
 
     def loss(self, model, batch: Batch, step: int):

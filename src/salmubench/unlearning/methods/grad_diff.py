@@ -7,18 +7,17 @@ L_clip is the symmetric in-batch InfoNCE with same-identity off-diagonal pairs m
 * Data: D_f, D_r (no frozen model).
 * Source: Liu et al., "Continual learning and private unlearning", CoLLAs 2022 (gradient difference);
   Kurmanji et al., NeurIPS 2023 ("NegGrad+"); METHODS.md "GradDiff / NegGrad+".
-* Defaults: γ = 0.5, α = 1 (our choice: the ascent term is unbounded, so it is weighted below the retain
-  term), lr 1e-4 (tuned) with the shared AdamW / warm-up + cosine schedule, logit scale frozen.
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
+* Defaults (``GradDiffConfig``): γ below α (our choice: the ascent term is unbounded, so it is weighted
+  below the retain term); lr tuned (docs/tuning.md), with the runner's shared AdamW / warm-up + cosine
+  schedule and frozen logit scale.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.registry import register_method
 
 
 class GradDiffConfig(MethodConfig):
@@ -32,6 +31,7 @@ class GradDiff(GradientMethod):
     """GradDiff / NegGrad+: −γ·L_clip(D_f) + α·L_clip(D_r)."""
 
     config_cls = GradDiffConfig
+    search_space = {"lr": [5e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def loss(self, model, batch: Batch, step: int):

@@ -9,10 +9,10 @@ sparsity can simplify machine unlearning"); forgetting itself comes from fine-tu
 * Data: D_r only (the runner still runs budget · ceil(|D_f| / forget_batch_size) steps).
 * Source: Jia, Liu, Ram, Yao, Liu, Liu, Sharma, Liu, "Model sparsity can simplify machine unlearning",
   NeurIPS 2023 (§4, "ℓ1-sparse MU" with the linearly decaying schedule of its Appendix).
-* Defaults (our choice): γ = 1e-5. The ℓ1 gradient is γ·sign(θ), whose global norm is γ·√N for N
-  parameters; with N ≈ 8·10⁶ (salmu-tiny) γ = 1e-5 gives ≈ 0.03, well under the gradient clip of 1,
-  so the penalty regularises without swamping the retain loss. lr 1e-3 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-3, gamma = 1e-5.
+* Defaults (``L1SparseConfig``; our choice of γ, kept by tuning, docs/tuning.md): the ℓ1 gradient is
+  γ·sign(θ), whose global norm is γ·√N for N parameters; with N ≈ 8·10⁶ (salmu-tiny) the default γ gives
+  ≈ 0.03, well under the gradient clip, so the penalty regularises without swamping the retain loss.
+  lr tuned.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
+from salmubench.unlearning.gradients import named_trainable
 from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.methods._field_utils import named_trainable
-from salmubench.unlearning.registry import register_method
 
 
 class L1SparseConfig(MethodConfig):
@@ -42,17 +41,17 @@ class L1Sparse(GradientMethod):
     """ℓ1-sparse MU: retain fine-tuning + linearly decaying ℓ1 penalty on the weights."""
 
     config_cls = L1SparseConfig
+    search_space = {"lr": [3e-4, 6e-4, 1e-3, 2e-3], "gamma": [1e-5]}  # salmubench tune (docs/tuning.md)
     streams = ("retain",)
 
-    def prepare(self, model, data):
-        self.total_steps: int | None = None  # set from the runner's budget in apply()
-
-    def apply(self, model, data, budget):
-        self.total_steps = budget.steps(len(data.forget), self.cfg.forget_batch_size)
-        return super().apply(model, data, budget)
-
-    def loss(self, model, batch: Batch, step: int):
+    def terms(self, model, batch: Batch, weight: float) -> dict[str, torch.Tensor]:
+        """L_clip(D_r) and the ℓ1 penalty at weight γ_t (``l1_weight``) at the current weights."""
         norm = torch.stack([p.abs().sum() for p in named_trainable(model).values() if p.requires_grad]).sum()
-        weight = l1_weight(self.cfg.gamma, step, self.total_steps or 1)
         return {"retain_loss": clip_loss_of(model, batch.retain), "sparsity_loss": weight * norm,
                 "l1_norm": norm.detach()}
+
+    def train_step(self, model, batch, step, ctx):
+        """One step with γ_t from the run's length (``ctx.total_steps``, the budget's step count)."""
+        terms = self.terms(model, batch, l1_weight(self.cfg.gamma, step, ctx.total_steps))
+        ctx.backward_and_step(terms)
+        return terms

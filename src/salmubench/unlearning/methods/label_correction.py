@@ -13,10 +13,9 @@ training set. Closest prior art to "remove the association, keep the sample".
 * Source: Warnecke, Pirch, Wressnegger, Rieck, "Machine unlearning of features and labels", NDSS 2023
   (§4.1, first-order update θ ← θ − τ(∇L(Z̃, θ) − ∇L(Z, θ))).
 * Budget: ignored (training-free: one gradient pass over Z and one over Z̃; the cost is recorded).
-* Defaults: τ = 0.1 (tuned; the paper also picks τ per model on held-out data).
-  τ depends on the model's gradient scale: on a memorising salmu-test model τ = 0.1 already collapsed
-  every similarity (docs/methods.md, tuning notes); lower it for larger models.
-* Tuned defaults (validation slice, docs/tuning.md): tau = 0.1.
+* Defaults (``LabelCorrectionConfig``): τ tuned (docs/tuning.md; the paper also picks τ per model on
+  held-out data). τ depends on the model's gradient scale: on a memorising salmu-test model the default
+  τ already collapsed every similarity (docs/methods.md, tuning notes); lower it for larger models.
 """
 
 from __future__ import annotations
@@ -25,16 +24,16 @@ import torch
 from pydantic import Field
 
 from salmubench.data.torch_data import PairTensors
-from salmubench.unlearning.base import MethodConfig, UnlearningMethod
+from salmubench.unlearning import MethodConfig, UnlearningMethod, register_method
+from salmubench.unlearning.gradients import accumulate_grads, named_trainable
 from salmubench.unlearning.losses import (
     clip_loss_masked,
     clip_loss_of,
+    codes_of,
     encode,
     false_negative_mask,
     logit_scale,
 )
-from salmubench.unlearning.methods._field_utils import accumulate_grads, named_trainable
-from salmubench.unlearning.registry import register_method
 
 
 class LabelCorrectionConfig(MethodConfig):
@@ -45,7 +44,7 @@ class LabelCorrectionConfig(MethodConfig):
 def generic_clip_loss(model, pairs: PairTensors) -> torch.Tensor:
     """CLIP loss of images with generic captions; same identity or identical caption = false negative."""
     img, txt = encode(model, pairs)
-    mask = false_negative_mask(pairs.identity_ids, pairs.texts, device=img.device)
+    mask = false_negative_mask(codes_of(pairs.identity_ids, img.device), codes_of(pairs.texts, img.device))
     return clip_loss_masked(img, txt, logit_scale(model), mask)
 
 
@@ -54,6 +53,7 @@ class LabelCorrection(UnlearningMethod):
     """First-order feature/label correction: θ0 − τ(∇L(generic captions) − ∇L(own captions))."""
 
     config_cls = LabelCorrectionConfig
+    search_space = {"tau": [0.02, 0.05, 0.1, 0.2, 0.5, 1.0]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "forget_generic")
 
     def apply(self, model, data, budget):

@@ -13,8 +13,7 @@ the score the original model gives unrelated pairs.
 * Data: D_f, D_r, frozen θ0.
 * Source: Cheng & Amiri, "MultiDelete: Multimodal Machine Unlearning", ECCV 2024; the SALMUBench
   authors' harness (SALMUBENCH.md §5: MSE everywhere, in-batch cosine matrices).
-* Defaults: λ_md = λ_mm = λ_um = 1 (the harness weights), lr 1e-4 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
+* Defaults (``MultiDeleteConfig``): the harness's equal weights; lr tuned (docs/tuning.md).
 * Our choice: π permutes within the batch (it may pair two captions of one identity in the rare
   batches where that identity has several rows); embeddings in the retention terms are the
   L2-normalised ones.
@@ -24,9 +23,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import cosine_matrix, derangement, encode, encode_frozen, fused, mse
-from salmubench.unlearning.registry import register_method
 
 
 class MultiDeleteConfig(MethodConfig):
@@ -41,6 +39,7 @@ class MultiDelete(GradientMethod):
     """VLUnlearn/MultiDelete: decouple forget pairs to θ0's unrelated-pair scores, retain θ0's embeddings."""
 
     config_cls = MultiDeleteConfig
+    search_space = {"lr": [3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

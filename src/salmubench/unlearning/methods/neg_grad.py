@@ -7,9 +7,8 @@
 * Data: D_f only.
 * Source: the standard gradient-ascent baseline (Golatkar et al., CVPR 2020; Thudi et al., 2022);
   SALMUBench §5 "Neg. Gradient"; METHODS.md (cosine variant).
-* Defaults: form "clip", lr 6e-5 (tuned); unbounded by design (the runner clips gradients at norm 1 and
-  stops with a clear error if the loss diverges).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 6e-5.
+* Defaults (``NegGradConfig``): the CLIP form, lr tuned (docs/tuning.md); unbounded by design (the runner
+  clips the gradient norm and stops with a clear error if the loss diverges).
 * L_clip masks same-identity off-diagonal pairs (several captions of one person in a batch).
 """
 
@@ -19,9 +18,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
 from salmubench.unlearning.losses import clip_loss_of, encode, pair_cosine
-from salmubench.unlearning.registry import register_method
 
 
 class NegGradConfig(MethodConfig):
@@ -34,6 +32,7 @@ class NegGrad(GradientMethod):
     """Negative Gradient: maximise the CLIP loss (or cosine distance) of forget pairs."""
 
     config_cls = NegGradConfig
+    search_space = {"lr": [3e-5, 6e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
 
     def loss(self, model, batch: Batch, step: int):

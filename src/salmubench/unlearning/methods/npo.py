@@ -12,8 +12,7 @@ vanishes once log π_θ falls well below log π_θ0, so the model cannot run awa
 * Source: Zhang, Lin, Bai, Mei, "Negative Preference Optimization: from catastrophic collapse to
   effective unlearning", COLM 2024 (arXiv 2404.05868), eq. (3) with the retain term of NPO+RT;
   adaptation to in-batch CLIP softmaxes: METHODS.md.
-* Defaults: β = 0.1 (the paper's default), α = 1, lr 1e-4 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-4.
+* Defaults (``NPOConfig``): β is the paper's default; lr tuned (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -22,10 +21,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
-from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.methods._field_utils import diag_log_probs, in_batch_logits
-from salmubench.unlearning.registry import register_method
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
+from salmubench.unlearning.losses import clip_loss_of, diag_log_probs, in_batch_logits
 
 
 class NPOConfig(MethodConfig):
@@ -44,6 +41,7 @@ class NPO(GradientMethod):
     """NPO for CLIP: bounded preference loss pushing forget-pair in-batch probabilities below θ0's."""
 
     config_cls = NPOConfig
+    search_space = {"lr": [3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -12,7 +12,7 @@ carry general knowledge; SSD (Foster et al., AAAI 2024) instead ranks weights by
 matter to D_f than to the retain data, and dampens them without training. This variant keeps SalUn's
 random-label training and its hard mask but ranks weights by SSD's importance ratio, so the update
 stays in the few weights the forget set uses and the retain data does not. With that mask the retain
-CLIP loss is off by default (α = 0): on the validation slice, CLIP fine-tuning on retain batches at
+CLIP loss is off by default (α): on the validation slice, CLIP fine-tuning on retain batches at
 these learning rates is itself what lowers GenKnow (``finetune`` at lr 1e-3: GenKnow proxy 0.420 → 0.295).
 The retain batches instead anchor the embeddings to the frozen original θ0 (feature distillation, as in
 the embedding-consistency terms of MultiDelete and CLIPErase; weight β), which keeps the masked weights
@@ -20,7 +20,9 @@ from moving what the retain data sees.
 
 π(i) is a forget row of a different identity than row i, drawn once per run from the run seed (as in
 ``salun`` and ``shuffled_captions``). Only masked weights move (gradient masked after backward, every
-unmasked entry restored to θ0 after each step, so weight decay cannot move it).
+unmasked entry restored to θ0 after each step, so weight decay cannot move it): the behaviour of
+``salmubench.unlearning.saliency.SaliencyMaskedMethod``, shared with ``salun``; this file supplies the
+saliency hook (the Fisher ratio) and the distillation term.
 
 * Data: D_f (Fisher pass + re-paired captions), D_r (a seeded sample of ``retain_samples`` rows for the
   Fisher pass; retain batches for the distillation term; their CLIP loss only when α > 0), frozen θ0.
@@ -29,12 +31,11 @@ unmasked entry restored to θ0 after each step, so weight decay cannot move it).
   method of the SALMUBench paper; docs/methods.md.
 * ε = 1e-12 (our choice): weights unused by the retain sample (e.g. token embeddings of names that occur
   only in forget captions) get a finite, very large ratio and are ranked by I_{D_f}.
-* Defaults: r = 2% (our choice, docs/tuning.md), lr 7e-3 (tuned), β = 10, α = 0 (our choices, above),
-  retain_samples = 2,048 (our choice: a stable I_{D_r} whatever |D_f|), Fisher batches of
-  ``forget_batch_size``.
-* Tuned defaults (validation slice, docs/tuning.md): lr = 7e-3 at r = 2%. r is not chosen by the slice's
-  score: it prefers r = 1%, which over-generalises on the whole forget set (docs/tuning.md tells how r = 2%
-  was reached, including one look at the test split).
+* Defaults (``SalUnSSDConfig``): β, α (above) and retain_samples (a stable I_{D_r} whatever |D_f|) are
+  our choices; lr tuned on the validation slice at the default r (docs/tuning.md); Fisher batches of
+  ``forget_batch_size``. r is not chosen by the slice's score: it prefers a smaller r, which
+  over-generalises on the whole forget set (docs/tuning.md tells how the default r was reached,
+  including one look at the test split).
 """
 
 from __future__ import annotations
@@ -43,16 +44,15 @@ import torch
 from pydantic import Field
 
 from salmubench.data.torch_data import PairTensors
-from salmubench.unlearning.base import Batch
+from salmubench.unlearning import Batch, MethodConfig, register_method
+from salmubench.unlearning.gradients import forget_retain_fishers
 from salmubench.unlearning.losses import encode, encode_frozen
-from salmubench.unlearning.methods._field_utils import forget_retain_fishers
-from salmubench.unlearning.methods.salun import SalUn, SalUnConfig
-from salmubench.unlearning.registry import register_method
+from salmubench.unlearning.saliency import SaliencyMaskedMethod
 
 RATIO_EPS = 1e-12  # ε in ρ = I_f / (I_r + ε)
 
 
-class SalUnSSDConfig(SalUnConfig):
+class SalUnSSDConfig(MethodConfig):
     lr: float = Field(7e-3, gt=0)  # tuned on the validation slice, docs/tuning.md
     # tuned on the validation slice, docs/tuning.md
     saliency_ratio: float = Field(0.02, gt=0, le=1)  # r: share of weights (global top-r of I_f/I_r) that may change
@@ -68,10 +68,11 @@ def fisher_ratio(i_f: dict[str, torch.Tensor], i_r: dict[str, torch.Tensor],
 
 
 @register_method("salun_ssd")
-class SalUnSSD(SalUn):
+class SalUnSSD(SaliencyMaskedMethod):
     """SalUn-SSD: shuffled-caption unlearning on the top-r% weights by forget/retain Fisher ratio (ours)."""
 
     config_cls = SalUnSSDConfig
+    search_space = {"lr": [5e-3, 7e-3, 1e-2], "saliency_ratio": [0.02]}  # salmubench tune (docs/tuning.md)
     needs_teacher = True
 
     def saliency(self, model, data, params: dict[str, torch.nn.Parameter]) -> dict[str, torch.Tensor]:

@@ -14,9 +14,8 @@ are counted in the cost like any other pass. KL uses log_softmax on both sides (
 * Source: Kurmanji, Triantafillou, Hayes, Triantafillou, "Towards unbounded machine unlearning",
   NeurIPS 2023 (SCRUB, Alg. 1: max-steps on D_f for the first msteps epochs, min-steps throughout).
   In-batch CLIP softmax as the "logits": METHODS.md.
-* Defaults: max_fraction = 0.5 (our choice, msteps as a share of the run), α = 1, γ = 1, forget weight 1,
-  lr 5e-5 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 5e-5.
+* Defaults (``SCRUBConfig``): max_fraction (msteps as a share of the run) and the weights our choice; lr
+  tuned (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig
-from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.methods._field_utils import in_batch_logits, kl_both
-from salmubench.unlearning.registry import register_method
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, register_method
+from salmubench.unlearning.losses import clip_loss_of, in_batch_logits, kl_both
 
 
 class SCRUBConfig(MethodConfig):
@@ -43,16 +40,13 @@ class SCRUB(GradientMethod):
     """SCRUB: alternate max-steps (diverge from θ0 on D_f) and min-steps (match θ0 + CLIP on D_r)."""
 
     config_cls = SCRUBConfig
+    search_space = {"lr": [2e-5, 3.5e-5, 5e-5, 7e-5, 1e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 
-    def apply(self, model, data, budget):
-        self.total_steps = budget.steps(len(data.forget), self.cfg.forget_batch_size)
-        return super().apply(model, data, budget)
-
-    def max_steps(self) -> int:
-        """Runner steps (from the start) that include a max-step."""
-        return int(round(self.cfg.max_fraction * getattr(self, "total_steps", 1)))
+    def max_steps(self, total_steps: int) -> int:
+        """Runner steps (from the start) that include a max-step, of a run of ``total_steps``."""
+        return int(round(self.cfg.max_fraction * total_steps))
 
     def kl_to_teacher(self, model, pairs) -> torch.Tensor:
         student = in_batch_logits(model, pairs)
@@ -68,15 +62,12 @@ class SCRUB(GradientMethod):
                 "retain_loss": self.cfg.gamma * clip_loss_of(model, batch.retain)}
 
     def loss(self, model, batch: Batch, step: int):
-        """All terms of a step at the current weights (for inspection; training uses ``train_step``)."""
-        terms = self.min_terms(model, batch)
-        if step < self.max_steps():
-            terms.update(self.max_terms(model, batch))
-        return terms
+        """Every term at the current weights (for inspection; training alternates them in ``train_step``)."""
+        return {**self.min_terms(model, batch), **self.max_terms(model, batch)}
 
     def train_step(self, model, batch, step, ctx):
         logged: dict[str, torch.Tensor] = {}
-        if step < self.max_steps():
+        if step < self.max_steps(ctx.total_steps):
             terms = self.max_terms(model, batch)
             ctx.backward_and_step(terms)
             logged.update({k: v.detach() for k, v in terms.items()})

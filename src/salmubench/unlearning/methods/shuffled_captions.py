@@ -9,29 +9,27 @@ captions keep the sensitive caption style but state someone else's association).
 * Data: D_f (images + captions of other forget identities), D_r.
 * Source: random-label unlearning (Graves et al., AAAI 2021; used by SalUn, Fan et al., ICLR 2024);
   SALMUBench §5 "Shuffled Captions".
-* Defaults: α = 1, lr 1e-3, retain batch 128 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): lr = 1e-3, retain_batch_size = 128 (a larger
-  retain batch protects general knowledge: GenKnow proxy 0.393 vs 0.368 at batch 32).
+* Defaults (``ShuffledCaptionsConfig``): lr and retain batch size tuned (docs/tuning.md: a larger retain
+  batch protects general knowledge).
 * False negatives (our choice): off-diagonal pairs whose image identity *and* caption identity both
   match the row's are masked out of the softmax.
 """
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
-from salmubench.data.torch_data import PairTensors
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig, UnlearningError
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, UnlearningError, register_method
 from salmubench.unlearning.losses import (
     clip_loss_masked,
     clip_loss_of,
+    codes_of,
     encode,
     false_negative_mask,
     logit_scale,
     other_identity_rows,
+    repaired_pairs,
 )
-from salmubench.unlearning.registry import register_method
 
 
 class ShuffledCaptionsConfig(MethodConfig):
@@ -40,24 +38,12 @@ class ShuffledCaptionsConfig(MethodConfig):
     retain_batch_size: int = Field(128, ge=1)  # tuned on the validation slice, docs/tuning.md
 
 
-def repaired_pairs(batch_forget: PairTensors, index: torch.Tensor, tokens: torch.Tensor,
-                   caption_ids: list[str | None], texts: list[str]) -> tuple[PairTensors, list[str]]:
-    """The batch's forget images with re-paired tokens (rows ``index`` of ``tokens``) and mask keys.
-
-    A key is "image identity|caption identity"; equal keys off the diagonal are false negatives.
-    """
-    rows = index.tolist()
-    keys = [f"{img_id}|{caption_ids[i]}" for img_id, i in zip(batch_forget.identity_ids, rows, strict=True)]
-    pairs = PairTensors(batch_forget.images, tokens[index].to(batch_forget.images.device),
-                        batch_forget.identity_ids, [texts[i] for i in rows], batch_forget.file_names)
-    return pairs, keys
-
-
 @register_method("shuffled_captions")
 class ShuffledCaptions(GradientMethod):
     """Shuffled Captions: train forget images on captions of other identities, plus retain CLIP loss."""
 
     config_cls = ShuffledCaptionsConfig
+    search_space = {"lr": [3e-4, 1e-3, 3e-3], "retain_batch_size": [32, 128]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def prepare(self, model, data):
@@ -73,5 +59,5 @@ class ShuffledCaptions(GradientMethod):
         pairs, keys = repaired_pairs(batch.forget, batch.forget_index, self.tokens, self.caption_ids,
                                      self.texts)
         img, txt = encode(model, pairs)
-        forget = clip_loss_masked(img, txt, logit_scale(model), false_negative_mask(keys, device=img.device))
+        forget = clip_loss_masked(img, txt, logit_scale(model), false_negative_mask(codes_of(keys, img.device)))
         return {"forget_loss": forget, "retain_loss": self.cfg.alpha * clip_loss_of(model, batch.retain)}

@@ -22,8 +22,8 @@ criterion computed from the forget split and the retain set only (never a holdou
   unlearning gradient", ICML 2025 (arXiv 2407.11867): layer importance and gradient alignment, Pareto
   layer selection, single-step update with binary-searched step size.
 * Budget: ignored (training-free); cost = the gradient passes + the search's forward passes.
-* Defaults: drop = 0.5, retain_tolerance = 4.0 (tuned), ρ_max = 1, 12 bisection steps, 256-row slices.
-* Tuned defaults (validation slice, docs/tuning.md): retain_tolerance = 4.0, forget_drop = 1.0.
+* Defaults (``SLUGConfig``): forget_drop and retain_tolerance tuned (docs/tuning.md); ρ_max, the number of
+  bisection steps and the slice size our choice.
 """
 
 from __future__ import annotations
@@ -32,11 +32,9 @@ import torch
 from pydantic import Field
 
 from salmubench.data.torch_data import PairTensors
-from salmubench.unlearning.base import MethodConfig, UnlearningMethod
+from salmubench.unlearning import MethodConfig, UnlearningMethod, register_method
+from salmubench.unlearning.gradients import accumulate_grads, named_trainable, retain_rows
 from salmubench.unlearning.losses import clip_loss_of, encode, pair_cosine
-from salmubench.unlearning.methods._field_utils import accumulate_grads, named_trainable, retain_rows
-from salmubench.unlearning.registry import register_method
-from salmubench.unlearning.runner import to_device
 
 
 class SLUGConfig(MethodConfig):
@@ -94,6 +92,7 @@ class SLUG(UnlearningMethod):
     """SLUG: one forget-gradient step on the single Pareto-optimal layer, step size by binary search."""
 
     config_cls = SLUGConfig
+    search_space = {"retain_tolerance": [2.0, 4.0, 8.0], "forget_drop": [0.5, 1.0]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def gradients(self, model, data, params):
@@ -119,8 +118,8 @@ class SLUG(UnlearningMethod):
         origin = weight.detach().clone()
         unit = origin.norm() / grad.norm().clamp_min(1e-12)  # λ = ρ·unit gives ‖λ·g‖ = ρ·‖θ_l‖
         device = origin.device
-        forget = to_device(data.forget.subset(retain_rows(len(data.forget), cfg.eval_rows, self.generator("fslice"))), device)
-        retain = to_device(data.retain.subset(retain_rows(len(data.retain), cfg.eval_rows, self.generator("rslice"))), device)
+        forget = data.forget.subset(retain_rows(len(data.forget), cfg.eval_rows, self.generator("fslice"))).to(device)
+        retain = data.retain.subset(retain_rows(len(data.retain), cfg.eval_rows, self.generator("rslice"))).to(device)
         was_training = model.training
         model.eval()
         cos0, ret0 = self.measures(model, forget, retain)

@@ -8,7 +8,7 @@
 No gradient steps: one backward pass per batch to get the importances, then one multiplicative edit.
 
 * Data: D_f (all of it), D_r (a seeded sample of ``retain_samples`` rows).
-* D_f's share w of the training data D (our choice): ``forget_share`` = 0.1 by default, because the
+* D_f's share w of the training data D (our choice): a fixed ``forget_share`` by default, because the
   proxy's own share N_f / (N_f + N_r) depends on how much retain data ships (≈ 0.13 on the generated
   presets, ≈ 0.65 on the released data without a retain corpus) while in the paper D_f ≪ D. Nothing
   can be selected when α·w ≥ 1 (I_f > α·I_D ≥ α·w·I_f is impossible): that is refused with an error.
@@ -17,9 +17,9 @@ No gradient steps: one backward pass per batch to get the importances, then one 
   synaptic dampening", AAAI 2024 (eq. 3-4; α selection, λ dampening).
 * Budget: ignored (training-free). Cost = the forward/backward sample passes of the importance
   estimates (≈ 2× one forget pass + the same for the retain sample), recorded like every method's.
-* Defaults: α = 9.9 (tuned; must stay below 1/w, the paper's 10 assumes D_f ≪ D), λ = 0.8 (tuned; the paper's 1),
-  w = 0.1, retain_samples = |D_f| (our choice), importance batches of ``forget_batch_size``.
-* Tuned defaults (validation slice, docs/tuning.md): alpha = 9.9, dampening = 0.8.
+* Defaults (``SSDConfig``): α and λ tuned (docs/tuning.md; α must stay below 1/w, the paper's α = 10
+  assumes D_f ≪ D; the paper's λ is 1); w and retain_samples = |D_f| our choice; importance batches of
+  ``forget_batch_size``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from salmubench.unlearning.base import MethodConfig, UnlearningError, UnlearningMethod
-from salmubench.unlearning.methods._field_utils import forget_retain_fishers, named_trainable
-from salmubench.unlearning.registry import register_method
+from salmubench.unlearning import MethodConfig, UnlearningError, UnlearningMethod, register_method
+from salmubench.unlearning.gradients import forget_retain_fishers, named_trainable
 
 
 class SSDConfig(MethodConfig):
@@ -53,6 +52,7 @@ class SSD(UnlearningMethod):
     """SSD: dampen weights whose Fisher importance on D_f exceeds α× their importance on D (no training)."""
 
     config_cls = SSDConfig
+    search_space = {"alpha": [9.5, 9.9], "dampening": [0.6, 0.8, 1.0]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def importances(self, model, data) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -12,9 +12,9 @@ The logit scale is frozen by the runner, so its task-vector entry is 0 and it ne
 * Source: Ilharco, Ribeiro, Wortsman, Gururangan, Schmidt, Hajishirzi, Farhadi, "Editing models with
   task arithmetic", ICLR 2023 (§3 "Forgetting via negation").
 * Budget: the fine-tuning runs the runner's ``budget · ceil(|D_f| / forget_batch_size)`` steps.
-* Defaults: λ = 8 (tuned with ``salmubench tune`` on a validation slice of forget identities, as the
-  paper tunes λ on held-out validation data; a method itself never sees it), lr 6e-5 (tuned).
-* Tuned defaults (validation slice, docs/tuning.md): scale = 8.0, lr = 6e-5.
+* Defaults (``TaskVectorConfig``): λ and lr tuned with ``salmubench tune`` on a validation slice of
+  forget identities (docs/tuning.md), as the paper tunes λ on held-out validation data; a method itself
+  never sees it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from salmubench.unlearning.base import Batch, GradientMethod, MethodConfig, UnlearningMethod
+from salmubench.unlearning import Batch, GradientMethod, MethodConfig, UnlearningMethod, register_method
+from salmubench.unlearning.gradients import named_trainable
 from salmubench.unlearning.losses import clip_loss_of
-from salmubench.unlearning.methods._field_utils import named_trainable
-from salmubench.unlearning.registry import register_method
 from salmubench.unlearning.runner import run_unlearning
 
 
@@ -51,6 +50,7 @@ class TaskVector(UnlearningMethod):
     """Task-vector negation: θ0 − λ·(θ_f − θ0), θ_f = θ0 fine-tuned on the forget pairs."""
 
     config_cls = TaskVectorConfig
+    search_space = {"scale": [5.0, 8.0, 12.0], "lr": [6e-5, 1e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
 
     def apply(self, model, data, budget):

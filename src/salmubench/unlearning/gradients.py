@@ -1,24 +1,25 @@
-"""Private helpers shared by the field's methods (not a method: the leading ``_`` keeps it unregistered).
+"""Gradient and Fisher helpers of the training-free and masked methods (SalUn, SSD, SLUG, ...).
 
-* in-batch softmaxes with same-identity false negatives masked (NPO, SCRUB);
-* gradient accumulation over the forget / retain sets at a fixed point (SalUn's saliency, SSD's Fisher
-  diagonals, SLUG's single gradients, first-order label correction), with the cost meter counting the
-  passes because they go through the watched model's towers;
-* named trainable parameters (everything but the frozen logit scale / bias).
+Every pass goes through the model's towers, so the cost meter watching the model counts it.
+
+* :func:`named_trainable`: the parameters a method may change (all but the frozen logit scale / bias);
+* :func:`accumulate_grads`: the mean over batches of ∇loss, or of (∇loss)² (a diagonal empirical
+  Fisher, as in SSD), at the current parameters;
+* :func:`forget_retain_fishers`: the Fishers of the CLIP loss on D_f and on a seeded retain sample;
+* :func:`retain_rows`: a seeded sample of row indices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from salmubench.data.torch_data import PairTensors, iter_batches
-from salmubench.unlearning.losses import encode, logit_scale, masked_logits
-from salmubench.unlearning.runner import FROZEN_PARAMETERS
+from salmubench.data.torch_data import PairTensors
+from salmubench.unlearning.losses import clip_loss_of
 
+FROZEN_PARAMETERS = ("logit_scale", "logit_bias")  # never trained by any method (the runner freezes them)
 Grads = dict[str, torch.Tensor]
 
 
@@ -27,44 +28,8 @@ def named_trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if n not in FROZEN_PARAMETERS}
 
 
-def in_batch_logits(model: nn.Module, pairs: PairTensors) -> torch.Tensor:
-    """S = s·⟨f(x_i), g(t_j)⟩ over the batch, same-identity off-diagonal entries at -inf: [B, B]."""
-    img, txt = encode(model, pairs)
-    return masked_logits(img, txt, logit_scale(model), pairs.identity_ids)
-
-
-def diag_log_probs(logits: torch.Tensor) -> torch.Tensor:
-    """log π(t_i|x_i) and log π(x_i|t_i) of the matching pairs: [2, B] (rows, then columns)."""
-    rows = F.log_softmax(logits, dim=1).diagonal()
-    cols = F.log_softmax(logits, dim=0).diagonal()
-    return torch.stack([rows, cols])
-
-
-def kl_both(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-    """½[KL(p_T‖p_S) over rows + over columns] of two in-batch logit matrices (-inf entries skipped).
-
-    KL(p‖q) = Σ_j p_j (log p_j − log q_j), computed with log_softmax on both sides.
-    """
-    return 0.5 * (kl_masked(teacher_logits, student_logits) + kl_masked(teacher_logits.T, student_logits.T))
-
-
-def kl_masked(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of KL(softmax(teacher) ‖ softmax(student)); entries with p = 0 contribute 0."""
-    log_p = F.log_softmax(teacher_logits, dim=-1)
-    log_q = F.log_softmax(student_logits, dim=-1)
-    zero = torch.isinf(log_p)
-    safe_q = torch.where(zero, torch.zeros_like(log_q), log_q)
-    safe_p = torch.where(zero, torch.zeros_like(log_p), log_p)
-    return (log_p.exp() * (safe_p - safe_q)).sum(dim=-1).mean()
-
-
-def index_batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-    """Batches over ``range(n)``: in order without a generator, seeded shuffled with one."""
-    return iter_batches(n, batch_size, generator=generator, shuffle=generator is not None)
-
-
 def retain_rows(n_retain: int, n_wanted: int, generator: torch.Generator) -> torch.Tensor:
-    """A seeded sample of ``min(n_retain, n_wanted)`` retain row indices (without replacement)."""
+    """A seeded sample of ``min(n_retain, n_wanted)`` row indices (without replacement)."""
     return torch.randperm(n_retain, generator=generator)[:min(n_retain, n_wanted)]
 
 
@@ -90,9 +55,7 @@ def accumulate_grads(model: nn.Module, params: dict[str, nn.Parameter], pairs: P
     model.eval()
     try:
         for chunk in torch.split(index, batch_size):
-            sub = pairs.subset(chunk)
-            sub = PairTensors(sub.images.to(device), sub.tokens.to(device), sub.identity_ids, sub.texts,
-                              sub.file_names)
+            sub = pairs.subset(chunk).to(device)
             grads = torch.autograd.grad(loss_fn(model, sub), tensors, allow_unused=True)
             for name, g in zip(names, grads, strict=True):
                 if g is not None:
@@ -111,8 +74,6 @@ def forget_retain_fishers(model: nn.Module, params: dict[str, nn.Parameter], dat
     The retain sample is ``retain_samples`` rows (``None``: as many as |D_f|) drawn with ``generator``;
     I_{D_r} is None when there is no retain data. Used by SSD and ``salun_ssd``.
     """
-    from salmubench.unlearning.losses import clip_loss_of
-
     i_f = accumulate_grads(model, params, data.forget, clip_loss_of, forget_batch_size, square=True)
     if len(data.retain) == 0:
         return i_f, None
