@@ -65,7 +65,8 @@ class Fakes:
         write_result(res, out_dir)
         return {}
 
-    def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device):
+    def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device,
+                recipe=None):
         self._hook(f"unlearn:{method}@{budget:g}/{seed}")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model.txt").write_text(method)

@@ -12,11 +12,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="generate data, train references, unlearn, evaluate, attack, leaderboard + report",
                        description=__doc__)
     p.add_argument("--preset", default="mini", help="data + training preset: tiny, mini (default), paper")
-    p.add_argument("--out", default=None, help="run dir (default: runs/<preset>)")
+    p.add_argument("--out", default=None,
+                   help="run dir (default: runs/<preset>, or runs/<preset>_<recipe> with a non-default --recipe)")
     p.add_argument("--methods", default="all",
                    help="'all' or a comma-separated list of method names and external specs "
                         "(path/to/file.py:Class, package.module:Class)")
-    p.add_argument("--budgets", default="1", help="comma-separated budgets in forget-set passes (default 1)")
+    p.add_argument("--budgets", default=None,
+                   help="comma-separated budgets in forget-set passes (default 1, or the budget of --recipe NAME@Bx)")
+    p.add_argument("--recipe", default="default", metavar="NAME",
+                   help="method hyperparameters: default (the default protocol's recipe at each budget), a protocol "
+                        "(structured, forget-retain), a recipe (forget-retain@5x), or none (code defaults); "
+                        "salmubench ls recipes")
     p.add_argument("--seeds", default="0", help="comma-separated unlearning seeds (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="dataset generator seed")
     p.add_argument("--train-seed", type=int, default=0, help="seed of both reference models")
@@ -59,9 +65,14 @@ def build_run_config(args: argparse.Namespace):
 
     from salmubench.pipeline import RunConfig
 
+    recipe = args.recipe
+    budgets = args.budgets
+    if budgets is None:  # a full recipe name fixes the budget
+        budgets = recipe.partition("@")[2].removesuffix("x") if "@" in recipe else "1"
+    out = args.out or (f"runs/{args.preset}" if recipe == "default" else f"runs/{args.preset}_{recipe}")
     try:
-        return RunConfig(preset=args.preset, out=args.out or f"runs/{args.preset}",
-                         methods=_split(args.methods, str, "methods"), budgets=_split(args.budgets, float, "budgets"),
+        return RunConfig(preset=args.preset, out=out, recipe=None if recipe == "none" else recipe,
+                         methods=_split(args.methods, str, "methods"), budgets=_split(budgets, float, "budgets"),
                          seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
                          attacks=not args.no_attacks, attack_seed=args.attack_seed,

@@ -20,6 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="SALMUBench dataset directory")
     p.add_argument("--out", required=True, help="output model folder (skipped if already complete)")
     p.add_argument("--budget", type=float, default=1.0, help="forget-set passes (default 1.0)")
+    p.add_argument("--recipe", default="default", metavar="NAME",
+                   help="hyperparameters before --set: default (the default protocol's recipe at this budget), a "
+                        "protocol (structured, forget-retain), a recipe (forget-retain@5x) or none (code defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="method config override, repeatable (e.g. --set lr=1e-5)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
@@ -39,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     with progress_display(not args.no_progress) as on_progress:
         out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
                       overrides=parse_overrides(args.overrides), seed=args.seed,
-                      on_progress=on_progress, device=args.device, threads=args.threads)
+                      on_progress=on_progress, device=args.device, threads=args.threads,
+                      recipe=None if args.recipe == "none" else args.recipe)
     record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
     cost = record.get("cost", {})
-    print(f"{record.get('method', args.method)}: {out} (steps {record.get('steps')}, {cost.get('unlearn_seconds')} s, "
-          f"fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
+    recipe = (record.get("recipe") or {}).get("name") or "none"
+    print(f"{record.get('method', args.method)}: {out} (recipe {recipe}, steps {record.get('steps')}, "
+          f"{cost.get('unlearn_seconds')} s, fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
     return 0

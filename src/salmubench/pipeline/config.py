@@ -20,6 +20,7 @@ class RunConfig(StrictModel):
     data_seed: int = 0  # dataset generator seed
     train_seed: int = 0  # seed of both reference models (same seed, same config, as the paper)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method name -> config overrides
+    recipe: str | None = "default"  # method hyperparameters: salmubench.recipes.resolve_for (None: code defaults)
     attacks: bool = True  # recovery attacks on every model after its evaluation (docs/attacks.md)
     attack_seed: int = 0  # seed of the recovery attacks (the same for every model)
     redo: tuple[str, ...] = ()  # fnmatch patterns of stage ids to redo from scratch (e.g. "unlearn-npo*")

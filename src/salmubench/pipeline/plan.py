@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from salmubench import recipes
 from salmubench.evaluation.protocol import protocol_hash
 from salmubench.evaluation.results import RESULT_FILE, read_result, write_result
 from salmubench.pipeline.cache import StageCache, key_hash
@@ -147,10 +148,11 @@ class Planner:
         name = slug(method, budget, seed)
         out = self.root / "models" / "unlearned" / name
         overrides = dict(self.cfg.overrides.get(method, {}))
-        resolved = self.fns.method_config(method, overrides) if self.fns.method_config else {}
+        effective, recipe = recipes.apply(self.cfg.recipe, method, budget, overrides)
+        resolved = self.fns.method_config(method, effective) if self.fns.method_config else {}
         key = {"stage": "unlearn", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
-               "config": resolved, "base": self.hashes["train-compromised"], "data": self.hashes["data"],
-               "salmubench": __version__}
+               "recipe": recipe, "config": resolved, "base": self.hashes["train-compromised"],
+               "data": self.hashes["data"], "salmubench": __version__}
         source = self.fns.method_source(method) if self.fns.method_source else None
         if source:  # an external method: editing its file invalidates its runs
             key["source"] = source
@@ -158,7 +160,8 @@ class Planner:
         def run(resume: bool) -> dict:
             return self.fns.unlearn(method=method, model_dir=self.root / "models" / "compromised",
                                     data_dir=self.data, out_dir=out, budget=budget, overrides=overrides,
-                                    seed=seed, on_progress=self.on_progress, device=self.cfg.device)
+                                    seed=seed, on_progress=self.on_progress, device=self.cfg.device,
+                                    recipe=self.cfg.recipe)
 
         self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}",
                         ("data", "train-compromised"), [out], run, key))
@@ -171,7 +174,7 @@ class Planner:
         def run(resume: bool) -> dict:
             record = (self.cache.record(f"unlearn-{name}") or {}).get("info") or {}
             run_info = {"method": method, "budget": budget, "seed": seed, "params": record.get("params") or {},
-                        "config_hash": record.get("config_hash")}
+                        "config_hash": record.get("config_hash"), "recipe": record.get("recipe")}
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role="unlearned",
                                      name=display_name(method, budget, seed), run_info=run_info,
                                      reference_clean=self.root / "results" / "clean",

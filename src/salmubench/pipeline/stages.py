@@ -11,8 +11,8 @@ Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` 
   (the Compromised stage also writes the fragile set into ``data_dir``)
 * ``evaluate(model_dir, data_dir, out_dir, role, name, run_info, reference_clean, on_progress, device)``
   writes ``out_dir/result.json``
-* ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device) -> dict``
-  (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``)
+* ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device, recipe) -> dict``
+  (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``, ``recipe``)
 * ``methods() -> list[str]``: the registered unlearning methods
 * ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device) -> dict``
   writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
@@ -129,11 +129,11 @@ def _evaluate(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: s
 
 
 def _unlearn(method: str, model_dir: Path, data_dir: Path, out_dir: Path, budget: float, overrides: dict,
-             seed: int, on_progress: OnProgress | None, device: str | None) -> dict:
+             seed: int, on_progress: OnProgress | None, device: str | None, recipe: str | None = None) -> dict:
     from salmubench.unlearning.api import unlearn
 
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device)
+                  on_progress=on_progress, device=device, recipe=recipe)
     return read_json(Path(out) / "unlearn.json")
 
 

@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from salmubench.errors import ConfigError
 
 RECIPE_SCHEMA = "salmubench.recipe/1"
-DEFAULT_RECIPE = "structured@1x"  # decided in docs/tuning.md ("Which recipe is the default")
-NO_RECIPE = "none"  # the code defaults of every method
+DEFAULT_PROTOCOL = "structured"  # decided in docs/tuning.md ("Which recipe is the default")
+DEFAULT_RECIPE = f"{DEFAULT_PROTOCOL}@1x"  # what the default run (budget 1x) uses
+DEFAULT = "default"  # spec: the default protocol's recipe at the run's budget, when one is shipped
+NO_RECIPE = "none"  # spec: the code defaults of every method
 
 
 class MethodChoice(BaseModel):
@@ -111,6 +113,30 @@ def resolve(name: str | None) -> Recipe | None:
     if name is None or name == NO_RECIPE:
         return None
     return load_recipe(name)
+
+
+def resolve_for(spec: str | None, budget: float) -> Recipe | None:
+    """The recipe a run at ``budget`` uses for the user's ``spec``.
+
+    * ``None`` / ``"none"``: no recipe (each method's code defaults);
+    * ``"default"``: ``<DEFAULT_PROTOCOL>@<budget>x`` when shipped, else no recipe;
+    * a protocol (``"structured"``, ``"forget-retain"``): ``<protocol>@<budget>x`` (ConfigError if not shipped);
+    * a full name (``"forget-retain@5x"``): that recipe, whatever the run's budget.
+    """
+    if spec is None or spec == NO_RECIPE:
+        return None
+    if spec == DEFAULT:
+        name = recipe_name(DEFAULT_PROTOCOL, budget)
+        return load_recipe(name) if name in _files() else None
+    return load_recipe(spec if "@" in spec else recipe_name(spec, budget))
+
+
+def apply(spec: str | None, method: str, budget: float,
+          user: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(overrides, record)`` of one run: the recipe's overrides of ``method`` with ``user``'s on top,
+    and what result files record about the recipe (None without one)."""
+    recipe = resolve_for(spec, budget)
+    return method_overrides(recipe, method, user), (recipe.record(method) if recipe is not None else None)
 
 
 def pareto_data(budget: float | None) -> dict[str, Any] | None:

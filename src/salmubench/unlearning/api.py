@@ -20,11 +20,13 @@ from typing import Any
 
 import torch
 
+from salmubench import recipes
 from salmubench.config import build_config, config_hash
 from salmubench.data.io import load_dataset
 from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.models import load_model, save_model
 from salmubench.progress import OnProgress
+from salmubench.recipes import DEFAULT
 from salmubench.runtime import default_threads, environment, init_distributed, resolve_device, torch_threads
 from salmubench.seeding import derive_seed
 from salmubench.unlearning.base import Budget, CostMeter, Runtime, UnlearningMethod
@@ -62,7 +64,8 @@ def _reduce_cost(meter: CostMeter, world: int) -> dict[str, Any]:
 
 def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
             budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0,
-            on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None) -> Path:
+            on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None,
+            recipe: str | None = DEFAULT) -> Path:
     """Unlearn ``data_dir``'s forget set from the model at ``model_dir`` with ``method``.
 
     Args:
@@ -78,12 +81,17 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
         device: torch device; None = CUDA if available, else CPU (``runtime.resolve_device``).
         threads: torch intra-op threads for the run (None: torch's default, or cores / ranks under
             torchrun). On a busy CPU one thread is often faster for tiny models.
+        recipe: where the method's hyperparameters come from before ``overrides``
+            (``salmubench.recipes.resolve_for``): ``"default"`` (the default protocol's recipe at this
+            budget, when shipped), a protocol (``"forget-retain"``), a recipe name
+            (``"forget-retain@5x"``), or None / ``"none"`` (the method's code defaults). Recorded.
 
     Returns:
         The output folder.
     """
     cls = get_method(method)
     method = cls.name
+    overrides, recipe_record = recipes.apply(recipe, method, float(budget), overrides)
     cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
     budget_obj = Budget(float(budget))
     out = check_out_dir(out_dir, "out_dir", inputs={"model_dir": Path(str(model_dir).removeprefix("local-dir:"))})
@@ -93,7 +101,8 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
     bundle = load_model(model_dir, device=device)
     ds = load_dataset(data_dir)
     run = {"method": method, "params": cfg.model_dump(mode="json"), "budget": budget_obj.passes, "seed": seed,
-           "base_checkpoint_sha256": bundle.checkpoint_sha256, "data_fingerprint": ds.fingerprint}
+           "base_checkpoint_sha256": bundle.checkpoint_sha256, "data_fingerprint": ds.fingerprint,
+           "recipe": recipe_record}
     source = method_source_sha256(cls)
     if source:  # an external method: editing its file is a different run
         run["method_source"] = {"origin": method_origin(cls), "sha256": source}
