@@ -3,6 +3,7 @@ the statistics issue 12 compares with the paper's references (docs/training.md, 
 
     python benchmarks/bench_regime.py --out DIR --name NAME [--data-set key=value ...]
         [--train-set key=value ...] [--clean] [--threads 2]
+    python benchmarks/bench_regime.py --out DIR --table     # Markdown table of every candidate in DIR
 
 For one candidate: generates the ``mini`` data with the ``--data-set`` overrides (a PresetConfig field
 each) into ``DIR/NAME/data``, trains the Compromised model with the ``mini`` training preset plus the
@@ -65,10 +66,32 @@ def checks(comp: dict[str, float], clean: dict[str, float] | None) -> dict[str, 
     return out
 
 
+def table(out: Path) -> str:
+    """One Markdown row per candidate (regime.json files under ``out``, by modification time)."""
+    rows = ["| candidate | data overrides | training overrides | steps | RetFail MRR | R@1 | IdZSC | ACS | "
+            "AssocStr C / K | GenKnow C / K | train s (C + K) | ranges met |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---|"]
+    for path in sorted(out.glob("*/regime.json"), key=lambda p: p.stat().st_mtime):
+        r = json.loads(path.read_text())
+        c, k = r["compromised"]["values"], (r.get("clean") or {}).get("values")
+        data = ", ".join(f"{a}={b}" for a, b in r["data_overrides"].items() if a != "zeroshot_per_class")
+        train = ", ".join(f"{a}={b}" for a, b in r["train_overrides"].items())
+        kv = (lambda key, nd=3: f"{c[key]:.{nd}f} / {k[key]:.{nd}f}" if k else f"{c[key]:.{nd}f} / -")
+        secs = r["compromised"]["seconds"] + ((r.get("clean") or {}).get("seconds") or 0)
+        met = [name for name, ok in r["checks"].items() if ok]
+        missed = [name for name, ok in r["checks"].items() if not ok]
+        rows.append(f"| {r['name']} | {data or '-'} | {train or '-'} | {r['compromised']['steps']} | "
+                    f"{c['ret_fail']:.3f} | {c['r_at_1']:.3f} | {c['id_zsc']:.3f} | {c['acs']:.3f} | "
+                    f"{kv('assoc_str')} | {kv('gen_know')} | {secs:.0f} | "
+                    f"{len(met)}/{len(met) + len(missed)}" + (f" (missed: {', '.join(missed)})" if missed else "") + " |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", default=None)
+    p.add_argument("--table", action="store_true", help="print a Markdown table of every regime.json under --out")
     p.add_argument("--data-set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--clean", action="store_true", help="also train and evaluate the Clean model")
@@ -78,6 +101,11 @@ def main(argv=None) -> int:
     from salmubench.config import parse_overrides
     from salmubench.data.generate import generate_dataset
 
+    if args.table:
+        print(table(Path(args.out)))
+        return 0
+    if not args.name:
+        p.error("--name is required (or --table)")
     root = Path(args.out) / args.name
     data_over, train_over = parse_overrides(args.data_set), parse_overrides(args.train_set)
     t0 = time.perf_counter()
@@ -85,6 +113,8 @@ def main(argv=None) -> int:
     report = {"name": args.name, "data_overrides": data_over, "train_overrides": train_over,
               "loadavg_start": os.getloadavg()}
     report["compromised"] = _train_eval("compromised", root, root / "data", train_over, args.threads)
+    report["checks"] = checks(report["compromised"]["values"], None)
+    (root / "regime.json").write_text(json.dumps(report, indent=1) + "\n")  # a partial report first
     if args.clean:
         report["clean"] = _train_eval("clean", root, root / "data", train_over, args.threads)
     clean_values = report["clean"]["values"] if args.clean else None
