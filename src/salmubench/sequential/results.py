@@ -186,6 +186,7 @@ class SeqCost(_Strict):
     optimizer_steps: int  # sum over requests
     one_shot_steps: int  # Budget(budget).steps(|forget|, forget_batch_size): the one-shot run's
     eval_seconds: Number  # sum of the per-step evaluations (not part of the unlearning cost)
+    references_seconds: Number = 0.0  # computing the references' values on every row view (0 when cached)
     wall_seconds: Number | None = None  # the whole call that finished the run (a resumed run: its part only)
 
 

@@ -10,7 +10,8 @@
    ``theta0="original"`` methods that use θ0 (teacher, task-vector origin) get the Compromised model as
    θ0 from step 2 on (``Runtime.reference``), else θ0 is the model they start from;
 3. the step's model is saved to ``OUT/steps/step-NNN/``, evaluated (``sequential.metrics``) and its
-   ``step.json`` written last: a finished step is never redone, a killed run resumes at the next one.
+   ``step.json`` written last: a finished step is never redone, a killed run resumes at the next one
+   from the saved model (the same weights as the in-memory model an uninterrupted run continues with).
 
 The references' values on every row view are computed once (``OUT/references.json``) before step 1.
 After step K the final model is also written to ``OUT`` (an open_clip local-dir, with ``unlearn.json``
@@ -126,7 +127,9 @@ def unlearn_sequential(cls: type[UnlearningMethod], cfg: MethodConfig, recipe_re
         common["dataset"] = SeqDataset(root=str(ds.root), fingerprint=ds.fingerprint, forget_rows=len(data.forget),
                                        retain_rows=len(data.retain), preset=(ds.manifest or {}).get("preset"))
         views = M.RowViews(ds, split)
+        t_refs = time.perf_counter()
         refs = _references(out, views, bundle, clean_bundle, device, on_progress) if evaluate_steps else None
+        refs_seconds = time.perf_counter() - t_refs
         done = _finished_steps(out, run_hash, split.k)
         original = None
         if theta0 == "original" and cls.theta0_role() and split.k > 1:
@@ -139,7 +142,7 @@ def unlearn_sequential(cls: type[UnlearningMethod], cfg: MethodConfig, recipe_re
             status = "" if record.step.metrics is None else _status(record.step)
             task.advance(status=f"request {k}/{split.k} {status}".strip())
     steps = [read_step(step_dir(out, k)).step for k in range(1, split.k + 1)]
-    summary = _summary(common, steps, split, budget, cfg, wall0)
+    summary = _summary(common, steps, split, budget, cfg, wall0, refs_seconds)
     write_record(summary, out / SUMMARY_FILE)
     final = dataclasses.replace(bundle, model=model)
     save_unlearned(final, out, _unlearn_record(cls, cfg, run, run_hash, split, theta0, summary, bundle, ds, model_dir))
@@ -152,7 +155,7 @@ def unlearn_sequential(cls: type[UnlearningMethod], cfg: MethodConfig, recipe_re
 def _run_step(cls, cfg, common: dict, split: RequestSplit, k: int, model, data: UnlearnData, budget: Budget,
               seed: int, original, views: M.RowViews, refs: dict | None, bundle, out: Path,
               on_progress: OnProgress | None, device: str):
-    """Unlearn request ``k`` from ``model``, save, evaluate, write ``step.json``; returns the reloaded model."""
+    """Unlearn request ``k`` from ``model``, save, evaluate, write ``step.json``; returns (model, record)."""
     rows = split.rows[k - 1]
     seed_k = step_seed(seed, k, split.k)
     relabel = _relabel(on_progress, f"request {k}/{split.k}")
@@ -188,8 +191,9 @@ def _run_step(cls, cfg, common: dict, split: RequestSplit, k: int, model, data: 
                    eval_seconds=seconds)
     record = StepRecord(**common, step=step, created_at=_now())
     write_record(record, folder / "step.json")
-    # the next request starts from the saved bytes, as a resumed run does
-    return load_model(folder, device=device).model, record
+    # the next request starts from this model, whose weights are the saved bytes (a resumed run loads them:
+    # tests check that both paths give the same models)
+    return model, record
 
 
 def _relabel(on_progress: OnProgress | None, suffix: str) -> OnProgress | None:
@@ -297,13 +301,15 @@ def _common(cls, cfg, run: dict, run_hash: str, split: RequestSplit, theta0: str
     }
 
 
-def _summary(common: dict, steps: list[SeqStep], split: RequestSplit, budget: Budget, cfg, wall0: float):
+def _summary(common: dict, steps: list[SeqStep], split: RequestSplit, budget: Budget, cfg, wall0: float,
+             refs_seconds: float):
     cost = SeqCost(unlearn_seconds=round(sum(float(s.cost.get("unlearn_seconds", 0.0)) for s in steps), 3),
                    fwd_passes=int(sum(s.cost.get("fwd_passes", 0) for s in steps)),
                    bwd_passes=int(sum(s.cost.get("bwd_passes", 0) for s in steps)),
                    optimizer_steps=sum(s.optimizer_steps for s in steps),
                    one_shot_steps=budget.steps(split.n_forget, cfg.forget_batch_size),
                    eval_seconds=round(sum(float(s.eval_seconds) for s in steps), 3),
+                   references_seconds=round(refs_seconds, 3),
                    wall_seconds=round(time.perf_counter() - wall0, 3))
     models = common["models"].model_copy(update={"final_checkpoint_sha256": steps[-1].checkpoint_sha256})
     return SequentialSummary(**{**common, "models": models}, steps=steps, cost=cost, created_at=_now())
