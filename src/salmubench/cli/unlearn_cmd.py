@@ -80,7 +80,7 @@ def print_sequential(out) -> None:
     summary = read_summary(out)
     keys = [m for m in SEQ_METRICS if m.key in ("ret_fail", "assoc_str", "pending_sim", "gen_know", "inter_id_sim",
                                                 "intra_id_sim")]
-    head = ["request", "rows", *[f"{m.display} ({'→Clean' if m.target == 'clean' else '=Comp.'})" for m in keys], "s"]
+    head = ["request", "rows/so far", *[f"{m.display} ({'→Clean' if m.target == 'clean' else '=Comp.'})" for m in keys], "s"]
     rows = []
     for step in summary.steps:
         metrics = step.metrics or {}
