@@ -182,7 +182,9 @@ def test_records_are_self_describing(seq_models, tiny_dataset_dir, tmp_path):
 
 
 def test_one_line_errors(seq_models, tiny_dataset_dir, tmp_path):
-    comp, _ = seq_models
+    comp, clean = seq_models
+    with pytest.raises(ConfigError, match="is the input clean; choose a new folder"):
+        unlearn("finetune", comp, tiny_dataset_dir, clean, requests=2, clean=clean)
     for kwargs, match in (({"theta0": "first"}, "theta0 'first' is not one of previous, original"),
                           ({"request_unit": "row"}, "request_unit 'row' is not one of identity, association"),
                           ({"requests": 500}, "500 requests need at least 500 identity units")):

@@ -103,8 +103,6 @@ def unlearn_sequential(cls: type[UnlearningMethod], cfg: MethodConfig, recipe_re
     """
     check_unit(request_unit)
     check_theta0(theta0)
-    if clean is not None and Path(str(clean).removeprefix("local-dir:")).resolve() == out.resolve():
-        raise ConfigError(f"out_dir {out} is the input clean; choose a new folder")
     env = init_distributed(device)
     if env.world_size > 1:
         raise ConfigError("sequential unlearning (requests) runs in one process; start it without torchrun")

@@ -90,7 +90,10 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
     overrides, recipe_record = recipes.apply(recipe, method, float(budget), overrides)
     cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
     budget_obj = Budget(float(budget))
-    out = check_out_dir(out_dir, "out_dir", inputs={"model_dir": Path(str(model_dir).removeprefix("local-dir:"))})
+    inputs = {"model_dir": Path(str(model_dir).removeprefix("local-dir:"))}
+    if requests is not None and clean is not None:
+        inputs["clean"] = Path(str(clean).removeprefix("local-dir:"))
+    out = check_out_dir(out_dir, "out_dir", inputs=inputs)
     device = resolve_device(device)
     if requests is not None:
         from salmubench.sequential.runner import unlearn_sequential
