@@ -178,3 +178,85 @@ def write_run(run_dir: Path, seeds=(0, 1), rows: bool = True, attacks: bool = Fa
             if attacks:
                 write_attack(make_attack(res, attack_raw_for(method, seed)), run_dir / f"results/{method}@5x-s{seed}")
     return run_dir
+
+
+# ---- sequential runs (docs/sequential.md): hand-made sequential.json files
+
+
+def seq_curve(method: str, key: str, k: int, step: int, target: float, start: float) -> float:
+    """A method's value after request ``step`` of ``k``: from ``start`` towards ``target`` as requests
+    arrive; delete_salmu's utility sags in the middle (its worst step is step 2)."""
+    frac = step / k
+    value = start + (target - start) * frac
+    if method == "delete_salmu" and key in ("gen_know", "pending_sim") and step == 2:
+        value -= 0.05
+    return value
+
+
+def sequential_summary(method: str, seed: int = 0, k: int = 3, budget: float = 5.0, theta0: str = "previous"):
+    """A hand-made SequentialSummary: the references' values per step (Clean / Compromised of lb_factory) and
+    curves from the Compromised values to the method's METHODS values (others: Compromised's)."""
+    from salmubench.sequential.results import (
+        SEQ_METRICS,
+        SeqCost,
+        SeqDataset,
+        SeqModels,
+        SeqRequests,
+        SeqRun,
+        SeqStep,
+        SequentialSummary,
+        SeqValue,
+        Theta0Info,
+        position,
+    )
+
+    rows = [N_IDS * ROWS_PER_ID // k] * k
+    rows[-1] += N_IDS * ROWS_PER_ID - sum(rows)
+    final = {kk: v + 0.001 * seed for kk, v in METHODS.get(method, COMPROMISED).items()}
+    steps = []
+    for step in range(1, k + 1):
+        metrics = {}
+        for m in SEQ_METRICS:
+            base = "assoc_str" if m.key == "pending_sim" else m.key
+            comp, clean = COMPROMISED[base] + 0.01 * step, CLEAN[base]
+            if m.key == "pending_sim":
+                value = None if step == k else seq_curve(method, m.key, k, step, comp - 0.02, comp)
+                comp_v = None if step == k else comp
+                clean_v = None if step == k else clean
+            else:
+                value = seq_curve(method, m.key, k, step, final[base], COMPROMISED[base])
+                if m.rows == "requested" and step < k:
+                    value += 0.01 * step
+                comp_v, clean_v = (comp, clean) if m.rows != "all" else (COMPROMISED[base], CLEAN[base])
+            metrics[m.key] = SeqValue(value=value, n=rows[step - 1], clean=clean_v, compromised=comp_v,
+                                      position=position(value, comp_v, clean_v))
+        steps.append(SeqStep(step=step, step_seed=seed * 100 + step, rows=rows[step - 1], units=["x"],
+                             requested_rows=sum(rows[:step]), pending_rows=sum(rows[step:]),
+                             checkpoint_sha256=f"{step}".ljust(64, "e"), start_checkpoint_sha256=None,
+                             optimizer_steps=2, cost={"unlearn_seconds": 4.0, "fwd_passes": 100, "bwd_passes": 50},
+                             metrics=metrics, eval_seconds=0.5))
+    return SequentialSummary(
+        run=SeqRun(method=method, params={}, budget=budget, seed=seed, config_hash="h" * 16),
+        requests=SeqRequests(k=k, unit="identity", seed=0, digest=f"d{k}".ljust(16, "d"), version=1, rows=rows,
+                             units=[4] * k),
+        theta0=Theta0Info(setting=theta0, role="teacher" if method == "delete_salmu" else None),
+        models=SeqModels(arch="salmu-test", source="compromised", original_checkpoint_sha256="c" * 64,
+                         clean_checkpoint_sha256="d" * 64, final_checkpoint_sha256=steps[-1].checkpoint_sha256),
+        protocol=ProtocolInfo(name="salmubench", version="1.0", hash=protocol_hash()),
+        dataset=SeqDataset(root="/nonexistent", fingerprint="f" * 64, forget_rows=sum(rows), retain_rows=10),
+        steps=steps, cost=SeqCost(unlearn_seconds=12.0, fwd_passes=100 * k, bwd_passes=50 * k,
+                                  optimizer_steps=2 * k, one_shot_steps=5, eval_seconds=1.5),
+        created_at="2026-01-01T00:00:00Z")
+
+
+def write_sequential(run_dir: Path, methods=("finetune", "delete_salmu"), k: int = 3, seeds=(0,),
+                     budget: float = 5.0) -> Path:
+    """``run_dir/sequential/<method>@5x-s<seed>-K<k>-identity/sequential.json`` for each method and seed."""
+    from salmubench.sequential.results import write_record
+
+    for method in methods:
+        for seed in seeds:
+            out = run_dir / "sequential" / f"{method}@{budget:g}x-s{seed}-K{k}-identity"
+            out.mkdir(parents=True, exist_ok=True)
+            write_record(sequential_summary(method, seed, k, budget), out / "sequential.json")
+    return run_dir

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 import pytest
-from lb_factory import write_run
+from lb_factory import write_run, write_sequential
 
 from salmubench.leaderboard import rebuild
 
@@ -88,6 +88,7 @@ def test_report_without_rows_or_attributes_still_renders(tmp_path):
     dom, console = open_page(exe, paths["html"], tmp_path)
     res = selftest(dom)
     assert console == [] and res["ok"] and res["hists"] == 0 and res["bars"] == 0 and res["recBars"] == 0
+    assert res["seqCharts"] == 0 and 'id="sequential"' not in dom
     assert "No per-row forget similarities" in dom and "No attack.json files" in dom
 
 
@@ -120,3 +121,21 @@ def test_report_agreement_and_pareto_in_chromium(tmp_path):
     assert res["agreementRows"] == 5 == len(lb["agreement"]["baselines"])  # the five paper baselines of write_run
     assert res["paretoPlots"] == 3 and res["paretoChosen"] == 6  # one chosen trial per protocol and method
     assert "In the paper's mode: 5x: " in dom
+
+
+def test_report_sequential_charts_in_chromium(tmp_path):
+    """With sequential.json files: one line chart per metric and request split, one line per method, Clean and
+    Compromised dashed; the table has one row per method. Without them the section is absent (tests above)."""
+    exe = chromium()
+    run = write_sequential(write_run(tmp_path / "run", seeds=(0,)), seeds=(0,), k=4)
+    lb, paths = rebuild([run], run)
+    dom, console = open_page(exe, paths["html"], tmp_path)
+    res = selftest(dom)
+    assert console == [] and res["errors"] == [] and res["ok"], res
+    n_metrics = len(lb["sequential"]["metrics"])
+    assert res["seqCharts"] == n_metrics == 9 and res["seqLines"] == 2 * n_metrics and res["seqRows"] == 2
+    assert res["seqRefs"] == 2 * n_metrics  # Clean and Compromised on every chart (PendingSim: steps 1..K-1)
+    plain, _ = open_page(exe, paths["html"], tmp_path, fragment="")
+    assert 'id="sequential"' in plain and 'data-metric="pending_sim"' in plain and "4 identity requests" in plain
+    # before the Notes section, after everything else
+    assert plain.index('id="sequential"') > plain.index('id="pareto"') and plain.index('id="sequential"') < plain.index('id="notes"')

@@ -10,7 +10,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "leaderboard"))
 
-from lb_factory import CLEAN, COMPROMISED, METHODS, attack_raw_for, make_attack, make_result  # noqa: E402
+from lb_factory import (  # noqa: E402
+    CLEAN,
+    COMPROMISED,
+    METHODS,
+    attack_raw_for,
+    make_attack,
+    make_result,
+    sequential_summary,
+)
 
 from salmubench.attacks.results import write_attack  # noqa: E402
 from salmubench.evaluation.results import read_result, write_result  # noqa: E402
@@ -83,13 +91,25 @@ class Fakes:
         write_attack(make_attack(result, raw, seed=seed, fingerprint=result.dataset.fingerprint), out_dir)
         return {"seconds": 0.1}
 
+    def unlearn_sequential(self, method, model_dir, clean_dir, data_dir, out_dir, budget, overrides, seed, requests,
+                           request_unit, request_seed, theta0, on_progress, device, recipe=None):
+        from salmubench.sequential.results import write_record
+
+        assert Path(clean_dir).name == "clean" and Path(model_dir).name == "compromised"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "partial.txt").write_text("started")
+        self._hook(f"sequential:{method}@{budget:g}/{seed}/K{requests}/{request_unit}/{theta0}")
+        write_record(sequential_summary(method, seed, requests, budget, theta0), out_dir / "sequential.json")
+        return {"cost": {"unlearn_seconds": 12.0}}
+
     def methods(self):
         return list(self.method_list)
 
-    def fns(self, attacks: bool = True) -> StageFns:
+    def fns(self, attacks: bool = True, sequential: bool = True) -> StageFns:
         return StageFns(generate=self.generate, train=self.train, evaluate=self.evaluate, unlearn=self.unlearn,
                         methods=self.methods, attack=self.attack if attacks else None,
-                        attack_config=lambda: {"hash": "fake"})
+                        attack_config=lambda: {"hash": "fake"},
+                        unlearn_sequential=self.unlearn_sequential if sequential else None)
 
 
 @pytest.fixture

@@ -78,7 +78,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], title: st
 
 # ---- salmubench run ------------------------------------------------------------------------------
 
-DEFAULT_SECONDS = {"data": 60.0, "train": 240.0, "eval": 20.0, "unlearn": 45.0, "attack": 15.0, "leaderboard": 1.0}
+DEFAULT_SECONDS = {"data": 60.0, "train": 240.0, "eval": 20.0, "unlearn": 45.0, "attack": 15.0, "sequential": 90.0,
+                   "leaderboard": 1.0}
 PRESET_SCALE = {"tiny": 0.2, "mini": 1.0, "paper": 200.0}
 ICONS = {"done": "[green]✓[/]", "cached": "[dim]·[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
 

@@ -31,6 +31,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-attacks", action="store_true",
                    help="skip the recovery attacks (relearn, quantize, mia, ...; docs/attacks.md)")
     p.add_argument("--attack-seed", type=int, default=0, help="seed of the recovery attacks (default 0)")
+    p.add_argument("--requests", type=int, default=None, metavar="K",
+                   help="also run sequential unlearning for every method x budget x seed: K deletion requests, one "
+                        "after the other (off by default; docs/sequential.md)")
+    p.add_argument("--request-unit", choices=("identity", "association"), default="identity",
+                   help="a request = one person's forget rows (default) or one (person, attribute type) association")
+    p.add_argument("--request-seed", type=int, default=0, help="seed of the request split (default 0)")
+    p.add_argument("--theta0", choices=("previous", "original"), default="previous",
+                   help="theta0 of teacher / task-vector methods in sequential runs: previous output (default) or "
+                        "the Compromised model")
     p.add_argument("--redo", action="append", default=[], metavar="STAGE_GLOB",
                    help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
                         "stage ids are listed in RUN_DIR/.stages)")
@@ -75,7 +84,8 @@ def build_run_config(args: argparse.Namespace):
                          methods=_split(args.methods, str, "methods"), budgets=_split(budgets, float, "budgets"),
                          seeds=_split(args.seeds, int, "seeds"), data_seed=args.data_seed,
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
-                         attacks=not args.no_attacks, attack_seed=args.attack_seed,
+                         attacks=not args.no_attacks, attack_seed=args.attack_seed, requests=args.requests,
+                         request_unit=args.request_unit, request_seed=args.request_seed, theta0=args.theta0,
                          redo=tuple(args.redo), device=args.device)
     except ValidationError as exc:
         err = exc.errors()[0]

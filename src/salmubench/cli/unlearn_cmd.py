@@ -30,6 +30,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    seq = p.add_argument_group("deletion requests over time (docs/sequential.md)")
+    seq.add_argument("--requests", type=int, default=None, metavar="K",
+                     help="split the forget set into K deletion requests and unlearn them one after the other, "
+                          "each from the previous output (budget per request); evaluates after each request")
+    seq.add_argument("--request-unit", choices=("identity", "association"), default="identity",
+                     help="a request = all of a person's forget rows (identity, default) or one (person, attribute "
+                          "type) association")
+    seq.add_argument("--request-seed", type=int, default=0, help="seed of the request split (default 0)")
+    seq.add_argument("--theta0", choices=("previous", "original"), default="previous",
+                     help="theta0 of methods that use one (teacher, task-vector origin): the previous request's "
+                          "output (default) or the original (Compromised) model")
+    seq.add_argument("--clean", default=None, metavar="MODEL",
+                     help="the Clean model: target of the efficacy metrics after each request")
+    seq.add_argument("--no-step-eval", action="store_true", help="do not evaluate after each request")
     p.set_defaults(func=run)
 
 
@@ -39,14 +53,48 @@ def run(args: argparse.Namespace) -> int:
     from salmubench.io_utils import read_json
     from salmubench.unlearning.api import UNLEARN_FILE, unlearn
 
+    sequential = {} if args.requests is None else {
+        "requests": args.requests, "request_unit": args.request_unit, "request_seed": args.request_seed,
+        "theta0": args.theta0, "clean": args.clean, "evaluate_steps": not args.no_step_eval}
     with progress_display(not args.no_progress) as on_progress:
         out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
                       overrides=parse_overrides(args.overrides), seed=args.seed,
                       on_progress=on_progress, device=args.device, threads=args.threads,
-                      recipe=None if args.recipe == "none" else args.recipe)
+                      recipe=None if args.recipe == "none" else args.recipe, **sequential)
+    if sequential:
+        print_sequential(out)
+        return 0
     record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
     cost = record.get("cost", {})
     recipe = (record.get("recipe") or {}).get("name") or "none"
     print(f"{record.get('method', args.method)}: {out} (recipe {recipe}, steps {record.get('steps')}, "
           f"{cost.get('unlearn_seconds')} s, fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
     return 0
+
+
+def print_sequential(out) -> None:
+    """One row per request (its metrics, with each row group's target), then the cost against one shot."""
+    from salmubench.cli.display import print_table
+    from salmubench.sequential.results import SEQ_METRICS, read_summary
+
+    summary = read_summary(out)
+    keys = [m for m in SEQ_METRICS if m.key in ("ret_fail", "assoc_str", "pending_sim", "gen_know", "inter_id_sim",
+                                                "intra_id_sim")]
+    head = ["request", "rows/so far", *[f"{m.display} ({'→Clean' if m.target == 'clean' else '=Comp.'})" for m in keys], "s"]
+    rows = []
+    for step in summary.steps:
+        metrics = step.metrics or {}
+        cells = []
+        for m in keys:
+            v = metrics.get(m.key)
+            cells.append("-" if v is None or v.value is None else
+                         f"{v.value:.4f}" + (f" ({v.position:.2f})" if v.position is not None else ""))
+        rows.append([f"{step.step}/{summary.requests.k}", f"{step.rows}/{step.requested_rows}", *cells,
+                     f"{float(step.cost.get('unlearn_seconds', 0)):.2f}"])
+    r, c = summary.requests, summary.cost
+    print_table(head, rows, title=f"{summary.run.method} · {r.k} {r.unit} requests (seed {r.seed}) · "
+                                  f"theta0 {summary.theta0.setting}")
+    print(f"{summary.run.method}: {out} (final model; steps in {out}/steps, summary {out}/sequential.json)")
+    print(f"position in brackets: 0 = Clean, 1 = Compromised on the same rows; cost: {c.optimizer_steps} optimiser "
+          f"steps (one shot: {c.one_shot_steps}), {c.unlearn_seconds:.2f} s, fwd {c.fwd_passes}, bwd {c.bwd_passes} "
+          f"sample passes; evaluation {c.eval_seconds:.1f} s")

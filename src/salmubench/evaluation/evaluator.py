@@ -80,7 +80,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     reference = _reference_scores(reference_clean, data) if reference_clean else None
     bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
                          cache_dir=_bank_dir(bundle, data, cache_dir))
-    bank.prefetch([data.split(name) for name in (*S.RELEASED_SPLITS, S.ZEROSHOT) if data.has_split(name)])
+    prefetch_protocol_splits(bank, data)
     outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
     bank.save()
     slug = slugify(name or _default_name(model_spec, bundle))
@@ -104,6 +104,12 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     )
     write_result(result, out)
     return result
+
+
+def prefetch_protocol_splits(bank: EmbeddingBank, data: SalmuDataset) -> None:
+    """Embed what the protocol metrics read, as :func:`evaluate` does (released splits + zeroshot, one
+    text pass): embeddings made so are the evaluator's to the bit, whoever computes metrics from them."""
+    bank.prefetch([data.split(name) for name in (*S.RELEASED_SPLITS, S.ZEROSHOT) if data.has_split(name)])
 
 
 def compute_metrics(data: SalmuDataset, emb, imagenet: Path | None = None,

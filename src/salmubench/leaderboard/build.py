@@ -30,7 +30,14 @@ def build_leaderboard(paths: Iterable[str | os.PathLike], allow_mixed_recipes: b
     ``allow_mixed_recipes``: rank rows made with different selection protocols (recipes) together,
     each row labelled with its recipe; otherwise such a mix is a ResultError.
     """
-    return build_from_loaded(load_results(paths), allow_mixed_recipes=allow_mixed_recipes)
+    paths = list(paths)
+    data = build_from_loaded(load_results(paths), allow_mixed_recipes=allow_mixed_recipes)
+    from salmubench.leaderboard.sequential import build_sequential, load_sequential
+
+    seq = build_sequential(load_sequential(paths), data["rows"], data["protocol"], data["dataset"]["fingerprint"])
+    if seq is not None:  # only with sequential runs: the leaderboard is otherwise unchanged
+        data["sequential"] = seq
+    return data
 
 
 def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = False) -> dict:

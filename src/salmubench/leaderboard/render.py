@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from salmubench.io_utils import atomic_write_bytes, atomic_write_json
+from salmubench.leaderboard.sequential import sequential_markdown
 
 DISPLAY = {
     "ret_fail": "RetFail", "assoc_str": "AssocStr", "acs": "ACS", "id_zsc": "IdZSC",
@@ -97,6 +98,7 @@ def to_markdown(lb: dict) -> str:
               + (" (mixed, allowed: rows are labelled)" if lb.get("mixed_recipes") else "")
               + " (docs/tuning.md)."]
     lines += agreement_markdown(lb.get("agreement"))
+    lines += sequential_markdown(lb.get("sequential"))
     if lb["notes"]:
         lines += ["", "## Notes", "", *[f"- {n}" for n in lb["notes"]]]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -23,6 +23,11 @@ class RunConfig(StrictModel):
     recipe: str | None = "default"  # method hyperparameters: salmubench.recipes.resolve_for (None: code defaults)
     attacks: bool = True  # recovery attacks on every model after its evaluation (docs/attacks.md)
     attack_seed: int = 0  # seed of the recovery attacks (the same for every model)
+    # sequential unlearning (docs/sequential.md): None = off; K adds one stage per method x budget x seed
+    requests: int | None = Field(None, ge=1)  # K deletion requests
+    request_unit: Literal["identity", "association"] = "identity"
+    request_seed: int = 0
+    theta0: Literal["previous", "original"] = "previous"  # θ0 of teacher / task-vector methods per request
     redo: tuple[str, ...] = ()  # fnmatch patterns of stage ids to redo from scratch (e.g. "unlearn-npo*")
     device: str | None = None  # execution setting, not part of any cache key
 

@@ -7,6 +7,7 @@ Run-dir layout::
     RUN_DIR/models/{compromised,clean}/       reference models (open_clip local-dir + train.json)
     RUN_DIR/models/unlearned/<method>@<b>x-s<seed>/   unlearned models (+ unlearn.json)
     RUN_DIR/results/<name>/                   result.json + evaluation_<slug>.json (+ attack.json) per model
+    RUN_DIR/sequential/<name>-K<k>-<unit>/    sequential runs (--requests K): steps, sequential.json
     RUN_DIR/leaderboard.{md,csv,json}, RUN_DIR/report.html
     RUN_DIR/.stages/<stage_id>.json           done-markers (key + seconds); RUN_DIR/logs/ tracebacks
 
@@ -39,7 +40,7 @@ class Stage:
     """One unit of cached work."""
 
     id: str
-    kind: str  # data | train | eval | unlearn | attack | leaderboard
+    kind: str  # data | train | eval | unlearn | attack | sequential | leaderboard
     label: str
     deps: tuple[str, ...]
     outputs: list[Path]
@@ -54,6 +55,14 @@ class Stage:
 def slug(method: str, budget: float, seed: int) -> str:
     """Folder name of one unlearning run: ``finetune@1x-s0``."""
     return f"{method}@{budget:g}x-s{seed}"
+
+
+def sequential_slug(method: str, budget: float, seed: int, requests: int, unit: str, request_seed: int,
+                    theta0: str) -> str:
+    """Folder name of one sequential run: ``npo@1x-s0-K5-identity`` (``-r<seed>`` for a request seed other
+    than 0, ``-theta0-original`` for the original θ0)."""
+    name = f"{slug(method, budget, seed)}-K{requests}-{unit}"
+    return name + (f"-r{request_seed}" if request_seed else "") + ("-theta0-original" if theta0 == "original" else "")
 
 
 def display_name(method: str, budget: float, seed: int) -> str:
@@ -97,6 +106,11 @@ class Planner:
                     if attacks:
                         name = slug(method, budget, seed)
                         self._attack(name, display_name(method, budget, seed), f"unlearn-{name}", method)
+        if self.cfg.requests and self.fns.unlearn_sequential is not None:
+            for method in self.methods:
+                for budget in self.cfg.budgets:
+                    for seed in self.cfg.seeds:
+                        self._sequential(method, budget, seed)
         self._leaderboard()
         return self.stages
 
@@ -147,9 +161,7 @@ class Planner:
     def _unlearn(self, method: str, budget: float, seed: int) -> None:
         name = slug(method, budget, seed)
         out = self.root / "models" / "unlearned" / name
-        overrides = dict(self.cfg.overrides.get(method, {}))
-        effective, recipe = recipes.apply(self.cfg.recipe, method, budget, overrides)
-        resolved = self.fns.method_config(method, effective) if self.fns.method_config else {}
+        overrides, resolved, recipe = self._method_key(method, budget)
         key = {"stage": "unlearn", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
                "recipe": recipe, "config": resolved, "base": self.hashes["train-compromised"],
                "data": self.hashes["data"], "salmubench": __version__}
@@ -165,6 +177,40 @@ class Planner:
 
         self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}",
                         ("data", "train-compromised"), [out], run, key))
+
+    def _method_key(self, method: str, budget: float) -> tuple[dict, dict, dict | None]:
+        """(user overrides, resolved config, recipe record) of a method at a budget."""
+        overrides = dict(self.cfg.overrides.get(method, {}))
+        effective, recipe = recipes.apply(self.cfg.recipe, method, budget, overrides)
+        resolved = self.fns.method_config(method, effective) if self.fns.method_config else {}
+        return overrides, resolved, recipe
+
+    def _sequential(self, method: str, budget: float, seed: int) -> None:
+        """K deletion requests, one after the other (docs/sequential.md): one stage per method x budget x
+        seed; the library resumes it at the next unfinished request."""
+        cfg = self.cfg
+        name = sequential_slug(method, budget, seed, cfg.requests, cfg.request_unit, cfg.request_seed, cfg.theta0)
+        out = self.root / "sequential" / name
+        overrides, resolved, recipe = self._method_key(method, budget)
+        key = {"stage": "sequential", "method": method, "budget": budget, "seed": seed, "overrides": overrides,
+               "recipe": recipe, "config": resolved, "requests": cfg.requests, "unit": cfg.request_unit,
+               "request_seed": cfg.request_seed, "theta0": cfg.theta0, "protocol": protocol_hash(),
+               "base": self.hashes["train-compromised"], "clean": self.hashes["train-clean"],
+               "data": self.hashes["data"], "salmubench": __version__}
+        source = self.fns.method_source(method) if self.fns.method_source else None
+        if source:
+            key["source"] = source
+
+        def run(resume: bool) -> dict:
+            return self.fns.unlearn_sequential(
+                method=method, model_dir=self.root / "models" / "compromised", clean_dir=self.root / "models" / "clean",
+                data_dir=self.data, out_dir=out, budget=budget, overrides=overrides, seed=seed, requests=cfg.requests,
+                request_unit=cfg.request_unit, request_seed=cfg.request_seed, theta0=cfg.theta0,
+                on_progress=self.on_progress, device=cfg.device, recipe=cfg.recipe)
+
+        label = f"sequential {display_name(method, budget, seed)} ({cfg.requests} {cfg.request_unit} requests)"
+        self._add(Stage(f"sequential-{name}", "sequential", label, ("data", "train-compromised", "train-clean"),
+                        [out], run, key))
 
     def _eval_unlearned(self, method: str, budget: float, seed: int) -> None:
         name = slug(method, budget, seed)
@@ -208,7 +254,8 @@ class Planner:
 
     def _leaderboard(self) -> None:
         outputs = [self.root / f"leaderboard.{ext}" for ext in ("md", "csv", "json")] + [self.root / "report.html"]
-        evals = [s.id for s in self.stages if s.kind in ("eval", "attack")]  # attack files feed it too
+        # attack files and sequential summaries feed it too
+        evals = [s.id for s in self.stages if s.kind in ("eval", "attack", "sequential")]
 
         def key_fn() -> dict:  # the evaluations done so far, and when (a redone one changes the key)
             keys = {s.id: s.key for s in self.stages if s.id in evals}
@@ -220,7 +267,7 @@ class Planner:
             from salmubench.leaderboard import rebuild
 
             keys = {s.id: s for s in self.stages if s.id in evals}
-            dirs = [keys[i].outputs[0] for i in evals if keys[i].kind == "eval"
+            dirs = [keys[i].outputs[0] for i in evals if keys[i].kind in ("eval", "sequential")
                     and self.cache.is_done(i, keys[i].key, keys[i].outputs)]
             data, _ = rebuild(dirs, self.root)
             return {"rows": len(data["rows"])}

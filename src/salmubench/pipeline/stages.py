@@ -13,6 +13,9 @@ Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` 
   writes ``out_dir/result.json``
 * ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device, recipe) -> dict``
   (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``, ``recipe``)
+* ``unlearn_sequential(method, model_dir, clean_dir, data_dir, out_dir, budget, overrides, seed, requests,
+  request_unit, request_seed, theta0, on_progress, device, recipe) -> dict`` writes ``out_dir/sequential.json``
+  (docs/sequential.md; returns the summary's cost)
 * ``methods() -> list[str]``: the registered unlearning methods
 * ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device) -> dict``
   writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
@@ -43,6 +46,7 @@ class StageFns:
     methods: Callable[[], list[str]]
     attack: Callable[..., Any] | None = None  # None: no attack stages (e.g. test fakes)
     resolve: Callable[[str], str] | None = None  # None: plain names only (no external methods)
+    unlearn_sequential: Callable[..., Any] | None = None  # None: no sequential stages (e.g. test fakes)
     # resolved configs for the cache keys (so a changed preset or method default invalidates the
     # cache even under the same name); None -> {} (the name alone is the key)
     data_config: Callable[[str], dict] | None = None  # preset -> generator config
@@ -55,7 +59,7 @@ class StageFns:
 def real_stage_fns() -> StageFns:
     """StageFns backed by the library."""
     return StageFns(generate=_generate, train=_train, evaluate=_evaluate, unlearn=_unlearn, methods=_methods,
-                    attack=_attack, resolve=_resolve, data_config=_data_config, train_config=_train_config,
+                    attack=_attack, unlearn_sequential=_unlearn_sequential, resolve=_resolve, data_config=_data_config, train_config=_train_config,
                     method_config=_method_config, attack_config=_attack_config, method_source=_method_source)
 
 
@@ -135,6 +139,18 @@ def _unlearn(method: str, model_dir: Path, data_dir: Path, out_dir: Path, budget
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
                   on_progress=on_progress, device=device, recipe=recipe)
     return read_json(Path(out) / "unlearn.json")
+
+
+def _unlearn_sequential(method: str, model_dir: Path, clean_dir: Path, data_dir: Path, out_dir: Path, budget: float,
+                        overrides: dict, seed: int, requests: int, request_unit: str, request_seed: int, theta0: str,
+                        on_progress: OnProgress | None, device: str | None, recipe: str | None = None) -> dict:
+    from salmubench.sequential.results import read_summary
+    from salmubench.unlearning.api import unlearn
+
+    out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
+                  on_progress=on_progress, device=device, recipe=recipe, requests=requests, request_unit=request_unit,
+                  request_seed=request_seed, theta0=theta0, clean=clean_dir)
+    return {"cost": read_summary(out).cost.model_dump(mode="json")}
 
 
 def _attack_config() -> dict:

@@ -23,49 +23,31 @@ import torch
 from salmubench import recipes
 from salmubench.config import build_config, config_hash
 from salmubench.data.io import load_dataset
-from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
-from salmubench.models import load_model, save_model
+from salmubench.io_utils import check_out_dir
+from salmubench.models import load_model
 from salmubench.progress import OnProgress
 from salmubench.recipes import DEFAULT
 from salmubench.runtime import default_threads, environment, init_distributed, resolve_device, torch_threads
-from salmubench.seeding import derive_seed
-from salmubench.unlearning.base import Budget, CostMeter, Runtime, UnlearningMethod
+from salmubench.unlearning.base import Budget, Runtime
 from salmubench.unlearning.data import build_unlearn_data
-from salmubench.unlearning.registry import get_method, method_origin, method_source_sha256
-
-UNLEARN_FILE = "unlearn.json"
-UNLEARN_SCHEMA = "salmubench.unlearn/1"
-
-
-def is_complete(out_dir: Path, run_hash: str) -> bool:
-    """True if ``out_dir`` already holds a finished run with config hash ``run_hash``."""
-    path = out_dir / UNLEARN_FILE
-    if not path.is_file():
-        return False
-    try:
-        record = read_json(path)
-    except (OSError, ValueError):
-        return False
-    weights = out_dir / "open_clip_model.safetensors"
-    return bool(record.get("complete")) and record.get("config_hash") == run_hash and weights.is_file()
-
-
-def _reduce_cost(meter: CostMeter, world: int) -> dict[str, Any]:
-    cost = meter.as_dict()
-    if world > 1:
-        import torch.distributed as dist
-
-        keys = [k for k in cost if k != "unlearn_seconds"]
-        counts = torch.tensor([float(cost[k]) for k in keys], dtype=torch.float64)
-        dist.all_reduce(counts)
-        cost.update({k: int(v) for k, v in zip(keys, counts.tolist(), strict=True)})
-    return cost
+from salmubench.unlearning.execute import (  # noqa: F401 - re-exported: the names this module always had
+    UNLEARN_FILE,
+    UNLEARN_SCHEMA,
+    is_complete,
+    reduce_cost,
+    run_identity,
+    run_method,
+    save_unlearned,
+)
+from salmubench.unlearning.registry import get_method
 
 
 def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
             budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0,
             on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None,
-            recipe: str | None = DEFAULT) -> Path:
+            recipe: str | None = DEFAULT, requests: int | None = None, request_unit: str = "identity",
+            request_seed: int = 0, theta0: str = "previous", clean: str | os.PathLike | None = None,
+            evaluate_steps: bool = True) -> Path:
     """Unlearn ``data_dir``'s forget set from the model at ``model_dir`` with ``method``.
 
     Args:
@@ -85,6 +67,20 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
             (``salmubench.recipes.resolve_for``): ``"default"`` (the default protocol's recipe at this
             budget, when shipped), a protocol (``"forget-retain"``), a recipe name
             (``"forget-retain@5x"``), or None / ``"none"`` (the method's code defaults). Recorded.
+        requests: None (default): one run over the whole forget set. An integer K: sequential
+            unlearning (docs/sequential.md): the forget set is split into K deletion requests, the
+            method runs K times, each run starting from the previous output and seeing only its
+            request's forget rows; ``budget`` applies per request. Each step is saved, evaluated and
+            resumable; ``out_dir`` then also holds ``steps/``, ``sequential.json`` and ``references.json``.
+        request_unit: ``"identity"`` (a request = all of a person's forget rows) or ``"association"``
+            (one identity and attribute type). Sequential runs only.
+        request_seed: seed of the request split. Sequential runs only.
+        theta0: θ0 of methods that use one (teacher, task-vector origin) in sequential runs:
+            ``"previous"`` (the model being unlearned, i.e. the previous request's output) or
+            ``"original"`` (the Compromised model at every step). Recorded.
+        clean: the Clean model, the target of the efficacy metrics after each request (sequential
+            runs; without it those targets are left empty).
+        evaluate_steps: evaluate after each request (sequential runs; default True).
 
     Returns:
         The output folder.
@@ -94,18 +90,23 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
     overrides, recipe_record = recipes.apply(recipe, method, float(budget), overrides)
     cfg = build_config(cls.config_cls, overrides, what=f"{method} config")
     budget_obj = Budget(float(budget))
-    out = check_out_dir(out_dir, "out_dir", inputs={"model_dir": Path(str(model_dir).removeprefix("local-dir:"))})
+    inputs = {"model_dir": Path(str(model_dir).removeprefix("local-dir:"))}
+    if requests is not None and clean is not None:
+        inputs["clean"] = Path(str(clean).removeprefix("local-dir:"))
+    out = check_out_dir(out_dir, "out_dir", inputs=inputs)
     device = resolve_device(device)
+    if requests is not None:
+        from salmubench.sequential.runner import unlearn_sequential
+
+        return unlearn_sequential(cls, cfg, recipe_record, model_dir, data_dir, out, budget_obj, seed,
+                                  requests=requests, request_unit=request_unit, request_seed=request_seed,
+                                  theta0=theta0, clean=clean, evaluate_steps=evaluate_steps,
+                                  on_progress=on_progress, device=device, threads=threads)
     env = init_distributed(device)
     rank, world = env.rank, env.world_size
     bundle = load_model(model_dir, device=device)
     ds = load_dataset(data_dir)
-    run = {"method": method, "params": cfg.model_dump(mode="json"), "budget": budget_obj.passes, "seed": seed,
-           "base_checkpoint_sha256": bundle.checkpoint_sha256, "data_fingerprint": ds.fingerprint,
-           "recipe": recipe_record}
-    source = method_source_sha256(cls)
-    if source:  # an external method: editing its file is a different run
-        run["method_source"] = {"origin": method_origin(cls), "sha256": source}
+    run = run_identity(cls, cfg, budget_obj, seed, bundle.checkpoint_sha256, ds.fingerprint, recipe_record)
     run_hash = config_hash(run)
     if is_complete(out, run_hash):
         return out
@@ -115,7 +116,7 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
         model, cost = run_method(cls(cfg, runtime), bundle.model, data, budget_obj)
         used_threads = torch.get_num_threads()
     bundle.model = model
-    costs = _reduce_cost(cost, world) if world > 1 else cost.as_dict()  # collective under torchrun
+    costs = reduce_cost(cost, world) if world > 1 else cost.as_dict()  # collective under torchrun
     if rank == 0:
         record = {"schema": UNLEARN_SCHEMA, "complete": True, "config_hash": run_hash, **run,
                   "description": cls.summary(), "steps": budget_obj.steps(len(data.forget), cfg.forget_batch_size),
@@ -132,27 +133,3 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
 
         dist.barrier()
     return out
-
-
-def save_unlearned(bundle, out: Path, record: dict[str, Any]) -> None:
-    """Write the model, then ``unlearn.json`` last (a stale record is removed first, so a crash in
-    between leaves a folder that is redone, never one that claims another run's weights)."""
-    (out / UNLEARN_FILE).unlink(missing_ok=True)
-    record["checkpoint_sha256"] = save_model(bundle, out, extra={
-        "role": "unlearned", "method": record["method"], "config_hash": record["config_hash"],
-        "base_checkpoint_sha256": record["base_checkpoint_sha256"]})
-    atomic_write_json(out / UNLEARN_FILE, record)
-
-
-def run_method(method: UnlearningMethod, model: torch.nn.Module, data, budget: Budget) -> tuple[torch.nn.Module, CostMeter]:
-    """Set up and apply ``method`` on ``model`` with cost accounting; returns (model, meter)."""
-    meter = method.runtime.meter
-    torch.manual_seed(derive_seed(method.runtime.seed, "unlearn", "setup", method.name))
-    meter.watch(model)
-    meter.start()
-    try:
-        method.setup(model, data)
-        model = method.apply(model, data, budget)
-    finally:
-        meter.stop()
-    return model, meter

@@ -180,6 +180,10 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     log: list[dict[str, float]] = field(default_factory=list)  # per-step loss terms (rank 0)
+    # θ0 of methods that use one (teacher, task-vector origin): None = the starting model (every one-shot
+    # run); sequential unlearning with theta0="original" passes the frozen Compromised model here
+    # (docs/sequential.md). Never modified by a method.
+    reference: nn.Module | None = None
 
 
 class UnlearningMethod(ABC):
@@ -189,7 +193,10 @@ class UnlearningMethod(ABC):
         name: registry key, set by ``@register_method``.
         config_cls: the method's typed config.
         streams: which of ``forget``, ``retain``, ``forget_generic`` batches the method consumes.
-        needs_teacher: if True, ``self.teacher`` is a frozen copy of the starting model θ0.
+        needs_teacher: if True, ``self.teacher`` is a frozen copy of θ0 (:meth:`theta0`: the starting
+            model, unless the framework gives another reference in ``runtime.reference``).
+        reference_role: what else the method uses θ0 for (e.g. task_vector: the origin of the forget
+            task vector); it must read θ0 through :meth:`theta0`. None: only as teacher (if any).
         search_space: ``{config key: [values]}`` that ``salmubench tune`` searches (Cartesian
             product in key order; every key a field of ``config_cls``). Empty: runnable, not tunable.
         description: one line for ``salmubench ls methods`` (defaults to the docstring's first line).
@@ -199,6 +206,7 @@ class UnlearningMethod(ABC):
     config_cls: ClassVar[type[MethodConfig]] = MethodConfig
     streams: ClassVar[tuple[str, ...]] = ("forget",)
     needs_teacher: ClassVar[bool] = False
+    reference_role: ClassVar[str | None] = None
     search_space: ClassVar[dict[str, list[Any]]] = {}
     description: ClassVar[str] = ""
 
@@ -217,14 +225,29 @@ class UnlearningMethod(ABC):
         doc = sys.modules[cls.__module__].__doc__ or cls.__doc__ or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
+    @classmethod
+    def theta0_role(cls) -> str | None:
+        """How the method uses θ0 (``"teacher"``, ``reference_role``, both, or None: not at all)."""
+        roles = (["teacher"] if cls.needs_teacher else []) + ([cls.reference_role] if cls.reference_role else [])
+        return " + ".join(roles) or None
+
+    def theta0(self, model: nn.Module) -> nn.Module:
+        """θ0 of this run: ``runtime.reference`` when the framework gives one, else the starting ``model``.
+
+        One-shot runs always get the starting model (the Compromised model). In sequential unlearning
+        (docs/sequential.md) the starting model is the previous request's output, and
+        ``theta0="original"`` makes θ0 the Compromised model instead. Read-only: never modify it.
+        """
+        return self.runtime.reference if self.runtime.reference is not None else model
+
     def generator(self, *names: str | int) -> torch.Generator:
         """A torch generator for this method's random draws, derived from the run seed."""
         return torch_generator_for(self.runtime.seed, "method", self.name, *names)
 
     def setup(self, model: nn.Module, data: UnlearnData) -> None:
-        """Called by the framework before ``apply``: builds the teacher, then ``prepare``."""
+        """Called by the framework before ``apply``: builds the teacher (a frozen copy of θ0), then ``prepare``."""
         if self.needs_teacher:
-            self.teacher = frozen_copy(model)
+            self.teacher = frozen_copy(self.theta0(model))
             self.runtime.meter.watch(self.teacher)
         self.prepare(model, data)
 

@@ -12,11 +12,15 @@ a dataset, and it reads exactly these parts of a :class:`~salmubench.data.io.Sal
 
 The holdout splits (``holdout_association``, ``holdout_identity``) are never read, and the type a
 method receives has no field that could hold them.
+
+Sequential unlearning (docs/sequential.md) gives each request's run :func:`request_data`: a new
+``UnlearnData`` built from that request's forget rows only (its identities' metadata only), with the
+usual retain set; the rows of later requests are not in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,7 @@ import torch
 from salmubench.data import schema as S
 from salmubench.data.io import SalmuDataset, SplitTable
 from salmubench.data.torch_data import PairTensors, tensorize, tokenize
+from salmubench.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,31 @@ def build_unlearn_data(ds: SalmuDataset, preprocess: Callable, tokenizer: Callab
         identities={i: dict(rec) for i, rec in ds.identities.items() if i in forget_ids},
         tokenizer=tokenizer,
         retain_sources={t.name: len(t) for t in retain_tables(ds)},
+    )
+
+
+def request_data(data: UnlearnData, rows: Sequence[int]) -> UnlearnData:
+    """The data of one deletion request: ``data`` restricted to the forget rows ``rows`` (in that order).
+
+    Everything row-aligned (pairs, generic captions, attribute types) is subset; ``identities`` keeps
+    only the identities of these rows; retain data and tokenizer are shared. A method given the result
+    cannot reach any other forget row (sequential unlearning, docs/sequential.md).
+    """
+    rows = [int(r) for r in rows]
+    if not rows:
+        raise DataError("a deletion request must hold at least one forget row")
+    if len(set(rows)) != len(rows) or min(rows) < 0 or max(rows) >= len(data.forget):
+        raise DataError(f"request rows must be distinct indices into the {len(data.forget)} forget rows")
+    forget = data.forget.subset(rows)
+    ids = {i for i in forget.identity_ids if i}
+    return UnlearnData(
+        forget=forget,
+        retain=data.retain,
+        forget_generic_texts=[data.forget_generic_texts[r] for r in rows],
+        forget_attributes=[data.forget_attributes[r] for r in rows],
+        identities={i: dict(rec) for i, rec in data.identities.items() if i in ids},
+        tokenizer=data.tokenizer,
+        retain_sources=dict(data.retain_sources),
     )
 
 

@@ -402,6 +402,106 @@
     host.appendChild(legendDiv);
   }
 
+
+  /* ------------------------------------------------------------------ sequential unlearning (only with sequential.json) */
+  function seqGroups(split) { return split.groups; }
+  function defined(list) { return list.filter(function (v) { return v !== null && v !== undefined; }); }
+  function renderSequential() {
+    var SEQ = LB.sequential;
+    if (!SEQ) return;
+    var anchor = document.getElementById("notes").parentNode;
+    var section = el("section", { id: "sequential" });
+    section.appendChild(el("h2", {}, "Sequential unlearning: deletion requests over time"));
+    section.appendChild(el("p", { "class": "hint" }, "The forget set arrives as K requests; each run starts from the " +
+      "previous output and sees only its request's rows (docs/sequential.md). RetFail, AssocStr, CoreAssoc: on the rows " +
+      "requested so far, target Clean on the same rows; PendingSim: AssocStr on the rows not requested yet, target " +
+      "Compromised on the same rows; the others on the full splits. Green dashed: Clean, red dashed: Compromised, on " +
+      "the same rows at each request. Table: value after the last request (drift vs the one-shot run) and the worst request."));
+    SEQ.splits.forEach(function (split, si) {
+      section.appendChild(el("h3", {}, split.k + " " + split.unit + " requests (request seed " + split.seed +
+        "; rows per request: " + split.rows.join(", ") + ")"));
+      var table = el("table", { "class": "seq-table" }), head = el("tr");
+      ["Model"].concat(SEQ.metrics.map(function (m) { return m.display; }), ["passes ×", "seconds ×"]).forEach(function (h, i) {
+        head.appendChild(el("th", { "class": i === 0 ? "txt" : "" }, h));
+      });
+      var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+      var tbody = el("tbody");
+      seqGroups(split).forEach(function (g) {
+        var tr = el("tr", { "class": "seq-row", "data-name": g.name });
+        tr.appendChild(el("td", { "class": "txt" }, g.name + (g.seeds.length > 1 ? " (n=" + g.seeds.length + ")" : "")));
+        SEQ.metrics.forEach(function (m) {
+          var w = g.worst[m.key], last = g.last[m.key], d = g.drift[m.key];
+          var parts = [];
+          if (last !== null) parts.push(fmt(last) + (d === null ? "" : " (Δ " + (d >= 0 ? "+" : "") + fmt(d) + ")"));
+          if (w) parts.push("worst " + fmt(w.value) + " @" + w.step);
+          var text = parts.join(" · ") || "-";
+          tr.appendChild(el("td", {}, text));
+        });
+        tr.appendChild(el("td", {}, fmt(g.cost.passes_ratio, 2)));
+        tr.appendChild(el("td", {}, fmt(g.cost.seconds_ratio, 2)));
+        tbody.appendChild(tr);
+      });
+      table.appendChild(tbody);
+      var scroll = el("div", { "class": "scroll" }); scroll.appendChild(table); section.appendChild(scroll);
+      var plots = el("div", { "class": "plots" });
+      SEQ.metrics.forEach(function (m) { plots.appendChild(seqChart(split, si, m)); });
+      section.appendChild(plots);
+      var legendDiv = el("div", { "class": "legend" });
+      seqGroups(split).forEach(function (g, gi) {
+        var span = el("span"), sw = el("span", { "class": "swatch" });
+        sw.style.background = PALETTE[gi % PALETTE.length];
+        span.appendChild(sw); span.appendChild(document.createTextNode(g.name)); legendDiv.appendChild(span);
+      });
+      [["Clean", REF.clean], ["Compromised", REF.compromised]].forEach(function (p) {
+        var span = el("span"), sw = el("span", { "class": "swatch" });
+        sw.style.background = p[1]; span.appendChild(sw); span.appendChild(document.createTextNode(p[0] + " (dashed)"));
+        legendDiv.appendChild(span);
+      });
+      section.appendChild(legendDiv);
+    });
+    anchor.parentNode.insertBefore(section, anchor);
+  }
+
+  function seqChart(split, si, m) {
+    var K = split.k, W = 300, H = 210, mg = { l: 48, r: 10, t: 22, b: 34 };
+    var vals = [];
+    split.groups.forEach(function (g) { vals = vals.concat(defined(g.curves[m.key])); });
+    ["clean", "compromised"].forEach(function (r) { vals = vals.concat(defined(split.references[r][m.key])); });
+    if (!vals.length) vals = [0, 1];
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    if (hi - lo < 1e-6) { lo -= 0.5; hi += 0.5; }
+    var pad = 0.05 * (hi - lo);
+    var root = svg("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, "class": "seq-svg",
+                            "data-metric": m.key, "data-split": String(si) });
+    root.appendChild(svg("text", { x: mg.l, y: 14 }, m.display + " (" + m.rows + " rows, → " + m.target + ")"));
+    var xr = K > 1 ? [1, K] : [0.5, 1.5];
+    var s = axes(root, W, H, mg, "request", m.display, xr, [lo - pad, hi + pad], true);
+    for (var k = 1; k <= K; k++) root.appendChild(svg("text", { x: s.sx(k), y: H - mg.b + 14, "text-anchor": "middle" }, String(k)));
+    function line(series, attrs, title) {
+      var pts = [];
+      series.forEach(function (v, i) { if (v !== null && v !== undefined) pts.push(s.sx(i + 1) + "," + s.sy(v)); });
+      var node = svg("polyline", Object.assign({ points: pts.join(" "), fill: "none" }, attrs));
+      node.appendChild(svg("title", {}, title + ": " + series.map(function (v) { return fmt(v); }).join(", ")));
+      root.appendChild(node);
+      series.forEach(function (v, i) {
+        if (v === null || v === undefined) return;
+        root.appendChild(svg("circle", { cx: s.sx(i + 1), cy: s.sy(v), r: attrs["class"].indexOf("seq-ref") >= 0 ? 1.5 : 2.5,
+                                         fill: attrs.stroke, "class": "seq-pt" }));
+      });
+    }
+    [["clean", REF.clean, "seq-ref seq-ref-clean", "Clean"], ["compromised", REF.compromised, "seq-ref seq-ref-comp", "Compromised"]].forEach(function (r) {
+      var series = split.references[r[0]][m.key];
+      if (defined(series).length) line(series, { stroke: r[1], "stroke-dasharray": "5 3", "stroke-width": 1.2, "class": r[2] }, r[3]);
+    });
+    split.groups.forEach(function (g, gi) {
+      if (defined(g.curves[m.key]).length) {
+        line(g.curves[m.key], { stroke: PALETTE[gi % PALETTE.length], "stroke-width": 1.8, "class": "seq-line",
+                                "data-name": g.name }, g.name);
+      }
+    });
+    return root;
+  }
+
   /* ------------------------------------------------------------------ self-test */
   function columnValues(id) {
     return Array.prototype.map.call(document.querySelectorAll('#board tbody td[data-col="' + id + '"]'),
@@ -426,7 +526,19 @@
                 paretoPlots: document.querySelectorAll(".pareto-svg").length,
                 paretoChosen: document.querySelectorAll(".pareto-svg .chosen").length,
                 recBars: document.querySelectorAll(".rec-svg .rec-bar").length, expectedRecBars: 0,
-                attackFindings: document.querySelectorAll("#attack-findings li").length };
+                attackFindings: document.querySelectorAll("#attack-findings li").length,
+                seqCharts: document.querySelectorAll("#sequential .seq-svg").length, expectedSeqCharts: 0,
+                seqLines: document.querySelectorAll("#sequential .seq-line").length, expectedSeqLines: 0,
+                seqRefs: document.querySelectorAll("#sequential .seq-ref").length, expectedSeqRefs: 0,
+                seqRows: document.querySelectorAll("#sequential .seq-row").length, expectedSeqRows: 0 };
+    if (LB.sequential) LB.sequential.splits.forEach(function (split) {
+      res.expectedSeqRows += split.groups.length;
+      LB.sequential.metrics.forEach(function (m) {
+        res.expectedSeqCharts++;
+        split.groups.forEach(function (g) { if (defined(g.curves[m.key]).length) res.expectedSeqLines++; });
+        ["clean", "compromised"].forEach(function (r) { if (defined(split.references[r][m.key]).length) res.expectedSeqRefs++; });
+      });
+    });
     if (LB.attacks) recoveryBarRows().forEach(function (r) {
       LB.attacks.names.forEach(function (n) { if (barValue(r.attacks[n]) !== null) res.expectedRecBars++; });
     });
@@ -450,6 +562,9 @@
              res.agreementRows === res.expectedAgreementRows &&
              res.nameAsc && res.retFailDesc && res.recBars === res.expectedRecBars &&
              (!LB.attacks || (res.recBars > 0 && res.robustDesc && res.attackFindings === LB.attack_findings.length)) &&
+             res.seqCharts === res.expectedSeqCharts && res.seqLines === res.expectedSeqLines &&
+             res.seqRefs === res.expectedSeqRefs && res.seqRows === res.expectedSeqRows &&
+             (!LB.sequential || res.seqCharts > 0) &&
              res.errors.length === 0;
     var pre = el("pre", { id: "selftest" }, JSON.stringify(res));
     document.body.appendChild(pre);
@@ -463,5 +578,6 @@
   renderRecovery();
   renderAgreement();
   renderPareto();
+  renderSequential();
   if (location.hash === "#selftest") selfTest();
 })();
