@@ -66,6 +66,10 @@ def checks(comp: dict[str, float], clean: dict[str, float] | None) -> dict[str, 
     return out
 
 
+def _pair(comp: dict, clean: dict | None, key: str) -> str:
+    return f"{comp[key]:.3f} / {clean[key]:.3f}" if clean else f"{comp[key]:.3f} / -"
+
+
 def table(out: Path) -> str:
     """One Markdown row per candidate (regime.json files under ``out``, by modification time)."""
     rows = ["| candidate | data overrides | training overrides | steps | RetFail MRR | R@1 | IdZSC | ACS | "
@@ -76,13 +80,12 @@ def table(out: Path) -> str:
         c, k = r["compromised"]["values"], (r.get("clean") or {}).get("values")
         data = ", ".join(f"{a}={b}" for a, b in r["data_overrides"].items() if a != "zeroshot_per_class")
         train = ", ".join(f"{a}={b}" for a, b in r["train_overrides"].items())
-        kv = (lambda key, nd=3: f"{c[key]:.{nd}f} / {k[key]:.{nd}f}" if k else f"{c[key]:.{nd}f} / -")
         secs = r["compromised"]["seconds"] + ((r.get("clean") or {}).get("seconds") or 0)
         met = [name for name, ok in r["checks"].items() if ok]
         missed = [name for name, ok in r["checks"].items() if not ok]
         rows.append(f"| {r['name']} | {data or '-'} | {train or '-'} | {r['compromised']['steps']} | "
                     f"{c['ret_fail']:.3f} | {c['r_at_1']:.3f} | {c['id_zsc']:.3f} | {c['acs']:.3f} | "
-                    f"{kv('assoc_str')} | {kv('gen_know')} | {secs:.0f} | "
+                    f"{_pair(c, k, 'assoc_str')} | {_pair(c, k, 'gen_know')} | {secs:.0f} | "
                     f"{len(met)}/{len(met) + len(missed)}" + (f" (missed: {', '.join(missed)})" if missed else "") + " |")
     return "\n".join(rows)
 
