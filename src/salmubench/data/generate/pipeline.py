@@ -53,7 +53,7 @@ from salmubench.seeding import rng_for
 from salmubench.version import __version__
 
 GENERATOR_NAME = "salmubench.procedural"
-GENERATOR_VERSION = "7"  # bump whenever the output for a given preset + seed changes (v7: extra/unseen)
+GENERATOR_VERSION = "8"  # bump whenever the output for a given preset + seed changes (v8: mini reference regime)
 
 
 # ---------------------------------------------------------------------------------------------
