@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from lb_factory import (  # noqa: E402
 from salmubench.attacks.results import write_attack  # noqa: E402
 from salmubench.evaluation.results import read_result, write_result  # noqa: E402
 from salmubench.pipeline import StageFns  # noqa: E402
+from salmubench.progress import ProgressEvent  # noqa: E402
 
 
 class Fakes:
@@ -39,16 +41,20 @@ class Fakes:
         self.fail_on: set[str] = set()  # "kind:detail" -> raise RuntimeError
         self.interrupt_on: set[str] = set()  # -> raise KeyboardInterrupt
         self.resumed: list[bool] = []
+        self.train_sleep = 0.0  # seconds each training takes (to see two stages overlap)
 
-    def _hook(self, tag: str) -> None:
+    def _hook(self, tag: str, extra: str = "") -> None:
         self.calls[tag] += 1
-        if self.log is not None:
-            with open(self.log, "a", encoding="utf-8") as f:
-                f.write(f"{tag} {os.getpid()}\n")
+        self._log(tag, extra)
         if tag in self.interrupt_on:
             raise KeyboardInterrupt
         if tag in self.fail_on:
             raise RuntimeError(f"boom in {tag}")
+
+    def _log(self, tag: str, extra: str = "") -> None:
+        if self.log is not None:  # "tag pid time extra"
+            with open(self.log, "a", encoding="utf-8") as f:
+                f.write(f"{tag} {os.getpid()} {time.time():.3f} {extra}\n")
 
     def generate(self, out_dir, preset, seed, on_progress):
         self._hook("generate")
@@ -60,7 +66,9 @@ class Fakes:
         self.resumed.append(resume)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "partial.txt").write_text("started")
-        self._hook(f"train:{kind}")
+        self._hook(f"train:{kind}", f"threads={threads} device={device}")
+        time.sleep(self.train_sleep)
+        self._log(f"trained:{kind}")
         (out_dir / "model.txt").write_text(f"{kind} {seed}")
         return {"seconds": 1.0}
 
@@ -84,7 +92,9 @@ class Fakes:
 
     def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device,
                 threads=None, recipe=None):
-        self._hook(f"unlearn:{method}@{budget:g}/{seed}")
+        self._hook(f"unlearn:{method}@{budget:g}/{seed}", f"threads={threads} device={device}")
+        if on_progress is not None:
+            on_progress(ProgressEvent("unlearn steps", 1, 1, "loss 0.5"))
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "model.txt").write_text(method)
         return {"cost": {"unlearn_seconds": 2.5, "fwd_passes": 100, "bwd_passes": 50}, "params": overrides,

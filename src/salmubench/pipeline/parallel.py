@@ -5,37 +5,37 @@ dependencies have ended, up to ``jobs`` at a time; the leaderboard starts once e
 Deciding (skipped / cached / run), the done-markers and the failure logs stay in the parent, exactly as
 in the one-process runner (runner.py), so caching, ``--redo`` and resume behave the same.
 
-Each stage runs in a worker process of a ``spawn`` :class:`~concurrent.futures.ProcessPoolExecutor`:
+Each stage runs in one of ``jobs`` worker processes (``spawn``; started when first needed, each bound to
+one device of ``devices``, round-robin), talking to the parent over its own pipe:
 
 * the worker imports ``salmubench`` before torch (this module is inside the package, and the CPU
   numerics pins are already in the environment it inherits), so its numerics are those of the parent;
 * it rebuilds the same plan from the run config (external methods are loaded again from their specs),
-  runs the stage's action and reports back its info, wall and CPU seconds and peak RSS;
-* it runs on ``threads_per_job`` torch threads (``--threads`` total, default the usable cores, shared
-  evenly by the jobs), passed to every stage function; with ``devices`` each started stage gets the
-  least busy device of the list (round-robin among equals);
-* its progress events travel through a queue to the parent's view, their task names prefixed with the
-  stage id;
-* it ignores SIGINT: on Ctrl-C the parent terminates the workers and re-raises, keeping every finished
-  stage (the interrupted ones keep their started records and resume next time).
+  runs the stage's action and answers with its info, wall and CPU seconds and peak RSS;
+* it runs on ``threads_per_job`` torch threads (``threads`` in all, default the usable cores, shared
+  evenly by the jobs), passed to every stage function;
+* a stage's progress events go to the parent's view, their task names prefixed with the stage id;
+* it ignores SIGINT and (Linux) dies with the parent: on Ctrl-C the parent terminates the workers and
+  re-raises, keeping every finished stage (the interrupted ones keep their started records and resume
+  next time).
 
 A stage that raises in a worker is a failed stage (one line, traceback in ``RUN_DIR/logs/<id>.log``);
-a worker that dies (killed, out of memory) fails the stages it was running and a fresh pool runs the rest.
+a worker that dies (killed, out of memory) fails its stage and a fresh worker takes its place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import pickle
-import queue as queue_mod
 import resource
 import signal
+import sys
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import connection as mp_connection
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,49 @@ from salmubench.progress import ProgressEvent
 from salmubench.runtime import threads_per_job
 
 PROGRESS_EVERY_S = 0.1  # a worker sends a task's progress at most this often (and always its last event)
+POLL_S = 0.5  # the parent wakes at least this often (a worker that died without a word)
+
+
+class _Slot:
+    """One of the ``jobs`` places a stage can run: a worker process (started when first needed, again
+    if it died), bound to one device of the list."""
+
+    def __init__(self, index: int, device: str | None) -> None:
+        self.index, self.device = index, device
+        self.proc = None
+        self.conn = None
+        self.job: tuple[Stage, dict, bool, float] | None = None  # (stage, key, redo, start) while busy
+
+    def start(self, ctx, init: tuple) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            return
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, *init), name=f"salmubench-job{self.index}")
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def stop(self, now: bool) -> None:
+        """End the worker: at once (Ctrl-C, an error), or after it read the stop message."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if now:
+                self.proc.terminate()
+            else:
+                self.conn.send(None)
+        self.proc.join(timeout=5 if now else 60)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.proc = self.conn = None
 
 
 def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: list[Stage], cache: StageCache,
                    report: RunReport, root: Path, view) -> None:
-    """Run ``stages`` (the parent's plan) with ``cfg.jobs`` worker processes; statuses go to ``report``
+    """Run ``stages`` (the parent's plan) on ``cfg.jobs`` worker processes; statuses go to ``report``
     in plan order. The workers get a pickled copy of ``fns``."""
     try:  # the library's stage functions pickle by reference; injected ones must be importable
         fns_blob = pickle.dumps(fns)
@@ -69,27 +107,26 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
         raise ConfigError(f"jobs={cfg.jobs} needs picklable stage functions ({one_line(exc)}); "
                           f"use jobs=1 with these") from None
     jobs = cfg.jobs
-    threads = threads_per_job(cfg.threads, jobs)
     devices = list(cfg.devices or [cfg.device])
-    load = [0] * len(devices)
-    last = [-1]
+    slots = [_Slot(i, devices[i % len(devices)]) for i in range(jobs)]
     ctx = mp.get_context("spawn")
-    events = ctx.Queue()
-    init = (events, threads, cfg.model_dump(mode="json"), methods, fns_blob)
+    init = (threads_per_job(cfg.threads, jobs), cfg.model_dump(mode="json"), methods, fns_blob,
+            logging.getLogger().getEffectiveLevel())
+    last = [-1]
 
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=init)
-
-    def pick() -> int:  # the least busy device; among equals the next one after the last pick
-        n = len(devices)
-        order = [(last[0] + 1 + k) % n for k in range(n)]
-        best = min(order, key=lambda i: load[i])
-        last[0] = best
+    def free_slot() -> _Slot | None:
+        """An idle slot: on the least busy device, among equals the next one after the last pick."""
+        idle = [slots[(last[0] + 1 + k) % jobs] for k in range(jobs)]
+        idle = [sl for sl in idle if sl.job is None]
+        if not idle:
+            return None
+        busy = {d: sum(1 for sl in slots if sl.job is not None and sl.device == d) for d in devices}
+        best = min(idle, key=lambda sl: busy[sl.device])
+        last[0] = best.index
         return best
 
     order = {s.id: i for i, s in enumerate(stages)}
     pending = list(stages)
-    running: dict[Future, tuple[Stage, dict, bool, int, float]] = {}
     ended: dict[str, StageStatus] = {}
 
     def end(stage: Stage, status: StageStatus) -> None:
@@ -97,86 +134,79 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
         report.statuses.append(status)
         view.end(stage, status)
 
-    def relay() -> None:
-        while True:
-            try:
-                stage_id, task, done, total, status = events.get_nowait()
-            except (queue_mod.Empty, OSError, EOFError, ValueError):
-                return
-            if view.on_progress is not None:
-                view.on_progress(ProgressEvent(f"{stage_id}: {task}", done, total, status))
+    def running() -> list[_Slot]:
+        return [sl for sl in slots if sl.job is not None]
 
-    pool = new_pool()
+    def launch() -> None:
+        for stage in list(pending):
+            if any(d not in ended for d in stage.deps):
+                continue
+            if stage.after_all and (running() or any(s is not stage for s in pending)):
+                continue
+            slot = free_slot()
+            if slot is None:
+                return
+            pending.remove(stage)
+            view.begin(stage, len(ended), stages, cache)
+            decision = decide(stage, cache, report, cfg.redo)
+            if isinstance(decision, StageStatus):
+                end(stage, decision)
+                continue
+            key, resume, redo = decision
+            slot.start(ctx, init)
+            slot.conn.send((stage.id, resume, slot.device))
+            slot.job = (stage, key, redo, time.perf_counter())
+
+    def receive(slot: _Slot) -> None:
+        stage, key, redo, t0 = slot.job
+        try:
+            msg = slot.conn.recv()
+        except (EOFError, OSError):  # the worker died mid-stage (killed, out of memory, a crash in C)
+            slot.proc.join(timeout=5)
+            code = slot.proc.exitcode
+            slot.job = None
+            slot.stop(now=True)
+            end(stage, failed(stage, root, f"worker process died (exit code {code})",
+                              f"the worker process of stage {stage.id} died with exit code {code}\n",
+                              time.perf_counter() - t0))
+            return
+        if msg[0] == "progress":
+            if view.on_progress is not None:
+                _, task, done, total, text = msg
+                view.on_progress(ProgressEvent(f"{stage.id}: {task}", done, total, text))
+            return
+        if msg[0] == "interrupt":  # KeyboardInterrupt raised inside the stage
+            raise KeyboardInterrupt(msg[1])
+        out = msg[1]
+        slot.job = None
+        if out["ok"]:
+            status = finished(stage, cache, report, key, redo, out["seconds"], out["info"])
+        else:
+            status = failed(stage, root, out["error"], out["traceback"], out["seconds"])
+        status.resources = out["resources"] | {"device": slot.device}
+        end(stage, status)
+
     try:
-        while pending or running:
-            for stage in list(pending):
-                if len(running) >= jobs:
-                    break
-                if any(d not in ended for d in stage.deps):
-                    continue
-                if stage.after_all and (running or any(s is not stage for s in pending)):
-                    continue
-                pending.remove(stage)
-                view.begin(stage, len(ended), stages, cache)
-                decision = decide(stage, cache, report, cfg.redo)
-                if isinstance(decision, StageStatus):
-                    end(stage, decision)
-                    continue
-                key, resume, redo = decision
-                slot = pick()
-                load[slot] += 1
-                fut = pool.submit(_run_stage, stage.id, resume, devices[slot])
-                running[fut] = (stage, key, redo, slot, time.perf_counter())
-            if not running:
+        while True:
+            launch()
+            busy = running()
+            if not busy:
                 if pending:  # cannot happen with a valid plan (dependencies come first)
                     raise RuntimeError(f"stages waiting on nothing: {[s.id for s in pending]}")
                 break
-            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-            relay()
-            broken = False
-            for fut in done:
-                stage, key, redo, slot, t0 = running.pop(fut)
-                load[slot] -= 1
-                try:
-                    out = fut.result()
-                except BrokenProcessPool as exc:
-                    broken = True
-                    end(stage, failed(stage, root, f"worker process died ({one_line(exc)})",
-                                      traceback.format_exc(), time.perf_counter() - t0))
-                    continue
-                resources = out["resources"] | {"device": devices[slot]}
-                if out["ok"]:
-                    status = finished(stage, cache, report, key, redo, out["seconds"], out["info"])
-                else:
-                    status = failed(stage, root, out["error"], out["traceback"], out["seconds"])
-                status.resources = resources
-                end(stage, status)
-            if broken:  # the pool is unusable: fail what it still ran, go on with a fresh one
-                for fut, (stage, _key, _redo, slot, t0) in list(running.items()):
-                    running.pop(fut)
-                    load[slot] -= 1
-                    end(stage, failed(stage, root, "worker process died (another stage's worker broke the pool)",
-                                      "", time.perf_counter() - t0))
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = new_pool()
-        relay()
+            mp_connection.wait([sl.conn for sl in busy] + [sl.proc.sentinel for sl in busy], timeout=POLL_S)
+            for slot in busy:
+                while slot.job is not None and slot.conn.poll():
+                    receive(slot)
+                if slot.job is not None and not slot.proc.is_alive():
+                    receive(slot)  # died without a result: EOF
     except BaseException:
-        _terminate(pool)
+        for slot in slots:
+            slot.stop(now=True)
         raise
-    else:
-        pool.shutdown(wait=True)
-    finally:
-        events.close()
-        events.join_thread()
+    for slot in slots:
+        slot.stop(now=False)
     report.statuses.sort(key=lambda s: order.get(s.id, len(order)))
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now (Ctrl-C, an error in the parent): what they ran stays resumable."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        with contextlib.suppress(OSError, AttributeError):
-            proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ---- the worker side -------------------------------------------------------------------------------
@@ -184,14 +214,43 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(events, threads: int, cfg: dict, methods: list[str], fns_blob: bytes) -> None:
-    """Once per worker process: ignore Ctrl-C (the parent stops the workers), set torch's threads."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(conn, threads: int, cfg: dict, methods: list[str], fns_blob: bytes, log_level: int) -> None:
+    """A worker process: run the stages the parent sends (``(stage_id, resume, device)``, None to stop),
+    answering each with ``("result", {...})`` after its ``("progress", ...)`` messages."""
+    logging.getLogger().setLevel(log_level)  # the parent's (the command line: errors only)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
+    _die_with_parent()
     import torch
 
     torch.set_num_threads(threads)
-    _WORKER.update(events=events, threads=threads, cfg=cfg, methods=methods, fns_blob=fns_blob, planner=None,
-                   stage=None, sent={})
+    _WORKER.update(conn=conn, threads=threads, cfg=cfg, methods=methods, fns_blob=fns_blob, planner=None,
+                   sent={})
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            out = _run_stage(*task)
+        except KeyboardInterrupt as exc:  # raised by the stage itself (a real Ctrl-C is ignored here)
+            conn.send(("interrupt", str(exc)))
+            continue
+        conn.send(("result", out))
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies (killed, not only Ctrl-C), so that no orphan goes on
+    writing into the run dir; elsewhere the worker ends after its stage (the parent's pipe is closed)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(1)
 
 
 def _planner() -> Planner:
@@ -212,20 +271,19 @@ def _planner() -> Planner:
 def _send(event: ProgressEvent) -> None:
     """A stage's progress event to the parent (throttled per task; first and last always go)."""
     now = time.monotonic()
-    key = event.task
-    last = _WORKER["sent"].get(key)
+    last = _WORKER["sent"].get(event.task)
     if last is not None and not event.finished and now - last < PROGRESS_EVERY_S:
         return
-    _WORKER["sent"][key] = now
-    with contextlib.suppress(OSError, ValueError, queue_mod.Full):
-        _WORKER["events"].put_nowait((_WORKER["stage"], event.task, event.done, event.total, event.status))
+    _WORKER["sent"][event.task] = now
+    with contextlib.suppress(OSError, ValueError):
+        _WORKER["conn"].send(("progress", event.task, event.done, event.total, event.status))
 
 
 def _run_stage(stage_id: str, resume: bool, device: str | None) -> dict[str, Any]:
     """Run one stage's action in this worker; its info or error, wall and CPU seconds, peak RSS."""
     t0, cpu0 = time.perf_counter(), _cpu()
     _reset_peak_rss()
-    _WORKER["stage"], _WORKER["sent"] = stage_id, {}
+    _WORKER["sent"] = {}
     ok, info, error, trace = True, None, "", ""
     try:
         planner = _planner()
