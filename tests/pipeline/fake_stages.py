@@ -40,6 +40,7 @@ class Fakes:
         self.method_list = list(methods)
         self.fail_on: set[str] = set()  # "kind:detail" -> raise RuntimeError
         self.interrupt_on: set[str] = set()  # -> raise KeyboardInterrupt
+        self.die_on: set[str] = set()  # -> the process exits at once (a worker killed mid-stage)
         self.resumed: list[bool] = []
         self.train_sleep = 0.0  # seconds each training takes (to see two stages overlap)
 
@@ -48,6 +49,8 @@ class Fakes:
         self._log(tag, extra)
         if tag in self.interrupt_on:
             raise KeyboardInterrupt
+        if tag in self.die_on:
+            os._exit(9)
         if tag in self.fail_on:
             raise RuntimeError(f"boom in {tag}")
 

@@ -155,3 +155,40 @@ def test_unpicklable_stage_functions_need_one_job(tmp_path, fakes):
     with pytest.raises(ConfigError, match="picklable"):
         run_benchmark(cfg(tmp_path, jobs=2), fns)
     assert run_benchmark(cfg(tmp_path, jobs=1), fns).ok
+
+
+def test_the_live_view_names_the_running_stages_and_drops_their_bars(tmp_path, fakes):
+    from rich.console import Console
+
+    from salmubench.cli.display import RunView
+    from salmubench.pipeline.cache import StageCache
+    from salmubench.pipeline.execute import StageStatus
+    from salmubench.pipeline.plan import Planner
+    from salmubench.progress import ProgressEvent
+
+    c = cfg(tmp_path, methods=("finetune",), jobs=2)
+    stages = Planner(c, fakes.fns(), ["finetune"], StageCache(tmp_path / "run")).build()
+    console = Console(record=True, width=160, force_terminal=False)
+    with RunView(enabled=True, console=console, jobs=2) as view:
+        view.begin(stages[1], 1, stages, StageCache(tmp_path / "run"))
+        view.begin(stages[2], 1, stages, StageCache(tmp_path / "run"))
+        assert view.progress.tasks[0].description == "[0/11] running 2: train compromised, train clean"
+        view.on_progress(ProgressEvent("train-clean: train clean steps", 3, 10))
+        assert len(view.progress.tasks) == 2
+        status = StageStatus("train-clean", "train clean", "done", 2.0, resources={"device": "cuda:1"})
+        view.end(stages[2], status)
+        assert len(view.progress.tasks) == 1 and "running" not in view.progress.tasks[0].description
+    assert "train clean done (2s, cuda:1)" in console.export_text()
+
+
+def test_a_worker_that_dies_fails_its_stage_and_a_new_worker_runs_the_rest(tmp_path):
+    fakes = Fakes()
+    fakes.die_on = {"unlearn:finetune@1/0"}
+    report = run_benchmark(cfg(tmp_path, jobs=2, attacks=False), fakes.fns())
+    states = {s.id: s for s in report.statuses}
+    assert states["unlearn-finetune@1x-s0"].state == "failed"
+    assert states["unlearn-finetune@1x-s0"].message.startswith("worker process died (exit code 9)")
+    assert states["eval-finetune@1x-s0"].state == "skipped"
+    assert all(states[f"eval-{m}@1x-s0"].state == "done" for m in ("generic_captions", "direct_sim_min"))
+    fakes.die_on = set()
+    assert run_benchmark(cfg(tmp_path, jobs=2, attacks=False), fakes.fns()).count("done") == 3
