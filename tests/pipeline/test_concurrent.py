@@ -192,3 +192,11 @@ def test_a_worker_that_dies_fails_its_stage_and_a_new_worker_runs_the_rest(tmp_p
     assert all(states[f"eval-{m}@1x-s0"].state == "done" for m in ("generic_captions", "direct_sim_min"))
     fakes.die_on = set()
     assert run_benchmark(cfg(tmp_path, jobs=2, attacks=False), fakes.fns()).count("done") == 3
+
+
+def test_sequential_stages_run_in_workers_too(tmp_path):
+    fakes = Fakes()
+    report = run_benchmark(cfg(tmp_path, jobs=2, requests=2, methods=("finetune",), attacks=False), fakes.fns())
+    states = {s.id: s.state for s in report.statuses}
+    assert report.ok and states["sequential-finetune@1x-s0-K2-identity"] == "done"
+    assert (tmp_path / "run" / "sequential" / "finetune@1x-s0-K2-identity" / "sequential.json").is_file()
