@@ -111,7 +111,7 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
     slots = [_Slot(i, devices[i % len(devices)]) for i in range(jobs)]
     ctx = mp.get_context("spawn")
     init = (threads_per_job(cfg.threads, jobs), cfg.model_dump(mode="json"), methods, fns_blob,
-            logging.getLogger().getEffectiveLevel())
+            logging.getLogger().getEffectiveLevel(), os.getpid())
     last = [-1]
 
     def free_slot() -> _Slot | None:
@@ -214,12 +214,13 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_main(conn, threads: int, cfg: dict, methods: list[str], fns_blob: bytes, log_level: int) -> None:
+def _worker_main(conn, threads: int, cfg: dict, methods: list[str], fns_blob: bytes, log_level: int,
+                 parent: int) -> None:
     """A worker process: run the stages the parent sends (``(stage_id, resume, device)``, None to stop),
     answering each with ``("result", {...})`` after its ``("progress", ...)`` messages."""
     logging.getLogger().setLevel(log_level)  # the parent's (the command line: errors only)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
-    _die_with_parent()
+    _die_with_parent(parent)
     import torch
 
     torch.set_num_threads(threads)
@@ -240,7 +241,7 @@ def _worker_main(conn, threads: int, cfg: dict, methods: list[str], fns_blob: by
         conn.send(("result", out))
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Linux: SIGTERM this worker when the parent dies (killed, not only Ctrl-C), so that no orphan goes on
     writing into the run dir; elsewhere the worker ends after its stage (the parent's pipe is closed)."""
     if not sys.platform.startswith("linux"):
@@ -249,7 +250,7 @@ def _die_with_parent() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the call
+    if os.getppid() != parent:  # the parent died before the call
         os._exit(1)
 
 
