@@ -3,7 +3,8 @@
 * **CPU numerics** (below): pinned before torch / numpy load, so a seed gives the same bytes everywhere.
 * **Device** (:func:`resolve_device`): ``None``/``"auto"`` = this rank's CUDA device if any, else CPU.
 * **Threads** (:func:`default_threads`, :func:`torch_threads`): torch intra-op threads, by default the
-  usable cores shared evenly by the local ranks.
+  usable cores shared evenly by the local ranks (or by the concurrent stages of ``salmubench run --jobs``:
+  :func:`default_jobs`, :func:`threads_per_job`).
 * **Distributed** (:func:`init_distributed`, :class:`DistEnv`): ``torchrun`` sets ``RANK`` /
   ``WORLD_SIZE``; the process group's backend is ``nccl`` for a CUDA device and ``gloo`` otherwise.
   Training, unlearning, tuning and evaluation all take these from here.
@@ -195,6 +196,24 @@ def default_threads(world_size: int = 1) -> int:
         cores = os.cpu_count() or 1
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
     return max(1, cores // max(1, local))
+
+
+MAX_DEFAULT_JOBS = 4
+
+
+def default_jobs(devices: tuple[str, ...] | list[str] | None = None) -> int:
+    """Concurrent stages of ``salmubench run`` by default: one per device of ``devices``, else one per
+    usable core, at most :data:`MAX_DEFAULT_JOBS` (each worker process holds its own torch, model and
+    data, ~1.5 GB peak RSS on mini, and a run's stage graph is rarely wider than that for long)."""
+    if devices:
+        return len(devices)
+    return max(1, min(MAX_DEFAULT_JOBS, default_threads()))
+
+
+def threads_per_job(threads: int | None, jobs: int) -> int:
+    """Torch intra-op threads of each of ``jobs`` concurrent stages: ``threads`` in all (default: the
+    usable cores) shared evenly, at least 1."""
+    return max(1, (threads or default_threads()) // max(1, jobs))
 
 
 @contextlib.contextmanager

@@ -125,7 +125,7 @@ def test_an_import_error_in_a_stage_is_a_failure_not_a_missing_stage(tmp_path, f
     assert not report.ok and states["unlearn-finetune@1x-s0"].state == "failed"
     assert "ImportError: No module named 'scipy'" in states["unlearn-finetune@1x-s0"].message
     monkeypatch.setattr("salmubench.pipeline.runner.real_stage_fns", lambda: fns)
-    code = main(["run", "--out", str(tmp_path / "cli"), "--methods", "finetune", "--no-progress"])
+    code = main(["run", "--out", str(tmp_path / "cli"), "--methods", "finetune", "--no-progress", "--jobs", "1"])
     assert code == 1 and "failed: unlearn finetune@1x/s0: ImportError" in capsys.readouterr().err
 
 

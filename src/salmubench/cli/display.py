@@ -97,18 +97,26 @@ class RunView:
 
     The ETA sums an estimate per remaining stage: the mean duration of the stages of the same kind
     that ran in this run, else the duration recorded in the stage's previous marker, else a default
-    per kind scaled by preset (measured on the 2-core machine for ``mini``; rough elsewhere).
+    per kind scaled by preset (measured on the 2-core machine for ``mini``; rough elsewhere); with
+    ``jobs`` > 1 that sum is shared by the jobs. The top line names the running stages (several at once
+    under ``--jobs``), their own tasks are sub-bars (prefixed by the stage id under ``--jobs``).
     ``enabled=False`` prints one plain line per finished stage and draws no bar.
     """
 
-    def __init__(self, enabled: bool = True, preset: str = "mini", console: Console | None = None) -> None:
+    def __init__(self, enabled: bool = True, preset: str = "mini", console: Console | None = None,
+                 jobs: int = 1) -> None:
         self.enabled = enabled
+        self.jobs = max(1, jobs)
         self.scale = PRESET_SCALE.get(preset, 1.0)
         self.console = console or Console()
         self.measured: dict[str, list[float]] = defaultdict(list)
         self.progress: Progress | None = None
         self.task = None
         self.on_progress: OnProgress | None = None
+        self.running: dict[str, str] = {}  # stage id -> label, in start order
+        self.ended: set[str] = set()
+        self.total = 0
+        self._tasks: _Tasks | None = None
         self._t0 = 0.0
 
     def __enter__(self) -> RunView:
@@ -119,7 +127,7 @@ class RunView:
                                      console=self.console, transient=False)
             self.progress.__enter__()
             self.task = self.progress.add_task("salmubench run", total=1, status="ETA -")
-            self.on_progress = _Tasks(self.progress, drop_finished=True)
+            self.on_progress = self._tasks = _Tasks(self.progress, drop_finished=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -133,18 +141,36 @@ class RunView:
         return previous if previous is not None else DEFAULT_SECONDS.get(stage.kind, 10.0) * self.scale
 
     def begin(self, stage, index: int, stages: list, cache) -> None:
-        remaining = [s for s in stages[index:] if not cache.is_done(s.id, s.key, s.outputs) or s.key_fn]
-        eta = fmt_seconds(sum(self.estimate(s, cache) for s in remaining))
-        if self.progress is not None:
-            self.progress.update(self.task, total=len(stages), completed=index,
-                                 description=f"[{index + 1}/{len(stages)}] {stage.label}", status=f"ETA {eta}")
+        self.running[stage.id] = stage.label
+        self.total = len(stages)
+        if self.progress is None:
+            return
+        remaining = [s for s in stages if s.id not in self.ended
+                     and (not cache.is_done(s.id, s.key, s.outputs) or s.key_fn)]
+        eta = fmt_seconds(sum(self.estimate(s, cache) for s in remaining) / min(self.jobs, max(1, len(remaining))))
+        self.progress.update(self.task, total=len(stages), completed=len(self.ended),
+                             description=self._describe(len(stages)), status=f"ETA {eta}")
+
+    def _describe(self, total: int) -> str:
+        labels = list(self.running.values())
+        if self.jobs == 1 or len(labels) <= 1:
+            return f"[{len(self.ended) + 1}/{total}] {labels[0] if labels else ''}"
+        shown = ", ".join(labels[:4]) + (f", +{len(labels) - 4}" if len(labels) > 4 else "")
+        return f"[{len(self.ended)}/{total}] running {len(labels)}: {shown}"
 
     def end(self, stage, status) -> None:
+        self.running.pop(stage.id, None)
+        self.ended.add(stage.id)
         if status.state == "done":
             self.measured[stage.kind].append(status.seconds)
-        extra = f" ({fmt_seconds(status.seconds)})" if status.state == "done" else ""
+        where = (getattr(status, "resources", None) or {}).get("device") if self.jobs > 1 else None
+        extra = f" ({fmt_seconds(status.seconds)}{f', {where}' if where else ''})" if status.state == "done" else ""
         msg = f": {status.message}" if status.message else ""
         line = f"{ICONS.get(status.state, '')} {stage.label} [dim]{status.state}{extra}[/]{msg}"
         self.console.print(line, highlight=False)
         if self.progress is not None:
-            self.progress.advance(self.task)
+            if self._tasks is not None:  # the stage's own bars that did not report their end
+                for name in [n for n in self._tasks.ids if n.startswith(f"{stage.id}: ")]:
+                    self.progress.remove_task(self._tasks.ids.pop(name))
+            described = {"description": self._describe(self.total)} if self.running else {}
+            self.progress.update(self.task, completed=len(self.ended), **described)

@@ -21,7 +21,7 @@ SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "lea
 FLAGS = {"out_dir": "--out", "data_dir": "--data", "model_dir": "--model", "reference_clean": "--reference-clean",
          "imagenet": "--imagenet", "arch": "--arch", "resume=True": "--resume", "overwrite=True": "--force",
          "allow_mixed_recipes=True": "--allow-mixed-recipes", "request_unit": "--request-unit",
-         "request_seed": "--request-seed", "theta0": "--theta0"}
+         "request_seed": "--request-seed", "theta0": "--theta0", "devices": "--devices"}
 _FLAG_RE = re.compile(r"(?<![\w/.=-])(" + "|".join(re.escape(k) for k in FLAGS) + r")(?![\w/.=-])")
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from salmubench.errors import ConfigError
+from salmubench.runtime import MAX_DEFAULT_JOBS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
                         "stage ids are listed in RUN_DIR/.stages)")
     p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="stages run at once, each in a worker process (default: one per --devices entry, else "
+                        f"one per usable core, at most {MAX_DEFAULT_JOBS}; 1: one process, no workers)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="torch CPU threads in all, shared evenly by the jobs (default: the usable cores); results "
+                        "are bitwise identical for the same threads per job")
+    p.add_argument("--devices", default=None, metavar="D1,D2,...",
+                   help="one device per concurrent stage, round-robin over the free ones (e.g. cuda:0,cuda:1; "
+                        "cpu,cpu); default --jobs: their number")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
     p.set_defaults(func=run)
 
@@ -73,12 +83,23 @@ def build_run_config(args: argparse.Namespace):
     from pydantic import ValidationError
 
     from salmubench.pipeline import RunConfig
+    from salmubench.runtime import default_jobs
 
     recipe = args.recipe
     budgets = args.budgets
     if budgets is None:  # a full recipe name fixes the budget
         budgets = recipe.partition("@")[2].removesuffix("x") if "@" in recipe else "1"
     out = args.out or (f"runs/{args.preset}" if recipe == "default" else f"runs/{args.preset}_{recipe}")
+    devices = _split(args.devices, str, "devices") if args.devices is not None else None
+    if args.devices is not None and not devices:
+        raise ConfigError(f"--devices {args.devices!r}: expected comma-separated devices (cuda:0,cuda:1 or cpu,cpu)")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected 1 or more")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: expected 1 or more")
+    if args.device and devices:
+        raise ConfigError("--device and --devices: give one (--devices assigns one device per concurrent stage)")
+    jobs = args.jobs if args.jobs is not None else default_jobs(devices)
     try:
         return RunConfig(preset=args.preset, out=out, recipe=None if recipe == "none" else recipe,
                          methods=_split(args.methods, str, "methods"), budgets=_split(budgets, float, "budgets"),
@@ -86,7 +107,7 @@ def build_run_config(args: argparse.Namespace):
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
                          attacks=not args.no_attacks, attack_seed=args.attack_seed, requests=args.requests,
                          request_unit=args.request_unit, request_seed=args.request_seed, theta0=args.theta0,
-                         redo=tuple(args.redo), device=args.device)
+                         redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads, devices=devices)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
@@ -98,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from salmubench.pipeline import run_benchmark
 
     cfg = build_run_config(args)
-    report = run_benchmark(cfg, view=RunView(enabled=not args.no_progress, preset=cfg.preset))
+    report = run_benchmark(cfg, view=RunView(enabled=not args.no_progress, preset=cfg.preset, jobs=cfg.jobs))
     print_summary(report)
     return 0 if report.ok else 1
 

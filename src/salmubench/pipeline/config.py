@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from salmubench.config import StrictModel
+
+DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
 
 
 class RunConfig(StrictModel):
@@ -29,13 +32,29 @@ class RunConfig(StrictModel):
     request_seed: int = 0
     theta0: Literal["previous", "original"] = "previous"  # θ0 of teacher / task-vector methods per request
     redo: tuple[str, ...] = ()  # fnmatch patterns of stage ids to redo from scratch (e.g. "unlearn-npo*")
-    device: str | None = None  # execution setting, not part of any cache key
+    # execution settings, not part of any cache key (docs/run.md, "Concurrent stages")
+    device: str | None = None  # torch device of every stage (None: cpu; cuda when available for unlearning)
+    jobs: int = Field(1, ge=1)  # stages run at once, each in its own worker process when > 1
+    threads: int | None = Field(None, ge=1)  # torch threads in all, split evenly by the jobs (None: usable cores)
+    devices: tuple[str, ...] | None = None  # one device per concurrent stage, round-robin (cuda:0,cuda:1 / cpu,cpu)
 
     @field_validator("budgets")
     @classmethod
     def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if not v or any(b <= 0 for b in v):
             raise ValueError("budgets must be positive numbers")
+        return v
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must name at least one device")
+        for d in v:
+            if not DEVICE_RE.fullmatch(d):
+                raise ValueError(f"{d!r} is not a device (cpu, cuda, cuda:N, mps)")
         return v
 
     @field_validator("seeds", "methods")

@@ -47,6 +47,7 @@ class Stage:
     action: Callable[[bool], dict | None]  # resume -> info
     key: dict[str, Any] = field(default_factory=dict)
     key_fn: Callable[[], dict[str, Any]] | None = None  # key known only at run time (leaderboard)
+    after_all: bool = False  # starts only once every other stage has ended (the leaderboard reads them all)
 
     def resolved_key(self) -> dict[str, Any]:
         return self.key_fn() if self.key_fn else self.key
@@ -81,6 +82,10 @@ class Planner:
         self.data = self.root / "data"
         self.stages: list[Stage] = []
         self.hashes: dict[str, str] = {}
+        # execution settings read by the stage actions when they run (not part of any key): the runner
+        # sets them per stage (a worker's device and thread share under --jobs / --devices)
+        self.device: str | None = cfg.device
+        self.threads: int | None = cfg.threads
 
     def _add(self, stage: Stage) -> Stage:
         self.stages.append(stage)
@@ -131,7 +136,7 @@ class Planner:
         def run(resume: bool) -> dict:
             return self.fns.train(kind=kind, data_dir=self.data, out_dir=out, preset=self.cfg.preset,
                                   seed=self.cfg.train_seed, resume=resume, on_progress=self.on_progress,
-                                  device=self.cfg.device)
+                                  device=self.device, threads=self.threads)
 
         self._add(Stage(f"train-{kind}", "train", f"train {kind}", ("data",), [out], run, key))
 
@@ -150,7 +155,7 @@ class Planner:
         def run(resume: bool) -> dict:
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role=kind, name=kind,
                                      run_info=None, reference_clean=ref, on_progress=self.on_progress,
-                                     device=self.cfg.device)
+                                     device=self.device, threads=self.threads)
             train_seconds = self.cache.seconds(f"train-{kind}")
             attach_cost(out, train_seconds=train_seconds)
             return info
@@ -172,8 +177,8 @@ class Planner:
         def run(resume: bool) -> dict:
             return self.fns.unlearn(method=method, model_dir=self.root / "models" / "compromised",
                                     data_dir=self.data, out_dir=out, budget=budget, overrides=overrides,
-                                    seed=seed, on_progress=self.on_progress, device=self.cfg.device,
-                                    recipe=self.cfg.recipe)
+                                    seed=seed, on_progress=self.on_progress, device=self.device,
+                                    threads=self.threads, recipe=self.cfg.recipe)
 
         self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}",
                         ("data", "train-compromised"), [out], run, key))
@@ -206,7 +211,7 @@ class Planner:
                 method=method, model_dir=self.root / "models" / "compromised", clean_dir=self.root / "models" / "clean",
                 data_dir=self.data, out_dir=out, budget=budget, overrides=overrides, seed=seed, requests=cfg.requests,
                 request_unit=cfg.request_unit, request_seed=cfg.request_seed, theta0=cfg.theta0,
-                on_progress=self.on_progress, device=cfg.device, recipe=cfg.recipe)
+                on_progress=self.on_progress, device=self.device, threads=self.threads, recipe=cfg.recipe)
 
         label = f"sequential {display_name(method, budget, seed)} ({cfg.requests} {cfg.request_unit} requests)"
         self._add(Stage(f"sequential-{name}", "sequential", label, ("data", "train-compromised", "train-clean"),
@@ -224,7 +229,7 @@ class Planner:
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role="unlearned",
                                      name=display_name(method, budget, seed), run_info=run_info,
                                      reference_clean=self.root / "results" / "clean",
-                                     on_progress=self.on_progress, device=self.cfg.device)
+                                     on_progress=self.on_progress, device=self.device, threads=self.threads)
             cost = record.get("cost") or {}
             attach_cost(out, **{k: cost.get(k) for k in ("unlearn_seconds", "fwd_passes", "bwd_passes")})
             return info
@@ -247,7 +252,7 @@ class Planner:
             return self.fns.attack(model_dir=model, data_dir=self.data, out_dir=results / name,
                                    role=name if is_ref else "unlearned", name=display,
                                    references=None if is_ref else results, seed=self.cfg.attack_seed,
-                                   on_progress=self.on_progress, device=self.cfg.device)
+                                   on_progress=self.on_progress, device=self.device, threads=self.threads)
 
         self._add(Stage(f"attack-{name}", "attack", f"attack {display}", deps,
                         [results / name / "attack.json"], run, key))
@@ -273,7 +278,7 @@ class Planner:
             return {"rows": len(data["rows"])}
 
         self._add(Stage("leaderboard", "leaderboard", "leaderboard + report",
-                        ("eval-compromised", "eval-clean"), outputs, run, key_fn=key_fn))
+                        ("eval-compromised", "eval-clean"), outputs, run, key_fn=key_fn, after_all=True))
 
 
 def attach_cost(result_dir: Path, **cost: float | int | None) -> None:

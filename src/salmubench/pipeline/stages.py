@@ -4,20 +4,23 @@
 real ones (:func:`real_stage_fns`) adapt the library APIs of the data, training, evaluation and
 unlearning packages; tests pass fakes.
 
-Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` callback or None):
+Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` callback or None;
+``device`` and ``threads`` (torch intra-op threads, None: the library's default) are execution settings):
 
 * ``generate(out_dir, preset, seed, on_progress) -> dict``
-* ``train(kind, data_dir, out_dir, preset, seed, resume, on_progress, device) -> dict`` (``seconds``)
+* ``train(kind, data_dir, out_dir, preset, seed, resume, on_progress, device, threads) -> dict`` (``seconds``)
   (the Compromised stage also writes the fragile set into ``data_dir``)
-* ``evaluate(model_dir, data_dir, out_dir, role, name, run_info, reference_clean, on_progress, device)``
+* ``evaluate(model_dir, data_dir, out_dir, role, name, run_info, reference_clean, on_progress, device,
+  threads)``
   writes ``out_dir/result.json``
-* ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device, recipe) -> dict``
+* ``unlearn(method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device, threads, recipe)
+  -> dict``
   (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``, ``recipe``)
 * ``unlearn_sequential(method, model_dir, clean_dir, data_dir, out_dir, budget, overrides, seed, requests,
-  request_unit, request_seed, theta0, on_progress, device, recipe) -> dict`` writes ``out_dir/sequential.json``
+  request_unit, request_seed, theta0, on_progress, device, threads, recipe) -> dict`` writes ``out_dir/sequential.json``
   (docs/sequential.md; returns the summary's cost)
 * ``methods() -> list[str]``: the registered unlearning methods
-* ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device) -> dict``
+* ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device, threads) -> dict``
   writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
 * ``resolve(spec) -> str``: the registered name of a method spec (a name, ``file.py:Class`` or
   ``module:Class``; loading an external one registers it)
@@ -33,6 +36,7 @@ from typing import Any
 
 from salmubench.io_utils import read_json
 from salmubench.progress import OnProgress
+from salmubench.runtime import torch_threads
 
 
 @dataclass
@@ -108,47 +112,52 @@ def _generate(out_dir: Path, preset: str, seed: int, on_progress: OnProgress | N
 
 
 def _train(kind: str, data_dir: Path, out_dir: Path, preset: str, seed: int, resume: bool,
-           on_progress: OnProgress | None, device: str | None) -> dict:
+           on_progress: OnProgress | None, device: str | None, threads: int | None = None) -> dict:
     from salmubench.training.fragile import write_fragile_set
     from salmubench.training.reference import read_train_record, train_reference
 
-    overrides = {"device": device} if device else None
+    overrides = ({"device": device} if device else {}) | ({"threads": threads} if threads else {})
     train_reference(kind, data_dir, out_dir, preset=preset, seed=seed, resume=True, on_progress=on_progress,
-                    overrides=overrides)
+                    overrides=overrides or None)
     record = read_train_record(out_dir)
     info = {"seconds": record.get("seconds"), "steps": record.get("steps")}
     if kind == "compromised":  # as `salmubench train`: the fragile set comes from the Compromised model
-        ids = write_fragile_set(out_dir, data_dir, fraction=record["config"]["fragile_fraction"])
+        with torch_threads(threads):
+            ids = write_fragile_set(out_dir, data_dir, fraction=record["config"]["fragile_fraction"])
         info["fragile"] = len(ids)
     return info
 
 
 def _evaluate(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: str, run_info: dict | None,
-              reference_clean: Path | None, on_progress: OnProgress | None, device: str | None) -> dict:
+              reference_clean: Path | None, on_progress: OnProgress | None, device: str | None,
+              threads: int | None = None) -> dict:
     from salmubench.evaluation.evaluator import evaluate
 
-    result = evaluate(str(model_dir), data_dir, out_dir, role=role, name=name, run_info=run_info,
-                      reference_clean=reference_clean, on_progress=on_progress, device=device or "cpu")
+    with torch_threads(threads):
+        result = evaluate(str(model_dir), data_dir, out_dir, role=role, name=name, run_info=run_info,
+                          reference_clean=reference_clean, on_progress=on_progress, device=device or "cpu")
     return {"eval_seconds": result.cost.eval_seconds}
 
 
 def _unlearn(method: str, model_dir: Path, data_dir: Path, out_dir: Path, budget: float, overrides: dict,
-             seed: int, on_progress: OnProgress | None, device: str | None, recipe: str | None = None) -> dict:
+             seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None,
+             recipe: str | None = None) -> dict:
     from salmubench.unlearning.api import unlearn
 
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device, recipe=recipe)
+                  on_progress=on_progress, device=device, threads=threads, recipe=recipe)
     return read_json(Path(out) / "unlearn.json")
 
 
 def _unlearn_sequential(method: str, model_dir: Path, clean_dir: Path, data_dir: Path, out_dir: Path, budget: float,
                         overrides: dict, seed: int, requests: int, request_unit: str, request_seed: int, theta0: str,
-                        on_progress: OnProgress | None, device: str | None, recipe: str | None = None) -> dict:
+                        on_progress: OnProgress | None, device: str | None, threads: int | None = None,
+                        recipe: str | None = None) -> dict:
     from salmubench.sequential.results import read_summary
     from salmubench.unlearning.api import unlearn
 
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device, recipe=recipe, requests=requests, request_unit=request_unit,
+                  on_progress=on_progress, device=device, threads=threads, recipe=recipe, requests=requests, request_unit=request_unit,
                   request_seed=request_seed, theta0=theta0, clean=clean_dir)
     return {"cost": read_summary(out).cost.model_dump(mode="json")}
 
@@ -160,11 +169,11 @@ def _attack_config() -> dict:
 
 
 def _attack(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: str, references: Path | None,
-            seed: int, on_progress: OnProgress | None, device: str | None) -> dict:
+            seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None) -> dict:
     from salmubench.attacks.api import attack
 
     result = attack(str(model_dir), data_dir, out_dir, references=references, seed=seed, role=role,
-                    name=name, device=device or "cpu", on_progress=on_progress)
+                    name=name, device=device or "cpu", threads=threads, on_progress=on_progress)
     return {"seconds": result.cost.get("seconds"), "robustness": result.summary.robustness if result.summary else None}
 
 

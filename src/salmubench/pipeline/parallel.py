@@ -1,0 +1,320 @@
+"""Concurrent stages (``salmubench run --jobs N``): the same stage graph, several stages at once.
+
+The parent process (:func:`run_concurrent`) walks the plan in order and starts every stage whose
+dependencies have ended, up to ``jobs`` at a time; the leaderboard starts once everything else has ended.
+Deciding (skipped / cached / run), the done-markers and the failure logs stay in the parent, exactly as
+in the one-process runner (runner.py), so caching, ``--redo`` and resume behave the same.
+
+Each stage runs in one of ``jobs`` worker processes (``spawn``; started when first needed, each bound to
+one device of ``devices``, round-robin), talking to the parent over its own pipe:
+
+* the worker imports ``salmubench`` before torch (this module is inside the package, and the CPU
+  numerics pins are already in the environment it inherits), so its numerics are those of the parent;
+* it rebuilds the same plan from the run config (external methods are loaded again from their specs),
+  runs the stage's action and answers with its info, wall and CPU seconds and peak RSS;
+* it runs on ``threads_per_job`` torch threads (``threads`` in all, default the usable cores, shared
+  evenly by the jobs), passed to every stage function;
+* a stage's progress events go to the parent's view, their task names prefixed with the stage id;
+* it ignores SIGINT and (Linux) dies with the parent: on Ctrl-C the parent terminates the workers and
+  re-raises, keeping every finished stage (the interrupted ones keep their started records and resume
+  next time).
+
+A stage that raises in a worker is a failed stage (one line, traceback in ``RUN_DIR/logs/<id>.log``);
+a worker that dies (killed, out of memory) fails its stage and a fresh worker takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import resource
+import signal
+import sys
+import time
+import traceback
+from multiprocessing import connection as mp_connection
+from pathlib import Path
+from typing import Any
+
+from salmubench.errors import ConfigError
+from salmubench.pipeline.cache import StageCache
+from salmubench.pipeline.config import RunConfig
+from salmubench.pipeline.execute import (
+    RunReport,
+    StageStatus,
+    decide,
+    failed,
+    finished,
+    one_line,
+    resolve_methods,
+)
+from salmubench.pipeline.plan import Planner, Stage
+from salmubench.pipeline.stages import StageFns
+from salmubench.progress import ProgressEvent
+from salmubench.runtime import threads_per_job
+
+PROGRESS_EVERY_S = 0.1  # a worker sends a task's progress at most this often (and always its last event)
+POLL_S = 0.5  # the parent wakes at least this often (a worker that died without a word)
+
+
+class _Slot:
+    """One of the ``jobs`` places a stage can run: a worker process (started when first needed, again
+    if it died), bound to one device of the list."""
+
+    def __init__(self, index: int, device: str | None) -> None:
+        self.index, self.device = index, device
+        self.proc = None
+        self.conn = None
+        self.job: tuple[Stage, dict, bool, float] | None = None  # (stage, key, redo, start) while busy
+
+    def start(self, ctx, init: tuple) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            return
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, *init), name=f"salmubench-job{self.index}")
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def stop(self, now: bool) -> None:
+        """End the worker: at once (Ctrl-C, an error), or after it read the stop message."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if now:
+                self.proc.terminate()
+            else:
+                self.conn.send(None)
+        self.proc.join(timeout=5 if now else 60)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.proc = self.conn = None
+
+
+def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: list[Stage], cache: StageCache,
+                   report: RunReport, root: Path, view) -> None:
+    """Run ``stages`` (the parent's plan) on ``cfg.jobs`` worker processes; statuses go to ``report``
+    in plan order. The workers get a pickled copy of ``fns``."""
+    try:  # the library's stage functions pickle by reference; injected ones must be importable
+        fns_blob = pickle.dumps(fns)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure means the same thing
+        raise ConfigError(f"jobs={cfg.jobs} needs picklable stage functions ({one_line(exc)}); "
+                          f"use jobs=1 with these") from None
+    jobs = cfg.jobs
+    devices = list(cfg.devices or [cfg.device])
+    slots = [_Slot(i, devices[i % len(devices)]) for i in range(jobs)]
+    ctx = mp.get_context("spawn")
+    init = (threads_per_job(cfg.threads, jobs), cfg.model_dump(mode="json"), methods, fns_blob,
+            logging.getLogger().getEffectiveLevel(), os.getpid())
+    last = [-1]
+
+    def free_slot() -> _Slot | None:
+        """An idle slot: on the least busy device, among equals the next one after the last pick."""
+        idle = [slots[(last[0] + 1 + k) % jobs] for k in range(jobs)]
+        idle = [sl for sl in idle if sl.job is None]
+        if not idle:
+            return None
+        busy = {d: sum(1 for sl in slots if sl.job is not None and sl.device == d) for d in devices}
+        best = min(idle, key=lambda sl: busy[sl.device])
+        last[0] = best.index
+        return best
+
+    order = {s.id: i for i, s in enumerate(stages)}
+    pending = list(stages)
+    ended: dict[str, StageStatus] = {}
+
+    def end(stage: Stage, status: StageStatus) -> None:
+        ended[stage.id] = status
+        report.statuses.append(status)
+        view.end(stage, status)
+
+    def running() -> list[_Slot]:
+        return [sl for sl in slots if sl.job is not None]
+
+    def launch() -> None:
+        for stage in list(pending):
+            if any(d not in ended for d in stage.deps):
+                continue
+            if stage.after_all and (running() or any(s is not stage for s in pending)):
+                continue
+            slot = free_slot()
+            if slot is None:
+                return
+            pending.remove(stage)
+            view.begin(stage, len(ended), stages, cache)
+            decision = decide(stage, cache, report, cfg.redo)
+            if isinstance(decision, StageStatus):
+                end(stage, decision)
+                continue
+            key, resume, redo = decision
+            slot.start(ctx, init)
+            slot.conn.send((stage.id, resume, slot.device))
+            slot.job = (stage, key, redo, time.perf_counter())
+
+    def receive(slot: _Slot) -> None:
+        stage, key, redo, t0 = slot.job
+        try:
+            msg = slot.conn.recv()
+        except (EOFError, OSError):  # the worker died mid-stage (killed, out of memory, a crash in C)
+            slot.proc.join(timeout=5)
+            code = slot.proc.exitcode
+            slot.job = None
+            slot.stop(now=True)
+            end(stage, failed(stage, root, f"worker process died (exit code {code})",
+                              f"the worker process of stage {stage.id} died with exit code {code}\n",
+                              time.perf_counter() - t0))
+            return
+        if msg[0] == "progress":
+            if view.on_progress is not None:
+                _, task, done, total, text = msg
+                view.on_progress(ProgressEvent(f"{stage.id}: {task}", done, total, text))
+            return
+        if msg[0] == "interrupt":  # KeyboardInterrupt raised inside the stage
+            raise KeyboardInterrupt(msg[1])
+        out = msg[1]
+        slot.job = None
+        if out["ok"]:
+            status = finished(stage, cache, report, key, redo, out["seconds"], out["info"])
+        else:
+            status = failed(stage, root, out["error"], out["traceback"], out["seconds"])
+        status.resources = out["resources"] | {"device": slot.device}
+        end(stage, status)
+
+    try:
+        while True:
+            launch()
+            busy = running()
+            if not busy:
+                if pending:  # cannot happen with a valid plan (dependencies come first)
+                    raise RuntimeError(f"stages waiting on nothing: {[s.id for s in pending]}")
+                break
+            mp_connection.wait([sl.conn for sl in busy] + [sl.proc.sentinel for sl in busy], timeout=POLL_S)
+            for slot in busy:
+                while slot.job is not None and slot.conn.poll():
+                    receive(slot)
+                if slot.job is not None and not slot.proc.is_alive():
+                    receive(slot)  # died without a result: EOF
+    except BaseException:
+        for slot in slots:
+            slot.stop(now=True)
+        raise
+    for slot in slots:
+        slot.stop(now=False)
+    report.statuses.sort(key=lambda s: order.get(s.id, len(order)))
+
+
+# ---- the worker side -------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_main(conn, threads: int, cfg: dict, methods: list[str], fns_blob: bytes, log_level: int,
+                 parent: int) -> None:
+    """A worker process: run the stages the parent sends (``(stage_id, resume, device)``, None to stop),
+    answering each with ``("result", {...})`` after its ``("progress", ...)`` messages."""
+    logging.getLogger().setLevel(log_level)  # the parent's (the command line: errors only)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
+    _die_with_parent(parent)
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(conn=conn, threads=threads, cfg=cfg, methods=methods, fns_blob=fns_blob, planner=None,
+                   sent={})
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            out = _run_stage(*task)
+        except KeyboardInterrupt as exc:  # raised by the stage itself (a real Ctrl-C is ignored here)
+            conn.send(("interrupt", str(exc)))
+            continue
+        conn.send(("result", out))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker when the parent dies (killed, not only Ctrl-C), so that no orphan goes on
+    writing into the run dir; elsewhere the worker ends after its stage (the parent's pipe is closed)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
+
+
+def _planner() -> Planner:
+    """The run's plan, rebuilt once per worker from the config (and the stage functions) it was given."""
+    if _WORKER["planner"] is None:
+        cfg = RunConfig.model_validate(_WORKER["cfg"])
+        fns = pickle.loads(_WORKER["fns_blob"])
+        methods = resolve_methods(cfg, fns)  # loads external methods (file.py:Class) in this process too
+        if methods != _WORKER["methods"]:
+            raise RuntimeError(f"the worker resolved methods {methods}, the parent {_WORKER['methods']}")
+        planner = Planner(cfg, fns, methods, StageCache(Path(cfg.out).resolve()), on_progress=_send)
+        planner.build()
+        planner.threads = _WORKER["threads"]
+        _WORKER["planner"] = planner
+    return _WORKER["planner"]
+
+
+def _send(event: ProgressEvent) -> None:
+    """A stage's progress event to the parent (throttled per task; first and last always go)."""
+    now = time.monotonic()
+    last = _WORKER["sent"].get(event.task)
+    if last is not None and not event.finished and now - last < PROGRESS_EVERY_S:
+        return
+    _WORKER["sent"][event.task] = now
+    with contextlib.suppress(OSError, ValueError):
+        _WORKER["conn"].send(("progress", event.task, event.done, event.total, event.status))
+
+
+def _run_stage(stage_id: str, resume: bool, device: str | None) -> dict[str, Any]:
+    """Run one stage's action in this worker; its info or error, wall and CPU seconds, peak RSS."""
+    t0, cpu0 = time.perf_counter(), _cpu()
+    _reset_peak_rss()
+    _WORKER["sent"] = {}
+    ok, info, error, trace = True, None, "", ""
+    try:
+        planner = _planner()
+        planner.device = device
+        stage = next(s for s in planner.stages if s.id == stage_id)
+        info = stage.action(resume)
+    except Exception as exc:  # noqa: BLE001 - reported as the stage's failure
+        ok, error, trace = False, one_line(exc), traceback.format_exc()
+    seconds = time.perf_counter() - t0
+    resources = {"worker": os.getpid(), "threads": _WORKER["threads"], "cpu_s": round(_cpu() - cpu0, 3),
+                 "peak_rss_mb": _peak_rss_mb()}
+    return {"ok": ok, "info": info if isinstance(info, dict) else None, "error": error, "traceback": trace,
+            "seconds": seconds, "resources": resources}
+
+
+def _cpu() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _reset_peak_rss() -> None:
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

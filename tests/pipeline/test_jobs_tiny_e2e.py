@@ -1,0 +1,61 @@
+"""salmubench run --jobs 2 on the real tiny pipeline gives the bytes of --jobs 1 (slow: four tiny trainings).
+
+The same threads per stage on both sides (``--jobs 1 --threads 1`` and ``--jobs 2 --threads 2``): CPU
+numerics depend on the thread count (docs/training.md), not on which process ran a stage.
+"""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from salmubench.cli.main import main
+
+VOLATILE = ("seconds", "samples_per_second", "created_at", "started_at", "finished_at", "finished_ns", "cost")
+
+
+def stable(obj, run_dir: Path):
+    """A result document without timings and with the run dir's path replaced."""
+    if isinstance(obj, dict):
+        return {k: stable(v, run_dir) for k, v in obj.items() if not any(t in k for t in VOLATILE)}
+    if isinstance(obj, list):
+        return [stable(v, run_dir) for v in obj]
+    if isinstance(obj, str):
+        return obj.replace(str(run_dir), "RUN_DIR")
+    return obj
+
+
+def outputs(run_dir: Path) -> dict[str, object]:
+    """Every result JSON (results/, leaderboard.json, train/unlearn records) and model sha256 of a run."""
+    out: dict[str, object] = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = str(path.relative_to(run_dir))
+        if rel.startswith(("data", ".stages", "logs")) or rel == "run.json" or not path.is_file():
+            continue
+        if path.suffix == ".json":
+            out[rel] = stable(json.loads(path.read_text()), run_dir)
+        elif path.suffix == ".safetensors":
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.mark.slow
+def test_jobs_2_gives_the_bytes_of_jobs_1(tmp_path, monkeypatch, capsys, one_torch_thread):
+    args = ["run", "--preset", "tiny", "--methods", "finetune,neg_grad", "--no-attacks", "--no-progress"]
+    walls = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"cache{jobs}"))  # no embedding shared between them
+        t0 = time.perf_counter()
+        code = main([*args, "--out", str(tmp_path / f"j{jobs}"), "--jobs", str(jobs), "--threads", str(jobs)])
+        walls[jobs] = time.perf_counter() - t0
+        assert code == 0, capsys.readouterr().err
+    with capsys.disabled():
+        print(f"\ntiny run, finetune+neg_grad, no attacks: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s")
+    one, two = outputs(tmp_path / "j1"), outputs(tmp_path / "j2")
+    models = [k for k in one if k.endswith(".safetensors")]
+    assert len(models) == 4 and any(k.endswith("result.json") for k in one) and "leaderboard.json" in one
+    assert one.keys() == two.keys()
+    assert {k: v for k, v in one.items() if v != two[k]} == {}
+    assert json.loads((tmp_path / "j2" / "run.json").read_text())["jobs"] == 2
