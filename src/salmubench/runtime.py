@@ -199,21 +199,25 @@ def default_threads(world_size: int = 1) -> int:
 
 
 MAX_DEFAULT_JOBS = 4
+# Torch intra-op threads of one `salmubench run` stage on CPU. Fixed, not taken from the machine: CPU
+# results depend on the thread count (reduction splits), so a run gives the same bytes on every machine
+# and with any --jobs only if every stage runs on the same number of threads (docs/run.md).
+STAGE_THREADS = 2
 
 
-def default_jobs(devices: tuple[str, ...] | list[str] | None = None) -> int:
-    """Concurrent stages of ``salmubench run`` by default: one per device of ``devices``, else one per
-    usable core, at most :data:`MAX_DEFAULT_JOBS` (each worker process holds its own torch, model and
-    data, ~1.5 GB peak RSS on mini, and a run's stage graph is rarely wider than that for long)."""
+def default_jobs(devices: tuple[str, ...] | list[str] | None = None, threads: int = STAGE_THREADS) -> int:
+    """Concurrent stages of ``salmubench run`` by default: one per device of ``devices``, else as many
+    ``threads``-thread stages as the usable cores hold, at most :data:`MAX_DEFAULT_JOBS` (each worker
+    process holds its own torch, model and data, ~1.5 GB peak RSS on mini)."""
     if devices:
         return len(devices)
-    return max(1, min(MAX_DEFAULT_JOBS, default_threads()))
+    return max(1, min(MAX_DEFAULT_JOBS, default_threads() // max(1, threads)))
 
 
-def threads_per_job(threads: int | None, jobs: int) -> int:
-    """Torch intra-op threads of each of ``jobs`` concurrent stages: ``threads`` in all (default: the
-    usable cores) shared evenly, at least 1."""
-    return max(1, (threads or default_threads()) // max(1, jobs))
+def stage_threads(threads: int | None) -> int:
+    """Torch intra-op threads of every stage, whatever the number of concurrent jobs: ``threads``, or
+    :data:`STAGE_THREADS`. Never split by the jobs, so ``--jobs`` does not change any number."""
+    return threads or STAGE_THREADS
 
 
 @contextlib.contextmanager

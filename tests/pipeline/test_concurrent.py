@@ -9,7 +9,7 @@ from fake_stages import Fakes
 from salmubench.cli.main import main
 from salmubench.errors import ConfigError
 from salmubench.pipeline import RunConfig, run_benchmark
-from salmubench.runtime import default_jobs, threads_per_job
+from salmubench.runtime import STAGE_THREADS, default_jobs, default_threads, stage_threads
 
 
 def cfg(tmp_path, **kw):
@@ -62,7 +62,8 @@ def test_two_jobs_run_the_graph_in_workers_with_the_same_outcome_and_cache(tmp_p
     calls = read_log(log)
     pids = {pid for _tag, pid, _t, _e in calls}
     assert len(pids) == 2 and not fakes.calls  # ran in two worker processes, none in this one
-    assert all("threads=2" in extra for tag, _, _, extra in calls if tag.startswith(("train:", "unlearn:")))
+    # every stage gets all 4 threads: never split by the jobs (CPU numbers depend on the thread count)
+    assert all("threads=4" in extra for tag, _, _, extra in calls if tag.startswith(("train:", "unlearn:")))
     # both references trained at the same time, in two workers; the leaderboard came after everything else
     assert {"train-compromised", "train-clean"} in view.together
     pid = {tag: p for tag, p, _, _ in calls}
@@ -77,7 +78,7 @@ def test_two_jobs_run_the_graph_in_workers_with_the_same_outcome_and_cache(tmp_p
     assert any(e.task == "unlearn-finetune@1x-s0: unlearn steps" and e.status == "loss 0.5" for e in view.events)
     # done-markers are the same as one process writes: a one-process re-run finds everything cached
     statuses = {s.id: s for s in report.statuses}
-    assert statuses["unlearn-finetune@1x-s0"].resources["threads"] == 2
+    assert statuses["unlearn-finetune@1x-s0"].resources["threads"] == 4
     assert statuses["unlearn-finetune@1x-s0"].resources["cpu_s"] >= 0
     again = run_benchmark(cfg(tmp_path, jobs=1), Fakes().fns())
     assert again.ok and again.count("cached") == len(again.statuses)
@@ -146,7 +147,10 @@ def test_devices_and_jobs_values(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, (bad, err)
     assert default_jobs(("cuda:0", "cuda:1", "cuda:2")) == 3 and 1 <= default_jobs() <= 4
-    assert threads_per_job(8, 3) == 2 and threads_per_job(1, 4) == 1
+    assert default_jobs(threads=1) == max(1, min(4, default_threads()))
+    assert default_jobs(threads=10 ** 6) == 1  # never 0 jobs
+    # every stage gets the same threads whatever the jobs (numbers depend on the thread count)
+    assert stage_threads(None) == STAGE_THREADS == RunConfig(out="x").threads and stage_threads(3) == 3
 
 
 def test_unpicklable_stage_functions_need_one_job(tmp_path, fakes):

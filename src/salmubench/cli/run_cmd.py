@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from salmubench.errors import ConfigError
-from salmubench.runtime import MAX_DEFAULT_JOBS
+from salmubench.runtime import MAX_DEFAULT_JOBS, STAGE_THREADS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="stages run at once, each in a worker process (default: one per --devices entry, else "
-                        f"one per usable core, at most {MAX_DEFAULT_JOBS}; 1: one process, no workers)")
+                        f"as many {STAGE_THREADS}-thread stages as the cores hold, at most {MAX_DEFAULT_JOBS}; 1: one process, no workers)")
     p.add_argument("--threads", type=int, default=None, metavar="T",
-                   help="torch CPU threads in all, shared evenly by the jobs (default: the usable cores); results "
-                        "are bitwise identical for the same threads per job")
+                   help="torch CPU threads of every stage, whatever --jobs is (default "
+                        f"{STAGE_THREADS}, fixed: CPU numbers depend on it, so results do not depend on the machine)")
     p.add_argument("--devices", default=None, metavar="D1,D2,...",
                    help="one device per concurrent stage, round-robin over the free ones (e.g. cuda:0,cuda:1; "
                         "cpu,cpu); default --jobs: their number")
@@ -99,7 +99,7 @@ def build_run_config(args: argparse.Namespace):
         raise ConfigError(f"--threads {args.threads}: expected 1 or more")
     if args.device and devices:
         raise ConfigError("--device and --devices: give one (--devices assigns one device per concurrent stage)")
-    jobs = args.jobs if args.jobs is not None else default_jobs(devices)
+    jobs = args.jobs if args.jobs is not None else default_jobs(devices, args.threads or STAGE_THREADS)
     try:
         return RunConfig(preset=args.preset, out=out, recipe=None if recipe == "none" else recipe,
                          methods=_split(args.methods, str, "methods"), budgets=_split(budgets, float, "budgets"),
@@ -107,7 +107,7 @@ def build_run_config(args: argparse.Namespace):
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
                          attacks=not args.no_attacks, attack_seed=args.attack_seed, requests=args.requests,
                          request_unit=args.request_unit, request_seed=args.request_seed, theta0=args.theta0,
-                         redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads, devices=devices)
+                         redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads or STAGE_THREADS, devices=devices)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from salmubench.config import StrictModel
+from salmubench.runtime import STAGE_THREADS
 
 DEVICE_RE = re.compile(r"cpu|mps|cuda(:\d+)?")
 
@@ -35,7 +36,7 @@ class RunConfig(StrictModel):
     # execution settings, not part of any cache key (docs/run.md, "Concurrent stages")
     device: str | None = None  # torch device of every stage (None: cpu; cuda when available for unlearning)
     jobs: int = Field(1, ge=1)  # stages run at once, each in its own worker process when > 1
-    threads: int | None = Field(None, ge=1)  # torch threads in all, split evenly by the jobs (None: usable cores)
+    threads: int = Field(STAGE_THREADS, ge=1)  # torch threads of every stage, not split by the jobs (numbers depend on it)
     devices: tuple[str, ...] | None = None  # one device per concurrent stage, round-robin (cuda:0,cuda:1 / cpu,cpu)
 
     @field_validator("budgets")

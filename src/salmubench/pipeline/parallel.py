@@ -12,8 +12,8 @@ one device of ``devices``, round-robin), talking to the parent over its own pipe
   numerics pins are already in the environment it inherits), so its numerics are those of the parent;
 * it rebuilds the same plan from the run config (external methods are loaded again from their specs),
   runs the stage's action and answers with its info, wall and CPU seconds and peak RSS;
-* it runs on ``threads_per_job`` torch threads (``threads`` in all, default the usable cores, shared
-  evenly by the jobs), passed to every stage function;
+* it runs on ``stage_threads(cfg.threads)`` torch threads, the same as a stage of ``--jobs 1`` (never
+  split by the jobs: CPU numbers depend on the thread count), passed to every stage function;
 * a stage's progress events go to the parent's view, their task names prefixed with the stage id;
 * it ignores SIGINT and (Linux) dies with the parent: on Ctrl-C the parent terminates the workers and
   re-raises, keeping every finished stage (the interrupted ones keep their started records and resume
@@ -54,7 +54,7 @@ from salmubench.pipeline.execute import (
 from salmubench.pipeline.plan import Planner, Stage
 from salmubench.pipeline.stages import StageFns
 from salmubench.progress import ProgressEvent
-from salmubench.runtime import threads_per_job
+from salmubench.runtime import stage_threads
 
 PROGRESS_EVERY_S = 0.1  # a worker sends a task's progress at most this often (and always its last event)
 POLL_S = 0.5  # the parent wakes at least this often (a worker that died without a word)
@@ -110,7 +110,7 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
     devices = list(cfg.devices or [cfg.device])
     slots = [_Slot(i, devices[i % len(devices)]) for i in range(jobs)]
     ctx = mp.get_context("spawn")
-    init = (threads_per_job(cfg.threads, jobs), cfg.model_dump(mode="json"), methods, fns_blob,
+    init = (stage_threads(cfg.threads), cfg.model_dump(mode="json"), methods, fns_blob,
             logging.getLogger().getEffectiveLevel(), os.getpid())
     last = [-1]
 
