@@ -32,7 +32,7 @@ class CLIPEraseSalmu(GradientMethod):
     """CLIPErase (SALMUBench harness variant): DELETE-harness terms + retain embedding consistency."""
 
     config_cls = CLIPEraseSalmuConfig
-    search_space = {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [2.5e-5, 5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4, 4.5e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -31,7 +31,7 @@ class DeleteSalmu(GradientMethod):
     """DELETE (SALMUBench harness variant): MSE(C(D_f), 0) + MSE(C(D_r), C_θ0(D_r))."""
 
     config_cls = DeleteSalmuConfig
-    search_space = {"lr": [5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [2.5e-5, 5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4, 4.5e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

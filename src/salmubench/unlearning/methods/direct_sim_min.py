@@ -28,7 +28,7 @@ class DirectSimMin(GradientMethod):
     """Direct Similarity Minimisation: minimise cos(f(x), g(t)) of forget pairs."""
 
     config_cls = DirectSimMinConfig
-    search_space = {"lr": [1e-4, 2e-4, 3e-4], "retain_weight": [0.0, 1.0]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [5e-5, 1e-4, 2e-4, 3e-4], "retain_weight": [0.0, 1.0]}  # salmubench tune (docs/tuning.md)
 
     def __init__(self, cfg=None, runtime=None) -> None:
         super().__init__(cfg, runtime)

@@ -28,7 +28,7 @@ class Finetune(GradientMethod):
     """Finetuning (FT): minimise the CLIP loss on retain pairs only."""
 
     config_cls = FinetuneConfig
-    search_space = {"lr": [3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
     streams = ("retain",)
 
     def loss(self, model, batch: Batch, step: int):

@@ -34,7 +34,7 @@ class GenericCaptions(GradientMethod):
     """Generic Captions: train forget images on their generic captions, plus retain CLIP loss."""
 
     config_cls = GenericCaptionsConfig
-    search_space = {"lr": [3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
     streams = ("forget_generic", "retain")
 
     def loss(self, model, batch: Batch, step: int):

@@ -31,7 +31,7 @@ class GradDiff(GradientMethod):
     """GradDiff / NegGrad+: −γ·L_clip(D_f) + α·L_clip(D_r)."""
 
     config_cls = GradDiffConfig
-    search_space = {"lr": [5e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [2.5e-5, 5e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def loss(self, model, batch: Batch, step: int):

@@ -41,7 +41,7 @@ class L1Sparse(GradientMethod):
     """ℓ1-sparse MU: retain fine-tuning + linearly decaying ℓ1 penalty on the weights."""
 
     config_cls = L1SparseConfig
-    search_space = {"lr": [3e-4, 6e-4, 1e-3, 2e-3], "gamma": [1e-5]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1.5e-4, 3e-4, 6e-4, 1e-3, 2e-3], "gamma": [1e-5]}  # salmubench tune (docs/tuning.md)
     streams = ("retain",)
 
     def terms(self, model, batch: Batch, weight: float) -> dict[str, torch.Tensor]:

@@ -39,7 +39,7 @@ class MultiDelete(GradientMethod):
     """VLUnlearn/MultiDelete: decouple forget pairs to θ0's unrelated-pair scores, retain θ0's embeddings."""
 
     config_cls = MultiDeleteConfig
-    search_space = {"lr": [3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1e-5, 3e-5, 1e-4, 2e-4, 3e-4, 4.5e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -32,7 +32,7 @@ class NegGrad(GradientMethod):
     """Negative Gradient: maximise the CLIP loss (or cosine distance) of forget pairs."""
 
     config_cls = NegGradConfig
-    search_space = {"lr": [3e-5, 6e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1.5e-5, 3e-5, 6e-5, 1e-4, 2e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
 
     def loss(self, model, batch: Batch, step: int):

@@ -41,7 +41,7 @@ class NPO(GradientMethod):
     """NPO for CLIP: bounded preference loss pushing forget-pair in-batch probabilities below θ0's."""
 
     config_cls = NPOConfig
-    search_space = {"lr": [3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1e-5, 3e-5, 1e-4, 2e-4, 3e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
     needs_teacher = True
 

@@ -44,7 +44,7 @@ class SalUn(SaliencyMaskedMethod):
     """SalUn: shuffled-caption unlearning + retain CLIP loss, updating only the top-r% salient weights."""
 
     config_cls = SalUnConfig
-    search_space = {"lr": [3e-4, 6e-4, 1e-3], "saliency_ratio": [0.1, 0.25]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [3e-4, 6e-4, 1e-3, 1.7e-3], "saliency_ratio": [0.04, 0.1, 0.25, 0.6]}  # salmubench tune (docs/tuning.md)
 
     def saliency(self, model, data, params: dict[str, torch.nn.Parameter]) -> dict[str, torch.Tensor]:
         """Per-weight saliency (ranked by absolute value): ∇_θ L_clip(D_f; θ0), one pass over D_f."""

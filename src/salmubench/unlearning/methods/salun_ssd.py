@@ -72,7 +72,7 @@ class SalUnSSD(SaliencyMaskedMethod):
     """SalUn-SSD: shuffled-caption unlearning on the top-r% weights by forget/retain Fisher ratio (ours)."""
 
     config_cls = SalUnSSDConfig
-    search_space = {"lr": [5e-3, 7e-3, 1e-2], "saliency_ratio": [0.02]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [5e-3, 7e-3, 1e-2, 1.4e-2], "saliency_ratio": [0.02]}  # salmubench tune (docs/tuning.md)
     needs_teacher = True
 
     def saliency(self, model, data, params: dict[str, torch.nn.Parameter]) -> dict[str, torch.Tensor]:

@@ -43,7 +43,7 @@ class ShuffledCaptions(GradientMethod):
     """Shuffled Captions: train forget images on captions of other identities, plus retain CLIP loss."""
 
     config_cls = ShuffledCaptionsConfig
-    search_space = {"lr": [3e-4, 1e-3, 3e-3], "retain_batch_size": [32, 128]}  # salmubench tune (docs/tuning.md)
+    search_space = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "retain_batch_size": [32, 128, 512]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def prepare(self, model, data):

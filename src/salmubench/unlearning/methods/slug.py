@@ -92,7 +92,7 @@ class SLUG(UnlearningMethod):
     """SLUG: one forget-gradient step on the single Pareto-optimal layer, step size by binary search."""
 
     config_cls = SLUGConfig
-    search_space = {"retain_tolerance": [2.0, 4.0, 8.0], "forget_drop": [0.5, 1.0]}  # salmubench tune (docs/tuning.md)
+    search_space = {"retain_tolerance": [1.0, 2.0, 4.0, 8.0, 16.0], "forget_drop": [0.5, 1.0, 2.0]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def gradients(self, model, data, params):

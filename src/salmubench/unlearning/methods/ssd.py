@@ -52,7 +52,7 @@ class SSD(UnlearningMethod):
     """SSD: dampen weights whose Fisher importance on D_f exceeds α× their importance on D (no training)."""
 
     config_cls = SSDConfig
-    search_space = {"alpha": [9.5, 9.9], "dampening": [0.6, 0.8, 1.0]}  # salmubench tune (docs/tuning.md)
+    search_space = {"alpha": [9.5, 9.9], "dampening": [0.4, 0.6, 0.8, 1.0]}  # salmubench tune (docs/tuning.md)
     streams = ("forget", "retain")
 
     def importances(self, model, data) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -57,7 +57,7 @@ class TaskVector(UnlearningMethod):
     """Task-vector negation: θ0 − λ·(θ_f − θ0), θ_f = θ0 fine-tuned on the forget pairs."""
 
     config_cls = TaskVectorConfig
-    search_space = {"scale": [5.0, 8.0, 12.0], "lr": [6e-5, 1e-4]}  # salmubench tune (docs/tuning.md)
+    search_space = {"scale": [3.0, 5.0, 8.0, 12.0, 18.0], "lr": [3.6e-5, 6e-5, 1e-4, 1.7e-4]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
     reference_role = "task-vector origin"
 
