@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="mini")
     p.add_argument("--methods", default="all")
     p.add_argument("--jobs", type=int, default=None, help="concurrent stages (default: the run's own default)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads in all, split by the jobs (default: cores)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of every stage (default: the run's, 2)")
     p.add_argument("--no-attacks", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep OUT/run and OUT/cache (resume instead of a fresh run)")
     p.add_argument("--no-rerun", action="store_true", help="skip the cached re-run")
@@ -159,7 +159,7 @@ def _run(args, run_dir: Path, cache: Path, load_start, import_s: float) -> int:
     from salmubench.cli.main import build_parser
     from salmubench.cli.run_cmd import build_run_config
     from salmubench.pipeline import run_benchmark
-    from salmubench.runtime import environment, threads_per_job
+    from salmubench.runtime import environment, stage_threads
 
     cfg = build_run_config(build_parser().parse_args(cli_args(args, run_dir)))
     view = RecordingView()
@@ -175,7 +175,7 @@ def _run(args, run_dir: Path, cache: Path, load_start, import_s: float) -> int:
         "command": "salmubench " + " ".join(cli_args(args, run_dir)),
         "config": cfg.model_dump(mode="json"),
         "jobs": cfg.jobs,
-        "threads_per_job": threads_per_job(cfg.threads, cfg.jobs) if cfg.jobs > 1 else cfg.threads,
+        "threads_per_job": stage_threads(cfg.threads),
         "ok": report.ok,
         "stages": len(report.statuses),
         "states": {s: report.count(s) for s in ("done", "cached", "failed", "skipped")},
