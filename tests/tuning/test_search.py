@@ -15,7 +15,7 @@ def test_every_builtin_method_has_a_small_valid_space():
     for method in method_names():
         assert get_method(method).search_space, f"{method}: no search_space beside its config"
         trials = grid(method)
-        assert 3 <= len(trials) <= 6, method
+        assert 3 <= len(trials) <= 20, method  # small grids; the edge rule grew a few (docs/tuning.md)
         cls = get_method(method)
         for overrides in trials:
             build_config(cls.config_cls, overrides)  # every key and value is valid
