@@ -34,6 +34,12 @@ def main(argv=None) -> int:
         out += [f"### {recipes} ({run})", *agreement_markdown(lb["agreement"])[2:]]
         if missing:
             out.append(f"Not on this board: {', '.join(missing)}.")
+        # diagnostic, not the agreement count: the same comparison with the catastrophic tag left out on
+        # both sides (how much of the disagreement is the GenKnow axis alone)
+        no_cat = sum(set(e["ours"]["tags"]) - {"catastrophic"} == set(e["paper"]["tags"]) - {"catastrophic"}
+                     for e in lb["agreement"]["baselines"])
+        out.append(f"Diagnostic (not the count): with `catastrophic` left out on both sides, {no_cat} of "
+                   f"{len(lb['agreement']['baselines'])} tag sets match.")
         out.append("")
         summary[recipes] = {"count": lb["agreement"]["count"], "baselines": lb["agreement"]["baselines"]}
     out += ["### The paper's side (SALMUBENCH.md section 5, 5x)", "",
