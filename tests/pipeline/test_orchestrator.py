@@ -197,12 +197,13 @@ def test_resolved_configs_are_part_of_the_keys(tmp_path, fakes):
     fns = fakes.fns()
     fns.method_config = lambda method, overrides: defaults | overrides
     fns.train_config = lambda preset: {"epochs": 3}
-    run_benchmark(cfg(tmp_path, methods=("finetune",)), fns)
+    # recipe=None: code defaults only (a shipped recipe's lr would override the changed default)
+    run_benchmark(cfg(tmp_path, methods=("finetune",), recipe=None), fns)
     defaults["lr"] = 2e-5  # a method's default changed under the same name
-    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",)), fns).statuses}
+    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",), recipe=None), fns).statuses}
     assert states["unlearn-finetune@1x-s0"] == "done" and states["train-clean"] == "cached"
     fns.train_config = lambda preset: {"epochs": 4}  # the training preset changed
-    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",)), fns).statuses}
+    states = {s.id: s.state for s in run_benchmark(cfg(tmp_path, methods=("finetune",), recipe=None), fns).statuses}
     assert states["train-clean"] == "done" and states["data"] == "cached"
 
 
