@@ -123,7 +123,9 @@ def _check_run(cls: type[UnlearningMethod], data_dir, model_dir, work: Path, dat
         model_dir = work / "model"
         if not (Path(model_dir) / "open_clip_config.json").is_file():
             save_model(create_model("salmu-test", seed=0), model_dir)
-    out = unlearn(cls.name, model_dir, data_dir, work / f"unlearned-{cls.name}", budget=1.0, seed=seed)
+    # recipe=None: the contract is about the class and its code defaults; the determinism check below
+    # re-runs the method directly with those defaults, so a shipped recipe's overrides must not apply here
+    out = unlearn(cls.name, model_dir, data_dir, work / f"unlearned-{cls.name}", budget=1.0, seed=seed, recipe=None)
     record = read_json(out / UNLEARN_FILE)
     _require(bool(record.get("complete")) and record.get("method") == cls.name, "run",
              f"{cls.name}: unlearn.json is incomplete or names another method")

@@ -21,7 +21,7 @@ import hashlib, json, os, sys
 import torch
 from salmubench.unlearning.api import unlearn
 method, model_dir, data_dir, out = sys.argv[1:5]
-unlearn(method, model_dir, data_dir, out, budget=1.0, seed=0,
+unlearn(method, model_dir, data_dir, out, budget=1.0, seed=0, recipe=None,  # code defaults (mask share)
         overrides={"forget_batch_size": 16, "retain_batch_size": 8, "weight_decay": 0.1})
 from salmubench.models import load_model
 import torch.distributed as dist
