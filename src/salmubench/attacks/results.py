@@ -15,11 +15,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from salmubench.errors import ResultError
-from salmubench.evaluation.results import ModelInfo, ProtocolInfo
-from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.evaluation.results import ModelInfo, ProtocolInfo, read_validated
+from salmubench.io_utils import atomic_write_json
 
 ATTACK_SCHEMA = "salmubench.attack/1"
 ATTACK_FILE = "attack.json"
@@ -123,11 +123,4 @@ def read_attack(path: str | os.PathLike) -> AttackResult:
         path = path / ATTACK_FILE
     if not path.is_file():
         raise ResultError(f"attack file not found: {path}")
-    try:
-        return AttackResult.model_validate(read_json(path))
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise ResultError(f"{path}: invalid attack file ({where}: {err['msg']})") from None
-        raise ResultError(f"{path}: not valid JSON ({exc})") from None
+    return read_validated(path, AttackResult, "attack file")

@@ -133,7 +133,7 @@ def read_result(path: str | os.PathLike) -> EvalResult:
         path = path / RESULT_FILE
     if not path.is_file():
         raise ResultError(f"result file not found: {path}")
-    return _validated(path, EvalResult, "result file")
+    return read_validated(path, EvalResult, "result file")
 
 
 # The original evaluator's file: {"efficacy" | "utility": {official key: {field: number | [numbers]}}}
@@ -146,11 +146,12 @@ def read_official(path: str | os.PathLike) -> OfficialResult:
     path = Path(path)
     if not path.is_file():
         raise ResultError(f"official result file not found: {path}")
-    return _validated(path, _OFFICIAL, "official result file")
+    return read_validated(path, _OFFICIAL, "official result file")
 
 
-def _validated(path: Path, schema: type[BaseModel] | TypeAdapter, what: str) -> Any:
-    """``read_json`` through a pydantic schema; every failure is one ResultError line."""
+def read_validated(path: Path, schema: type[BaseModel] | TypeAdapter, what: str) -> Any:
+    """``read_json`` through a pydantic schema; every failure is one ResultError line (the one reader of
+    every result file kind: evaluation, official, attack, sequential)."""
     try:
         data = read_json(path)
         return schema.validate_python(data) if isinstance(schema, TypeAdapter) else schema.model_validate(data)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from salmubench.errors import ResultError
-from salmubench.evaluation.results import Number, ProtocolInfo
-from salmubench.io_utils import atomic_write_json, read_json
+from salmubench.evaluation.results import Number, ProtocolInfo, read_validated
+from salmubench.io_utils import atomic_write_json
 
 SEQ_SCHEMA = "salmubench.sequential/1"
 STEP_SCHEMA = "salmubench.sequential-step/1"
@@ -215,14 +215,7 @@ def write_record(record: StepRecord | SequentialSummary, path: str | os.PathLike
 def _read(path: Path, schema: type[BaseModel], what: str):
     if not path.is_file():
         raise ResultError(f"{what} not found: {path}")
-    try:
-        return schema.model_validate(read_json(path))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ResultError(f"{path}: invalid {what} ({where}: {err['msg']})") from None
-    except (OSError, ValueError) as exc:
-        raise ResultError(f"{path}: not valid JSON ({exc})") from None
+    return read_validated(path, schema, what)
 
 
 def read_summary(path: str | os.PathLike) -> SequentialSummary:
