@@ -12,6 +12,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_tensor_cache(tmp_path_factory):
+    """Decoded image tensors go to a folder of this test session, never the user's ~/.cache
+    (data/tensor_cache.py; set in os.environ so that spawned --jobs workers inherit it)."""
+    folder = tmp_path_factory.mktemp("tensor-cache")
+    old = os.environ.get("SALMUBENCH_TENSOR_CACHE")
+    os.environ["SALMUBENCH_TENSOR_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("SALMUBENCH_TENSOR_CACHE", None)
+    else:
+        os.environ["SALMUBENCH_TENSOR_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset_dir(tmp_path_factory):
     """A ``tiny``-preset dataset (seed 0) generated once per test session; treat it as read-only."""

@@ -48,6 +48,13 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/salmubench`` (``~/.cache/salmubench`` when XDG_CACHE_HOME is unset): the one
+    root of the machine-wide caches (embeddings, decoded image tensors)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "salmubench"
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes, streamed."""
     digest = hashlib.sha256()

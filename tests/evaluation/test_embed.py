@@ -91,3 +91,28 @@ def test_parallel_decoding_gives_the_same_embeddings(bundle, data):
     one = EmbeddingBank(bundle, workers=1).images(data.forget)
     four = EmbeddingBank(bundle, workers=4).images(data.forget)
     np.testing.assert_array_equal(one, four)
+
+
+def test_tensor_cache_gives_the_embeddings_of_decoding(bundle, data, tmp_path, monkeypatch):
+    """Images read from the tensor cache (cold: written, warm: read) embed bit-identically to images
+    decoded by the bank itself (cache off)."""
+    from salmubench.data import tensor_cache
+
+    split = data.retain_synth
+    monkeypatch.setenv(tensor_cache.ENV, "off")
+    decoded = EmbeddingBank(bundle, batch_size=5).images(split)
+    monkeypatch.setenv(tensor_cache.ENV, str(tmp_path))
+    cold = EmbeddingBank(bundle, batch_size=5).images(split)
+    assert list(tmp_path.glob("*.safetensors"))
+    warm = EmbeddingBank(bundle, batch_size=5).images(split)
+    np.testing.assert_array_equal(cold, decoded)
+    np.testing.assert_array_equal(warm, decoded)
+
+
+def test_memoised_tokens_equal_the_tokenizer(bundle):
+    from salmubench.evaluation.embed import tokenize_memoised
+
+    first = ["a photo of a cat", "her phone number is 555 0100", "a photo of a cat"]
+    assert (tokenize_memoised(bundle.tokenizer, first) == bundle.tokenizer(first)).all()
+    second = ["her phone number is 555 0100", "someone else"]
+    assert (tokenize_memoised(bundle.tokenizer, second) == bundle.tokenizer(second)).all()

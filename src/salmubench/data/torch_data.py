@@ -1,7 +1,8 @@
 """Torch views of SALMUBench splits: decoded, preprocessed and tokenised once, then batched.
 
 Images in the embedded default are tiny, so a split is turned into dense tensors once
-(``tensorize``) and batches are index slices: no per-step JPEG decoding, fully deterministic.
+(``tensorize``; decoded once per machine, ``data/tensor_cache.py``) and batches are index slices: no
+per-step JPEG decoding, fully deterministic.
 Reference training at the real tier (ViT-B/16, 512 px sources) streams images instead
 (``salmubench.training.corpus.StreamedImages``); unlearning always tensorises forget and retain.
 """
@@ -60,9 +61,11 @@ def preprocess_images(split: SplitTable, preprocess: Callable, rows: Sequence[in
 
 
 def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
-              texts: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
-              chunk: int = 512) -> PairTensors:
+              texts: Sequence[str] | None = None, progress: Callable[[int], None] | None = None) -> PairTensors:
     """Decode + preprocess every image and tokenise every caption of ``split`` once.
+
+    The images come from the machine's tensor cache when a stage has decoded them before
+    (``data/tensor_cache.py``: keyed by the image bytes and the transform; bit-identical to decoding).
 
     Args:
         split: the rows to convert.
@@ -71,14 +74,9 @@ def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
         texts: captions to pair with the images instead of the split's own ``text`` column.
         progress: called with the number of rows done after each chunk (e.g. a rich progress task).
     """
-    n = len(split)
-    chunks = []
-    for start in range(0, n, chunk):
-        rows = range(start, min(n, start + chunk))
-        chunks.append(preprocess_images(split, preprocess, rows))
-        if progress:
-            progress(len(rows))
-    images = torch.cat(chunks) if chunks else torch.zeros((0, 3, 1, 1))
+    from salmubench.data.tensor_cache import split_images
+
+    images = split_images(split, preprocess, progress)
     captions = list(texts) if texts is not None else split.texts
     return PairTensors(images, tokenize(captions, tokenizer), split.identity_ids, captions, split.file_names)
 

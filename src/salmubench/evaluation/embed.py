@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,8 +27,9 @@ import numpy as np
 
 from salmubench.data import schema as S
 from salmubench.data.io import SplitTable, decode_image_bytes
+from salmubench.data.tensor_cache import cacheable, split_images
 from salmubench.errors import DataError
-from salmubench.io_utils import atomic_path, atomic_write_json, read_json
+from salmubench.io_utils import atomic_path, atomic_write_json, cache_root, read_json
 from salmubench.progress import OnProgress, Task
 
 EMBED_FORMAT = "salmubench.embeddings/1"
@@ -50,8 +52,7 @@ class Embeddings(Protocol):
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/salmubench/embeddings`` (``~/.cache/...`` when XDG_CACHE_HOME is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "salmubench" / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def cache_key(checkpoint_sha256: str, arch: str, preprocess_cfg: dict, data_fingerprint: str,
@@ -158,9 +159,15 @@ class EmbeddingBank:
         todo = self._images.missing(keys)
         if todo:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            column = _bytes_column(split)  # zero-copy view; each image's bytes are read when decoded
-            loaders = [lambda r=first[k], k=k: _decode(column[r].as_py(), k) for k in todo]
-            self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
+            rows = [first[k] for k in todo]
+            if 2 * len(todo) > len(split) and cacheable(split, self.bundle.preprocess):
+                # decoded once per machine (data/tensor_cache.py); bit-identical to decoding here
+                images = split_images(split, self.bundle.preprocess)
+                self._embed_prepared(todo, images, rows, f"{split.name}: {len(todo)}")
+            else:
+                column = _bytes_column(split)  # zero-copy view; each image's bytes are read when decoded
+                loaders = [lambda r=r, k=k: _decode(column[r].as_py(), k) for r, k in zip(rows, todo, strict=True)]
+                self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
         return self._images.lookup(keys)
 
     def files(self, paths: Sequence[Path]) -> np.ndarray:
@@ -230,9 +237,16 @@ class EmbeddingBank:
         self._images.add(keys, out)
         self.counts["images_embedded"] += len(keys)
 
+    def _embed_prepared(self, keys: list[str], images: Any, rows: list[int], what: str) -> None:
+        """Embed already preprocessed ``images[rows]`` (from the tensor cache) under ``keys``."""
+        out = self._run(rows, lambda batch: images[list(batch)], lambda m, x: m.encode_image(x),
+                        f"embed images ({what})")
+        self._images.add(keys, out)
+        self.counts["images_embedded"] += len(keys)
+
     def _embed_texts(self, texts: list[str]) -> None:
         """Tokenise all, then embed in batches of similar token length (see ``encode_text_trimmed``)."""
-        tokens = self.bundle.tokenizer(list(texts))
+        tokens = tokenize_memoised(self.bundle.tokenizer, texts)
         order = np.argsort((tokens != 0).sum(axis=1).numpy(), kind="stable")
         out = self._run(tokens[order], lambda batch: batch, encode_text_trimmed, f"embed texts ({len(texts)})")
         vectors = np.empty_like(out)
@@ -261,6 +275,31 @@ class EmbeddingBank:
                 task.advance(len(batches[k]))
         self.embed_seconds += time.perf_counter() - start
         return np.concatenate(chunks)
+
+
+_TOKENS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> {caption: token row}
+
+
+def tokenize_memoised(tokenizer: Callable, texts: Sequence[str]) -> Any:
+    """``tokenizer(texts)`` [N, ctx], each caption tokenised once per tokenizer object.
+
+    An open_clip tokenizer encodes each caption on its own (the batch only pads every row to the
+    context length), so rows remembered from an earlier call are the rows this call would compute.
+    The attacks embed the same captions with five models sharing one tokenizer: about 1 s of BPE
+    per attack stage saved. A tokenizer that cannot be weakly referenced is called directly.
+    """
+    import torch
+
+    try:
+        memo = _TOKENS.setdefault(tokenizer, {})
+    except TypeError:
+        return tokenizer(list(texts))
+    todo = [t for t in dict.fromkeys(texts) if t not in memo]
+    if todo:
+        memo.update(zip(todo, tokenizer(todo), strict=True))
+    if not texts:
+        return tokenizer([])
+    return torch.stack([memo[t] for t in texts])
 
 
 def encode_text_trimmed(model: Any, tokens: Any) -> Any:

@@ -37,7 +37,8 @@ import torch
 
 from salmubench.data import schema as S
 from salmubench.data.io import SalmuDataset, SplitTable
-from salmubench.data.torch_data import preprocess_images, tokenize
+from salmubench.data.tensor_cache import split_images
+from salmubench.data.torch_data import tokenize
 from salmubench.errors import DataError
 from salmubench.seeding import torch_generator_for
 from salmubench.training.config import TrainConfig
@@ -111,16 +112,10 @@ class StreamedImages(torch.utils.data.Dataset):
         return self.preprocess(table.decode_image(row - int(self.offsets[part])))
 
 
-def _preprocess_all(tables: list[SplitTable], preprocess, progress=None, chunk: int = 1024) -> torch.Tensor:
-    """Every image of ``tables`` decoded and preprocessed once: [R, 3, H, W] float."""
-    out = []
-    for table in tables:
-        for start in range(0, len(table), chunk):
-            rows = range(start, min(len(table), start + chunk))
-            out.append(preprocess_images(table, preprocess, rows))
-            if progress:
-                progress(len(rows))
-    return torch.cat(out)
+def _preprocess_all(tables: list[SplitTable], preprocess, progress=None) -> torch.Tensor:
+    """Every image of ``tables`` decoded and preprocessed once (per machine: the tensor cache,
+    ``data/tensor_cache.py``): [R, 3, H, W] float."""
+    return torch.cat([split_images(table, preprocess, progress) for table in tables])
 
 
 def count_truncated(texts: list[str], tokenizer) -> int:

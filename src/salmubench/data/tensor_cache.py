@@ -1,0 +1,164 @@
+"""Decode once per machine: the preprocessed image tensors of a split, cached on disk by content.
+
+Every stage of a run used to decode and preprocess the same images again (an unlearning stage spent
+~4 s of its ~7 s decoding the forget and retain splits; an evaluation ~1.5 s of ~3.5 s). The first
+stage that needs a split's images now writes them to ``CACHE_DIR/<key>.safetensors`` and every later
+stage, in any process, reads them back:
+
+    key = sha256(FORMAT, sha256 of the split's encoded image bytes (row order, length-prefixed),
+                 repr of the preprocess transform)
+
+The key depends only on the bytes of the images and the transform (size, interpolation, crop,
+mean/std are in a torchvision ``Compose``'s repr), never on a split's name, so a derived subset and
+the released data are keyed the same way, and a changed image or transform is a different entry.
+The stored tensor is the float32 output of ``preprocess(decode_image_bytes(...))`` itself, so a
+cached read is bit-identical to decoding again (``tests/data/test_tensor_cache.py``).
+
+* Format: safetensors (never pickle), one tensor ``images`` [N, 3, H, W] float32, metadata
+  ``format``, ``rows``, ``content`` and ``preprocess``; an entry whose metadata or shape does not match
+  its key is ignored and rewritten (a corrupt or foreign file is never trusted).
+* Writes are atomic (temp file + rename), so concurrent stages (``run --jobs``) can race safely.
+* Location: ``$SALMUBENCH_TENSOR_CACHE`` when set to a folder, else
+  ``$XDG_CACHE_HOME/salmubench/tensors`` (``~/.cache/...``); ``SALMUBENCH_TENSOR_CACHE=off`` disables it.
+  The embedded default writes ~0.3 GB (mostly general_retain); delete the folder to reclaim it.
+* Transforms whose repr is not stable across processes (a lambda, an object repr with an address)
+  are never cached: they are decoded every time, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from salmubench.data import schema as S
+from salmubench.data.io import SplitTable
+from salmubench.io_utils import atomic_path, cache_root
+
+FORMAT = "salmubench.tensors/1"
+ENV = "SALMUBENCH_TENSOR_CACHE"
+# Splits whose preprocessed images would exceed this are never cached: the evaluator streams them
+# (bounded memory at the real tier, where one ViT-B/16 image is 0.6 MB), other callers decode as before.
+MAX_CACHED_BYTES = 512 << 20
+_UNSTABLE_REPR = re.compile(r"<[^>]* at 0x[0-9a-fA-F]+>|<lambda>|<function ")
+
+
+def default_tensor_cache_dir() -> Path | None:
+    """The cache folder (module docstring), or None when ``SALMUBENCH_TENSOR_CACHE=off``."""
+    value = os.environ.get(ENV, "").strip()
+    if value.lower() in ("off", "0", "false", "no"):
+        return None
+    return Path(value) if value else cache_root() / "tensors"
+
+
+def preprocess_description(preprocess: Callable) -> str | None:
+    """A process-independent description of ``preprocess`` (its repr), or None when it has none."""
+    text = repr(preprocess)
+    return None if _UNSTABLE_REPR.search(text) else text
+
+
+def preprocessed_bytes(split: SplitTable, preprocess: Callable) -> int:
+    """Bytes of ``split``'s images once preprocessed (from its first row's output; 0 when empty)."""
+    if not len(split):
+        return 0
+    first = preprocess(split.decode_image(0))
+    return int(first.numel() * first.element_size() * len(split))
+
+
+def cacheable(split: SplitTable, preprocess: Callable, cache_dir: str | os.PathLike | None | bool = None) -> bool:
+    """Whether :func:`split_images` would use the cache for ``split`` (enabled, stable transform,
+    at most ``MAX_CACHED_BYTES``)."""
+    folder = default_tensor_cache_dir() if cache_dir is None else (Path(cache_dir) if cache_dir else None)
+    return (folder is not None and len(split) > 0 and preprocess_description(preprocess) is not None
+            and preprocessed_bytes(split, preprocess) <= MAX_CACHED_BYTES)
+
+
+def content_sha256(split: SplitTable) -> str:
+    """sha256 of the encoded image bytes of every row, in order (each length-prefixed; a row without
+    bytes hashes as length -1)."""
+    import pyarrow.compute as pc
+
+    digest = hashlib.sha256()
+    column = pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
+    for blob in column.to_pylist():
+        if blob is None:
+            digest.update(b"\xff\xff\xff\xff\xff\xff\xff\xff")
+            continue
+        digest.update(len(blob).to_bytes(8, "little"))
+        digest.update(blob)
+    return digest.hexdigest()
+
+
+def decode_split_images(split: SplitTable, preprocess: Callable, progress: Callable[[int], None] | None = None,
+                        chunk: int = 512) -> torch.Tensor:
+    """Decode + preprocess every image of ``split`` (no cache): [len(split), 3, H, W]."""
+    out = []
+    n = len(split)
+    for start in range(0, n, chunk):
+        rows = range(start, min(n, start + chunk))
+        out.append(torch.stack([preprocess(split.decode_image(i)) for i in rows]))
+        if progress:
+            progress(len(rows))
+    return torch.cat(out) if out else torch.zeros((0, 3, 1, 1))
+
+
+def split_images(split: SplitTable, preprocess: Callable, progress: Callable[[int], None] | None = None,
+                 cache_dir: str | os.PathLike | None | bool = None) -> torch.Tensor:
+    """Every image of ``split`` decoded and preprocessed: [len(split), 3, H, W] float, read from the
+    tensor cache when there (module docstring), else decoded and written there.
+
+    Args:
+        split: the rows (any SplitTable: a split, a ``take`` of one, a derived subset).
+        preprocess: the model's open_clip image transform.
+        progress: called with a number of rows done (once with all of them on a cache hit).
+        cache_dir: the cache folder; None: :func:`default_tensor_cache_dir`; False: no cache.
+    """
+    if not cacheable(split, preprocess, cache_dir):
+        return decode_split_images(split, preprocess, progress)
+    folder = default_tensor_cache_dir() if cache_dir is None else Path(cache_dir)
+    description = preprocess_description(preprocess)
+    content = content_sha256(split)
+    key = hashlib.sha256(f"{FORMAT}\n{content}\n{description}".encode()).hexdigest()[:32]
+    path = folder / f"{key}.safetensors"
+    images = _read(path, content, description, len(split))
+    if images is not None:
+        if progress:
+            progress(len(split))
+        return images
+    images = decode_split_images(split, preprocess, progress)
+    _write(path, images, content, description)
+    return images
+
+
+def _read(path: Path, content: str, description: str, rows: int) -> torch.Tensor | None:
+    """The cached tensor, or None when absent, unreadable or not the entry of this key."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if (meta.get("format"), meta.get("content"), meta.get("preprocess"), meta.get("rows")) != (
+                    FORMAT, content, description, str(rows)):
+                return None
+            images = fh.get_tensor("images")
+    except (OSError, SafetensorError, ValueError, KeyError, RuntimeError):
+        return None
+    if images.dtype != torch.float32 or images.ndim != 4 or images.shape[0] != rows:
+        return None
+    return images
+
+
+def _write(path: Path, images: torch.Tensor, content: str, description: str) -> None:
+    """Store ``images`` atomically; a full disk or read-only folder only costs the next stage a decode."""
+    from safetensors.torch import save_file
+
+    meta = {"format": FORMAT, "content": content, "preprocess": description, "rows": str(images.shape[0])}
+    try:
+        with atomic_path(path) as tmp:
+            save_file({"images": images.contiguous()}, str(tmp), metadata=meta)
+    except OSError:
+        pass
