@@ -103,3 +103,20 @@ def test_every_output_file_carries_the_same_environment_record_and_progress_reac
     assert any(e.task.startswith("training compromised") and e.finished for e in events["train"])
     assert any(e.task.startswith("embed images") for e in events["evaluate"])
     assert events["generate"] and all(e.total is None or e.done <= e.total for e in events["generate"])
+
+
+def test_oversubscribed_workers_wait_passively(monkeypatch):
+    from salmubench import runtime
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(runtime, "default_threads", lambda world_size=1: 2)
+    assert runtime.worker_environment(jobs=1, threads=2) == {}
+    assert runtime.worker_environment(jobs=2, threads=2) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice wins
+    assert runtime.worker_environment(jobs=2, threads=2) == {}
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    with runtime.environ({"OMP_WAIT_POLICY": "PASSIVE"}):
+        import os
+
+        assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in __import__("os").environ

@@ -110,9 +110,19 @@ def test_tensor_cache_gives_the_embeddings_of_decoding(bundle, data, tmp_path, m
 
 
 def test_memoised_tokens_equal_the_tokenizer(bundle):
-    from salmubench.evaluation.embed import tokenize_memoised
+    """Tokens come from a per-process memo shared by tokenizers with the same fingerprint."""
+    import open_clip
+
+    from salmubench.data.torch_data import tokenize, tokenizer_fingerprint
+    from salmubench.models import create_model
 
     first = ["a photo of a cat", "her phone number is 555 0100", "a photo of a cat"]
-    assert (tokenize_memoised(bundle.tokenizer, first) == bundle.tokenizer(first)).all()
+    assert (tokenize(first, bundle.tokenizer) == bundle.tokenizer(first)).all()
+    other = create_model("salmu-test", seed=3).tokenizer  # another object, the same tokenizer
+    assert other is not bundle.tokenizer
+    assert tokenizer_fingerprint(other) == tokenizer_fingerprint(bundle.tokenizer) is not None
     second = ["her phone number is 555 0100", "someone else"]
-    assert (tokenize_memoised(bundle.tokenizer, second) == bundle.tokenizer(second)).all()
+    assert (tokenize(second, other) == bundle.tokenizer(second)).all()
+    longer = open_clip.get_tokenizer("ViT-B-32")  # context 77: another fingerprint, other rows
+    assert tokenizer_fingerprint(longer) != tokenizer_fingerprint(bundle.tokenizer)
+    assert tokenize(second, longer).shape[1] == 77 and (tokenize(second, longer) == longer(second)).all()

@@ -4,41 +4,13 @@
 on the thread count (docs/run.md), not on which process ran a stage.
 """
 
-import hashlib
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from salmubench.cli.main import main
-
-VOLATILE = ("seconds", "samples_per_second", "created_at", "started_at", "finished_at", "finished_ns", "cost")
-
-
-def stable(obj, run_dir: Path):
-    """A result document without timings and with the run dir's path replaced."""
-    if isinstance(obj, dict):
-        return {k: stable(v, run_dir) for k, v in obj.items() if not any(t in k for t in VOLATILE)}
-    if isinstance(obj, list):
-        return [stable(v, run_dir) for v in obj]
-    if isinstance(obj, str):
-        return obj.replace(str(run_dir), "RUN_DIR")
-    return obj
-
-
-def outputs(run_dir: Path) -> dict[str, object]:
-    """Every result JSON (results/, leaderboard.json, train/unlearn records) and model sha256 of a run."""
-    out: dict[str, object] = {}
-    for path in sorted(run_dir.rglob("*")):
-        rel = str(path.relative_to(run_dir))
-        if rel.startswith(("data", ".stages", "logs")) or rel == "run.json" or not path.is_file():
-            continue
-        if path.suffix == ".json":
-            out[rel] = stable(json.loads(path.read_text()), run_dir)
-        elif path.suffix == ".safetensors":
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+from salmubench.pipeline.compare import run_outputs as outputs
 
 
 @pytest.mark.slow

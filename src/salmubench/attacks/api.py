@@ -67,7 +67,7 @@ def resolve_attacks(attacks: str | Sequence[str] = "all") -> list[str]:
 
 def load_attack_data(spec: str | os.PathLike | SalmuDataset) -> SalmuDataset:
     """The data the attacks may read: forget, retain_synth and the extra splits, never the holdouts."""
-    return spec if isinstance(spec, SalmuDataset) else load_without_holdouts(spec)
+    return spec if isinstance(spec, SalmuDataset) else load_without_holdouts(spec, images="lazy")
 
 
 def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0, device: str = "cpu",

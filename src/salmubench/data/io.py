@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import os
+import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,12 +76,69 @@ def split_schema(extra_columns: Sequence[tuple[str, pa.DataType]] = ()) -> pa.Sc
 # ----------------------------------------------------------------------------------------------
 
 
+IMAGE_ROW = "__image_row"  # lazily loaded splits: the row of each image in the split's shards
+
+
+class ImageShards:
+    """The encoded images of a split loaded with ``images="lazy"``: read from its parquet shards on
+    demand, one shard (at most ~64 MiB of images in our layout) at a time.
+
+    Memory stays bounded whatever the dataset size: at most ``keep`` shards' image columns are held
+    (least recently used dropped). Reading rows in shard order (:meth:`SplitTable.iter_image_bytes`)
+    reads every shard once.
+    """
+
+    def __init__(self, paths: Sequence[Path], counts: Sequence[int], keep: int = 2) -> None:
+        self.paths = list(paths)
+        self.starts = np.cumsum([0, *counts])
+        self.keep = keep
+        self._cache: dict[int, pa.Array] = {}
+        self._lock = threading.Lock()  # decode threads (EmbeddingBank workers) share one store
+
+    def locate(self, row: int) -> tuple[int, int]:
+        """(shard index, row within the shard) of split row ``row``."""
+        shard = int(np.searchsorted(self.starts, row, side="right")) - 1
+        return shard, row - int(self.starts[shard])
+
+    def shard_bytes(self, shard: int) -> pa.Array:
+        """The ``image.bytes`` column of one shard (read once while among the ``keep`` newest)."""
+        with self._lock:
+            if shard in self._cache:
+                self._cache[shard] = self._cache.pop(shard)
+                return self._cache[shard]
+            return self._read_shard(shard)
+
+    def _read_shard(self, shard: int) -> pa.Array:
+        path = self.paths[shard]
+        try:
+            column = pq.read_table(path, columns=[S.COL_IMAGE]).column(S.COL_IMAGE)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise DataError(f"{path}: not a readable parquet file ({exc})") from None
+        import pyarrow.compute as pc
+
+        values = pc.struct_field(column.combine_chunks(), "bytes")
+        while len(self._cache) >= self.keep:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[shard] = values
+        return values
+
+    def get(self, row: int) -> bytes | None:
+        shard, local = self.locate(row)
+        return self.shard_bytes(shard)[local].as_py()
+
+
 @dataclass(frozen=True)
 class SplitTable:
-    """One split (or derived subset) as a pyarrow table with typed accessors."""
+    """One split (or derived subset) as a pyarrow table with typed accessors.
+
+    ``images`` is None when the table holds the ``image`` column (the default); for a split loaded
+    with ``images="lazy"`` it is the :class:`ImageShards` its images are read from, and the table holds
+    the ``__image_row`` column instead (kept through ``take`` / ``where`` / :meth:`with_table`).
+    """
 
     name: str
     table: pa.Table
+    images: ImageShards | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -105,19 +163,43 @@ class SplitTable:
 
     def image_bytes(self, index: int) -> bytes:
         """Encoded bytes of row ``index``'s image."""
-        cell = self.table.column(S.COL_IMAGE)[index].as_py()
-        if not cell or cell.get("bytes") is None:
+        if self.images is not None:
+            blob = self.images.get(int(self.table.column(IMAGE_ROW)[index].as_py()))
+        else:
+            cell = self.table.column(S.COL_IMAGE)[index].as_py()
+            blob = cell.get("bytes") if cell else None
+        if blob is None:
             raise DataError(f"{self.name}: row {index} has no image bytes")
-        return cell["bytes"]
+        return blob
+
+    def iter_image_bytes(self, rows: Sequence[int] | None = None) -> Iterable[tuple[int, bytes | None]]:
+        """``(row, encoded bytes or None)`` for ``rows`` (default: all), in shard order for a lazy
+        split (each shard read once), in the given order otherwise."""
+        rows = range(len(self)) if rows is None else rows
+        if self.images is None:
+            import pyarrow.compute as pc
+
+            column = pc.struct_field(self.table.column(S.COL_IMAGE), "bytes")
+            for r in rows:
+                yield r, column[r].as_py()
+            return
+        stored = self.table.column(IMAGE_ROW).to_numpy()
+        for r in sorted(rows, key=lambda r: int(stored[r])):
+            yield r, self.images.get(int(stored[r]))
 
     def decode_image(self, index: int):
         """Row ``index``'s image as an RGB PIL image; DataError if it does not decode."""
         return decode_image_bytes(self.image_bytes(index), f"{self.name}[{index}]")
 
+    def with_table(self, table: pa.Table, name: str | None = None) -> SplitTable:
+        """The same images (eager column or lazy shards) with another table of the same rows (e.g. new
+        captions), optionally renamed."""
+        return SplitTable(name or self.name, table, self.images)
+
     def take(self, indices: Sequence[int] | np.ndarray, name: str | None = None) -> SplitTable:
         """A new SplitTable with the given rows (order kept)."""
         idx = pa.array(np.asarray(indices, dtype=np.int64))
-        return SplitTable(name or self.name, self.table.take(idx))
+        return SplitTable(name or self.name, self.table.take(idx), self.images)
 
     def where(self, mask: Sequence[bool] | np.ndarray, name: str | None = None) -> SplitTable:
         """A new SplitTable with the rows where ``mask`` is true."""
@@ -286,17 +368,23 @@ def find_shards(root: Path, subdir: str) -> dict[str, list[Path]]:
     return out
 
 
-def read_split(name: str, paths: Iterable[Path]) -> SplitTable:
-    """Read and concatenate a split's shards, checking the required columns."""
-    tables = []
+def read_split(name: str, paths: Iterable[Path], lazy_images: bool = False) -> SplitTable:
+    """Read and concatenate a split's shards, checking the required columns.
+
+    ``lazy_images``: leave the image bytes in the shards (read on demand, :class:`ImageShards`); the
+    table then holds the other columns and ``__image_row``.
+    """
+    tables, paths = [], list(paths)
     for path in paths:
         try:
-            table = pq.read_table(path)
+            schema = pq.read_schema(path)
+            missing = [c for c in S.REQUIRED_COLUMNS if c not in schema.names]
+            if missing:
+                raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+            columns = [c for c in schema.names if c != S.COL_IMAGE] if lazy_images else None
+            table = pq.read_table(path, columns=columns)
         except (OSError, pa.ArrowInvalid) as exc:
             raise DataError(f"{path}: not a readable parquet file ({exc})") from None
-        missing = [c for c in S.REQUIRED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
         tables.append(table)
     if not tables:
         raise DataError(f"split {name!r}: no parquet shards")
@@ -304,7 +392,10 @@ def read_split(name: str, paths: Iterable[Path]) -> SplitTable:
         table = pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowInvalid as exc:
         raise DataError(f"split {name!r}: shards have incompatible schemas ({exc})") from None
-    return SplitTable(name, table)
+    if not lazy_images:
+        return SplitTable(name, table)
+    table = table.append_column(IMAGE_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    return SplitTable(name, table, ImageShards(paths, [t.num_rows for t in tables]))
 
 
 def read_optional_json(path: Path, default: Any) -> Any:
@@ -383,7 +474,8 @@ def resolve_dataset_dir(spec: str | os.PathLike) -> Path:
     raise DataError(f"dataset directory not found: {spec}")
 
 
-def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None) -> SalmuDataset:
+def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None,
+                 images: str = "memory") -> SalmuDataset:
     """Load a SALMUBench dataset (ours or the released one) from a directory or HF dataset id.
 
     Args:
@@ -393,7 +485,12 @@ def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None)
             (``general_retain``, ``zeroshot``) is read when present. None: every split, the four
             released ones required. The metadata JSONs are always read. A restricted load has no
             fragile set, and without a manifest its fingerprint hashes only the files it read.
+        images: ``memory`` (the encoded images of every split read into memory: random access, e.g.
+            a training corpus) or ``lazy`` (read from the shards on demand, a shard at a time: memory
+            bounded whatever the dataset size, for passes in row order such as the evaluation).
     """
+    if images not in ("memory", "lazy"):
+        raise DataError(f"images must be 'memory' or 'lazy', got {images!r}")
     root = resolve_dataset_dir(spec)
     shards = find_shards(root, S.DATA_DIR)
     optional = (*S.EXTRA_SPLITS, *S.ATTACK_SPLITS)  # read when present
@@ -407,7 +504,7 @@ def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None)
     manifest = read_optional_json(root / S.MANIFEST_JSON, None)
     return SalmuDataset(
         root=root,
-        splits={name: read_split(name, paths) for name, paths in chosen.items()},
+        splits={name: read_split(name, paths, lazy_images=images == "lazy") for name, paths in chosen.items()},
         identities=normalise_identities(read_optional_json(root / S.IDENTITIES_JSON, {})),
         captions_metadata=normalise_captions_metadata(read_optional_json(root / S.CAPTIONS_JSON, {})),
         generic_captions=normalise_generic_captions(read_optional_json(root / S.GENERIC_CAPTIONS_JSON, {})),
@@ -421,7 +518,8 @@ def load_dataset(spec: str | os.PathLike, splits: Collection[str] | None = None)
 HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
 
 
-def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = ()) -> SalmuDataset:
+def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = (), images: str = "memory"
+                          ) -> SalmuDataset:
     """A dataset with forget, retain_synth and the extra splits, **without opening the holdout shards**.
 
     For code that must never read the test holdouts (tuning, recovery attacks; tests replace the
@@ -429,7 +527,7 @@ def load_without_holdouts(spec: str | os.PathLike, skip_extra: Sequence[str] = (
     ``skip_extra`` names extra splits not to load either (tuning skips the MIA non-members ``unseen``).
     """
     extras = [s for s in (*S.EXTRA_SPLITS, *S.ATTACK_SPLITS) if s not in skip_extra]
-    return load_dataset(spec, splits=(S.FORGET, S.RETAIN_SYNTH, *extras))
+    return load_dataset(spec, splits=(S.FORGET, S.RETAIN_SYNTH, *extras), images=images)
 
 
 def _partial_fingerprint(root: Path, manifest: dict | None, shards: dict[str, list[Path]]) -> str:

@@ -35,15 +35,17 @@ from pathlib import Path
 
 import torch
 
-from salmubench.data import schema as S
 from salmubench.data.io import SplitTable
 from salmubench.io_utils import atomic_path, cache_root
 
 FORMAT = "salmubench.tensors/1"
 ENV = "SALMUBENCH_TENSOR_CACHE"
-# Splits whose preprocessed images would exceed this are never cached: the evaluator streams them
-# (bounded memory at the real tier, where one ViT-B/16 image is 0.6 MB), other callers decode as before.
+# Splits whose preprocessed images would exceed this are never cached (one ViT-B/16 image is 0.6 MB):
+# callers that hold a whole split in memory anyway (unlearning data, an in-memory training corpus)
+# decode it as before. The evaluator streams images and uses the cache only up to EVAL_MAX_CACHED_BYTES,
+# so its memory does not grow with the dataset (a cached split is read whole).
 MAX_CACHED_BYTES = 512 << 20
+EVAL_MAX_CACHED_BYTES = 64 << 20
 _UNSTABLE_REPR = re.compile(r"<[^>]* at 0x[0-9a-fA-F]+>|<lambda>|<function ")
 
 
@@ -69,28 +71,25 @@ def preprocessed_bytes(split: SplitTable, preprocess: Callable) -> int:
     return int(first.numel() * first.element_size() * len(split))
 
 
-def cacheable(split: SplitTable, preprocess: Callable, cache_dir: str | os.PathLike | None | bool = None) -> bool:
-    """Whether :func:`split_images` would use the cache for ``split`` (enabled, stable transform,
-    at most ``MAX_CACHED_BYTES``)."""
+def cacheable(split: SplitTable, preprocess: Callable, cache_dir: str | os.PathLike | None | bool = None,
+              max_bytes: int | None = None) -> bool:
+    """Whether :func:`split_images` uses the cache for ``split``: enabled, a stable transform, at most
+    ``max_bytes`` (default ``MAX_CACHED_BYTES``) once preprocessed."""
     folder = default_tensor_cache_dir() if cache_dir is None else (Path(cache_dir) if cache_dir else None)
+    limit = MAX_CACHED_BYTES if max_bytes is None else max_bytes
     return (folder is not None and len(split) > 0 and preprocess_description(preprocess) is not None
-            and preprocessed_bytes(split, preprocess) <= MAX_CACHED_BYTES)
+            and preprocessed_bytes(split, preprocess) <= limit)
 
 
 def content_sha256(split: SplitTable) -> str:
-    """sha256 of the encoded image bytes of every row, in order (each length-prefixed; a row without
-    bytes hashes as length -1)."""
-    import pyarrow.compute as pc
-
-    digest = hashlib.sha256()
-    column = pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
-    for blob in column.to_pylist():
-        if blob is None:
-            digest.update(b"\xff\xff\xff\xff\xff\xff\xff\xff")
-            continue
-        digest.update(len(blob).to_bytes(8, "little"))
-        digest.update(blob)
-    return digest.hexdigest()
+    """sha256 over the rows' image digests in row order: ``sha256(d_0 || d_1 || ...)`` with
+    ``d_i = sha256(bytes of row i)`` (32 zero bytes for a row without bytes). The same for a split
+    held in memory and one loaded lazily (read in shard order, hashed in row order)."""
+    digests = [b"\0" * 32] * len(split)
+    for row, blob in split.iter_image_bytes():
+        if blob is not None:
+            digests[row] = hashlib.sha256(blob).digest()
+    return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
 def decode_split_images(split: SplitTable, preprocess: Callable, progress: Callable[[int], None] | None = None,

@@ -9,6 +9,9 @@ Reference training at the real tier (ViT-B/16, 512 px sources) streams images in
 
 from __future__ import annotations
 
+import hashlib
+import json
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,15 +52,61 @@ class PairTensors:
 
 
 def tokenize(texts: Sequence[str], tokenizer: Callable, chunk: int = 4096) -> torch.Tensor:
-    """Tokenise ``texts`` with an open_clip tokenizer, in chunks; [N, ctx] long."""
+    """Tokenise ``texts`` with an open_clip tokenizer, in chunks; [N, ctx] long.
+
+    Each caption is tokenised once per process and tokenizer (:func:`tokenizer_fingerprint`): an
+    open_clip tokenizer encodes each caption on its own (a batch only pads every row to the context
+    length), so a remembered row is the row this call would compute. A worker of ``salmubench run``
+    runs many stages on the same captions (an unlearning stage tokenised its 16k retain captions in
+    1.5 s); a tokenizer without a fingerprint is memoised per object only.
+    """
+    texts = list(texts)
     if not texts:
         return torch.zeros((0, getattr(tokenizer, "context_length", 77)), dtype=torch.long)
-    return torch.cat([tokenizer(list(texts[i:i + chunk])) for i in range(0, len(texts), chunk)])
+    memo = _token_memo(tokenizer)
+    if memo is None:
+        return torch.cat([tokenizer(texts[i:i + chunk]) for i in range(0, len(texts), chunk)])
+    todo = [t for t in dict.fromkeys(texts) if t not in memo]
+    for i in range(0, len(todo), chunk):
+        part = todo[i:i + chunk]
+        memo.update(zip(part, tokenizer(part).clone(), strict=True))
+    return torch.stack([memo[t] for t in texts])
 
 
-def preprocess_images(split: SplitTable, preprocess: Callable, rows: Sequence[int]) -> torch.Tensor:
-    """Decode and preprocess the images of ``rows``: [len(rows), 3, H, W]."""
-    return torch.stack([preprocess(split.decode_image(i)) for i in rows])
+_MEMO_BY_FINGERPRINT: dict[str, dict[str, torch.Tensor]] = {}
+_MEMO_BY_OBJECT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> memo (or fingerprint)
+
+
+def tokenizer_fingerprint(tokenizer: Callable) -> str | None:
+    """sha256 of everything an open_clip ``SimpleTokenizer`` encodes with (vocabulary, merges, context
+    length, special ids, text cleaning and reduction functions); None for any other tokenizer."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    if type(tokenizer) is not SimpleTokenizer:
+        return None
+    digest = hashlib.sha256()
+    parts = (tokenizer.context_length, tokenizer.sot_token_id, tokenizer.eot_token_id,
+             getattr(tokenizer.clean_fn, "__qualname__", repr(tokenizer.clean_fn)),
+             getattr(tokenizer.reduction_fn, "__qualname__", repr(tokenizer.reduction_fn)),
+             tokenizer.pat.pattern)
+    digest.update(repr(parts).encode())
+    digest.update(json.dumps(sorted(tokenizer.encoder.items()), ensure_ascii=False).encode())
+    digest.update(json.dumps(sorted(f"{a} {b}" for a, b in tokenizer.bpe_ranks), ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _token_memo(tokenizer: Callable) -> dict[str, torch.Tensor] | None:
+    """The memo of ``tokenizer``: shared by every tokenizer with its fingerprint, else its own; None
+    when it cannot be weakly referenced."""
+    try:
+        known = _MEMO_BY_OBJECT.get(tokenizer)
+    except TypeError:
+        return None
+    if known is None:
+        fingerprint = tokenizer_fingerprint(tokenizer)
+        known = _MEMO_BY_FINGERPRINT.setdefault(fingerprint, {}) if fingerprint else {}
+        _MEMO_BY_OBJECT[tokenizer] = known
+    return known
 
 
 def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,8 @@ import numpy as np
 
 from salmubench.data import schema as S
 from salmubench.data.io import SplitTable, decode_image_bytes
-from salmubench.data.tensor_cache import cacheable, split_images
+from salmubench.data.tensor_cache import EVAL_MAX_CACHED_BYTES, cacheable, split_images
+from salmubench.data.torch_data import tokenize
 from salmubench.errors import DataError
 from salmubench.io_utils import atomic_path, atomic_write_json, cache_root, read_json
 from salmubench.progress import OnProgress, Task
@@ -160,13 +160,13 @@ class EmbeddingBank:
         if todo:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
             rows = [first[k] for k in todo]
-            if 2 * len(todo) > len(split) and cacheable(split, self.bundle.preprocess):
+            if 2 * len(todo) > len(split) and cacheable(split, self.bundle.preprocess, max_bytes=EVAL_MAX_CACHED_BYTES):
                 # decoded once per machine (data/tensor_cache.py); bit-identical to decoding here
                 images = split_images(split, self.bundle.preprocess)
                 self._embed_prepared(todo, images, rows, f"{split.name}: {len(todo)}")
             else:
-                column = _bytes_column(split)  # zero-copy view; each image's bytes are read when decoded
-                loaders = [lambda r=r, k=k: _decode(column[r].as_py(), k) for r, k in zip(rows, todo, strict=True)]
+                # each image's bytes are read when decoded (a lazily loaded split: a shard at a time)
+                loaders = [lambda r=r, k=k: _decode(split.image_bytes(r), k) for r, k in zip(rows, todo, strict=True)]
                 self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
         return self._images.lookup(keys)
 
@@ -246,7 +246,7 @@ class EmbeddingBank:
 
     def _embed_texts(self, texts: list[str]) -> None:
         """Tokenise all, then embed in batches of similar token length (see ``encode_text_trimmed``)."""
-        tokens = tokenize_memoised(self.bundle.tokenizer, texts)
+        tokens = tokenize(texts, self.bundle.tokenizer)
         order = np.argsort((tokens != 0).sum(axis=1).numpy(), kind="stable")
         out = self._run(tokens[order], lambda batch: batch, encode_text_trimmed, f"embed texts ({len(texts)})")
         vectors = np.empty_like(out)
@@ -277,31 +277,6 @@ class EmbeddingBank:
         return np.concatenate(chunks)
 
 
-_TOKENS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> {caption: token row}
-
-
-def tokenize_memoised(tokenizer: Callable, texts: Sequence[str]) -> Any:
-    """``tokenizer(texts)`` [N, ctx], each caption tokenised once per tokenizer object.
-
-    An open_clip tokenizer encodes each caption on its own (the batch only pads every row to the
-    context length), so rows remembered from an earlier call are the rows this call would compute.
-    The attacks embed the same captions with five models sharing one tokenizer: about 1 s of BPE
-    per attack stage saved. A tokenizer that cannot be weakly referenced is called directly.
-    """
-    import torch
-
-    try:
-        memo = _TOKENS.setdefault(tokenizer, {})
-    except TypeError:
-        return tokenizer(list(texts))
-    todo = [t for t in dict.fromkeys(texts) if t not in memo]
-    if todo:
-        memo.update(zip(todo, tokenizer(todo), strict=True))
-    if not texts:
-        return tokenizer([])
-    return torch.stack([memo[t] for t in texts])
-
-
 def encode_text_trimmed(model: Any, tokens: Any) -> Any:
     """``model.encode_text(tokens)``, skipping the batch's all-padding tail positions when exact.
 
@@ -328,13 +303,6 @@ def encode_text_trimmed(model: Any, tokens: Any) -> Any:
     if proj is None:
         return x
     return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-
-
-def _bytes_column(split: SplitTable):
-    """The ``image.bytes`` child of a split's image column (no copy of the encoded images)."""
-    import pyarrow.compute as pc
-
-    return pc.struct_field(split.table.column(S.COL_IMAGE), "bytes")
 
 
 def _decode(blob: bytes | None, key: str):

@@ -76,7 +76,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     device = resolve_device(device)
     bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
     bundle.model.to(device)
-    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir)
+    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir, images="lazy")
     reference = _reference_scores(reference_clean, data) if reference_clean else None
     bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
                          cache_dir=_bank_dir(bundle, data, cache_dir))
@@ -132,7 +132,7 @@ def metric_values(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, k
     from salmubench.models import ClipBundle, load_model
 
     bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, device=device)
-    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir)
+    data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir, images="lazy")
     outputs, _ = compute_metrics(data, EmbeddingBank(bundle, batch_size=batch_size, device=device), keys=keys)
     return {k: float(o.value) for k, o in outputs.items()}
 

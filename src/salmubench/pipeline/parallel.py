@@ -54,7 +54,7 @@ from salmubench.pipeline.execute import (
 from salmubench.pipeline.plan import Planner, Stage
 from salmubench.pipeline.stages import StageFns
 from salmubench.progress import ProgressEvent
-from salmubench.runtime import stage_threads
+from salmubench.runtime import environ, stage_threads, worker_environment
 
 PROGRESS_EVERY_S = 0.1  # a worker sends a task's progress at most this often (and always its last event)
 POLL_S = 0.5  # the parent wakes at least this often (a worker that died without a word)
@@ -70,12 +70,13 @@ class _Slot:
         self.conn = None
         self.job: tuple[Stage, dict, bool, float] | None = None  # (stage, key, redo, start) while busy
 
-    def start(self, ctx, init: tuple) -> None:
+    def start(self, ctx, init: tuple, env: dict[str, str]) -> None:
         if self.proc is not None and self.proc.is_alive():
             return
         parent, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, *init), name=f"salmubench-job{self.index}")
-        self.proc.start()
+        with environ(env):  # the child's environment is the parent's at start
+            self.proc.start()
         child.close()
         self.conn = parent
 
@@ -112,6 +113,7 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
     ctx = mp.get_context("spawn")
     init = (stage_threads(cfg.threads), cfg.model_dump(mode="json"), methods, fns_blob,
             logging.getLogger().getEffectiveLevel(), os.getpid())
+    env = worker_environment(jobs, stage_threads(cfg.threads))
     last = [-1]
 
     def free_slot() -> _Slot | None:
@@ -153,7 +155,7 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
                 end(stage, decision)
                 continue
             key, resume, redo = decision
-            slot.start(ctx, init)
+            slot.start(ctx, init, env)
             slot.conn.send((stage.id, resume, slot.device))
             slot.job = (stage, key, redo, time.perf_counter())
 

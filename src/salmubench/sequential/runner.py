@@ -108,7 +108,7 @@ def unlearn_sequential(cls: type[UnlearningMethod], cfg: MethodConfig, recipe_re
         raise ConfigError("sequential unlearning (requests) runs in one process; start it without torchrun")
     wall0 = time.perf_counter()
     bundle = load_model(model_dir, device=device)
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, images="lazy")  # read in order once, into tensors
     split = forget_split(ds, requests, request_unit, request_seed)
     clean_bundle = load_model(clean, device=device) if (clean is not None and evaluate_steps) else None
     run = run_identity(cls, cfg, budget, seed, bundle.checkpoint_sha256, ds.fingerprint, recipe_record)

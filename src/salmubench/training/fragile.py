@@ -53,7 +53,7 @@ def write_fragile_set(model: ClipBundle | str | os.PathLike, data_dir: str | os.
     """Score retain_disjoint with the Compromised ``model``, write both fragile-set files; returns the ids."""
     bundle = model if isinstance(model, ClipBundle) else load_model(model)
     root = resolve_dataset_dir(data_dir)
-    split = load_dataset(root).retain_disjoint
+    split = load_dataset(root, images="lazy").retain_disjoint
     if not len(split):
         raise DataError(f"{root}: retain_disjoint is empty; no fragile set can be chosen")
     cos = pair_cosines(bundle, split).tolist()

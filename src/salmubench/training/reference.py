@@ -123,7 +123,9 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
         raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {env.world_size} ranks")
     device = _setup_torch(cfg, env)
     t0 = time.perf_counter()
-    ds = load_dataset(data_dir)
+    # an in-memory corpus decodes every image once, in order: the encoded images can stay in their shards
+    # (lazy); a streamed corpus reads random rows every step, so they are held in memory
+    ds = load_dataset(data_dir, images="lazy" if cfg.in_memory else "memory")
     bundle = create_model(cfg.arch, seed=seed, device="cpu")
     on_progress = on_progress if env.is_main else None
     title = f"{kind} ({cfg.arch})"

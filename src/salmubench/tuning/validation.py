@@ -214,7 +214,7 @@ def with_forget_table(ds: SalmuDataset, table: SplitTable, tag: str) -> SalmuDat
     ``table`` is renamed ``forget``: embeddings and metrics treat its rows as forget rows (the
     recovery attacks use this for forget rows with new captions, and for the MIA non-members).
     """
-    view = ds.with_splits({S.FORGET: SplitTable(S.FORGET, table.table)}, tag=f"{tag}:{len(table)}",
+    view = ds.with_splits({S.FORGET: table.with_table(table.table, name=S.FORGET)}, tag=f"{tag}:{len(table)}",
                           drop=HOLDOUT_SPLITS)
     return dataclasses.replace(view, fragile_ids=None)
 

@@ -105,7 +105,7 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
     env = init_distributed(device)
     rank, world = env.rank, env.world_size
     bundle = load_model(model_dir, device=device)
-    ds = load_dataset(data_dir)
+    ds = load_dataset(data_dir, images="lazy")  # read in order once, into tensors
     run = run_identity(cls, cfg, budget_obj, seed, bundle.checkpoint_sha256, ds.fingerprint, recipe_record)
     run_hash = config_hash(run)
     if is_complete(out, run_hash):

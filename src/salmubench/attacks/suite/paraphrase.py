@@ -25,7 +25,6 @@ import pyarrow as pa
 
 from salmubench.attacks.base import AttackContext, AttackOutput, Measure, register_attack
 from salmubench.data import schema as S
-from salmubench.data.io import SplitTable
 from salmubench.tuning.validation import with_forget, with_forget_table
 
 STYLES = ("question", "keyvalue", "narrative")
@@ -84,7 +83,7 @@ def paraphrase(ctx: AttackContext) -> AttackOutput:
     kept = ds.forget.take(rows)
     table = kept.table.set_column(kept.table.column_names.index(S.COL_TEXT), S.COL_TEXT, pa.array(captions, pa.string()))
     before = ctx.metric("ret_fail", with_forget(ds, rows, "attack-paraphrase-before")).value
-    after = ctx.metric("ret_fail", with_forget_table(ds, SplitTable(S.FORGET, table), "attack-paraphrase")).value
+    after = ctx.metric("ret_fail", with_forget_table(ds, kept.with_table(table), "attack-paraphrase")).value
     per_style = {s: sum(1 for k in range(len(rows)) if styles[k] == i) for i, s in enumerate(STYLES)}
     return AttackOutput(values={"ret_fail": Measure(after=after, before=before)},
                         info={"rows": len(rows), "skipped": len(ds.forget) - len(rows), "per_style": per_style})
