@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -131,6 +131,18 @@ def split_images(split: SplitTable, preprocess: Callable, progress: Callable[[in
     images = decode_split_images(split, preprocess, progress)
     _write(path, images, content, description)
     return images
+
+
+def image_batches(split: SplitTable, preprocess: Callable, batch_size: int) -> Iterator[torch.Tensor]:
+    """``split``'s preprocessed images in row order, ``batch_size`` rows at a time: sliced from the
+    cache when :func:`cacheable`, else decoded batch by batch (memory bounded by one batch)."""
+    if cacheable(split, preprocess):
+        images = split_images(split, preprocess)
+        for start in range(0, len(split), batch_size):
+            yield images[start:start + batch_size]
+        return
+    for start in range(0, len(split), batch_size):
+        yield decode_split_images(split.take(range(start, min(len(split), start + batch_size))), preprocess)
 
 
 def _read(path: Path, content: str, description: str, rows: int) -> torch.Tensor | None:

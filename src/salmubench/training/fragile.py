@@ -20,7 +20,8 @@ import torch
 
 from salmubench.data import schema as S
 from salmubench.data.io import SplitTable, load_dataset, resolve_dataset_dir
-from salmubench.data.torch_data import preprocess_images, tokenize
+from salmubench.data.tensor_cache import image_batches
+from salmubench.data.torch_data import tokenize
 from salmubench.errors import DataError
 from salmubench.io_utils import atomic_write_json
 from salmubench.models import ClipBundle, load_model
@@ -32,8 +33,8 @@ def pair_cosines(bundle: ClipBundle, split: SplitTable, batch_size: int = 512) -
     if not len(split):
         return torch.zeros(0)
     model, device = bundle.model.eval(), next(bundle.model.parameters()).device
-    images = [model.encode_image(preprocess_images(split, bundle.preprocess, range(i, min(len(split), i + batch_size)))
-                                 .to(device), normalize=True).float().cpu() for i in range(0, len(split), batch_size)]
+    images = [model.encode_image(batch.to(device), normalize=True).float().cpu()
+              for batch in image_batches(split, bundle.preprocess, batch_size)]
     tokens = tokenize(split.texts, bundle.tokenizer)
     texts = [model.encode_text(tokens[i:i + 2 * batch_size].to(device), normalize=True).float().cpu()
              for i in range(0, len(split), 2 * batch_size)]
