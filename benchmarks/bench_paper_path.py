@@ -83,8 +83,7 @@ overrides = {"arch": "salmu-tiny", "device": "cpu", "precision": "fp32", "steps"
              "workers": 0, "threads": threads, "checkpoint_every": 10 ** 6}
 train_reference("compromised", data, out, preset="paper", seed=0, overrides=overrides)
 rec = read_train_record(out)
-n = corpus_size(load_dataset(data, splits=("forget", "retain_synth", "holdout_association", "holdout_identity")),
-                "compromised", 1)
+n = corpus_size(load_dataset(data, images="lazy"), "compromised", 1)
 print(json.dumps({"steps": rec.get("steps"), "loop_seconds": rec.get("seconds"), "corpus_pairs": n}))
 """
 
@@ -135,15 +134,21 @@ def run_child(code: str, *args: str, tree: bool = False) -> dict:
     return result
 
 
-def one_size(root: Path, n: int, args) -> dict:
+STEPS = ("generate", "embed_only_floor", "evaluate", "train_slice", "method")
+
+
+def one_size(root: Path, n: int, args, row: dict) -> dict:
     data, work = root / f"data_{n}", root / f"work_{n}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    row: dict = {"identities": n}
-    print(f"[{n}] generate ...", flush=True)
-    row["generate"] = run_child(GENERATE, data, args.workers, n, tree=True)
-    row["dataset_mib"] = round(sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20, 1)
-    row["images"] = sum(row["generate"]["out"]["counts"].values())
+    row["identities"] = n
+    if "generate" in args.only:
+        print(f"[{n}] generate ...", flush=True)
+        row["generate"] = run_child(GENERATE, data, args.workers, n, tree=True)
+        row["dataset_mib"] = round(sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20, 1)
+        row["images"] = sum(row["generate"]["out"]["counts"].values())
+    elif not (data / "manifest.json").is_file():
+        raise SystemExit(f"{data}: no generated data (run with generate in --only first)")
     model = root / "model"
     if not (model / "open_clip_config.json").is_file():
         from salmubench.models import create_model, save_model
@@ -153,16 +158,19 @@ def one_size(root: Path, n: int, args) -> dict:
                               ("evaluate", EVALUATE, (model, data, work / "eval", args.threads)),
                               ("train_slice", TRAIN, (data, work / "train", args.steps, args.threads)),
                               ("method", UNLEARN, (model, data, work / "unlearn", args.method, args.budget, args.threads))):
+        if name not in args.only:
+            continue
         print(f"[{n}] {name} ...", flush=True)
         row[name] = run_child(code, *extra)
         print(f"[{n}] {name}: {row[name]['wall_s']} s, peak RSS {row[name]['peak_rss_mib']} MiB", flush=True)
-    t = row["train_slice"]["out"]
+    t = row.get("train_slice", {}).get("out")
     if t and t.get("loop_seconds") and t.get("steps"):
         per_step = t["loop_seconds"] / t["steps"]
         row["train_slice"]["s_per_step"] = round(per_step, 3)
         row["train_slice"]["epoch_steps"] = t["corpus_pairs"] // 256
         row["train_slice"]["epoch_estimate_s"] = round(per_step * (t["corpus_pairs"] // 256), 1)
-    row["evaluate"]["vs_floor"] = round(row["evaluate"]["peak_rss_mib"] / row["embed_only_floor"]["peak_rss_mib"], 3)
+    if "evaluate" in row and "embed_only_floor" in row:
+        row["evaluate"]["vs_floor"] = round(row["evaluate"]["peak_rss_mib"] / row["embed_only_floor"]["peak_rss_mib"], 3)
     return row
 
 
@@ -175,14 +183,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20, help="training steps of the slice")
     p.add_argument("--method", default="neg_grad")
     p.add_argument("--budget", type=float, default=0.25)
+    p.add_argument("--only", default=",".join(STEPS),
+                   help=f"comma-separated steps to (re)measure, of {','.join(STEPS)}; the others keep their "
+                        "figures from an existing --json (the data must exist without generate)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    args.only = [s for s in args.only.split(",") if s]
+    unknown = [s for s in args.only if s not in STEPS]
+    if unknown:
+        p.error(f"--only: unknown step(s) {', '.join(unknown)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"schema": "salmubench.bench_paper_path/1", "command": " ".join(sys.argv),
+    old = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
+    previous = {r["identities"]: r for r in old.get("sizes", [])}
+    result = {"schema": "salmubench.bench_paper_path/1",
+              "commands": [*old.get("commands", []), " ".join(sys.argv)],
               "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
-              "loadavg_start": os.getloadavg(), "sizes": []}
+              "loadavg_start": os.getloadavg(), "sizes": [r for n, r in previous.items() if n not in args.identities]}
     for n in args.identities:
-        result["sizes"].append(one_size(args.out, n, args))
+        result["sizes"].append(one_size(args.out, n, args, dict(previous.get(n, {}))))
+        result["sizes"].sort(key=lambda r: r["identities"])
         if args.json:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
     result["loadavg_end"] = os.getloadavg()

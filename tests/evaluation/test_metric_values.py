@@ -253,3 +253,34 @@ def test_metrics_are_deterministic_and_order_independent():
     first = run_metric("ret_fail", data, _random()).official
     run_metric("acs", data, _random())  # consuming other metrics' randomness changes nothing
     assert run_metric("ret_fail", data, _random()).official == first
+
+
+def test_distractors_drawn_in_chunks_are_the_draws_of_all_rows_at_once():
+    """iter_distractors (bounded memory) draws exactly what sample_distractors draws, any chunk size."""
+    from salmubench.evaluation.metrics.retrieval import iter_distractors
+
+    codes = np.array([0, 1, 1, 2, 3, 4, 4, 4, 5, 6, 7])
+    whole = sample_distractors(codes, 9, np.random.default_rng(3), 6, 4)
+    for chunk in (1, 3, 4, 100):
+        parts = list(iter_distractors(codes, 9, np.random.default_rng(3), chunk, 6, 4))
+        assert [p[0] for p in parts] == list(range(0, len(codes), chunk))
+        for k in range(3):
+            np.testing.assert_array_equal(np.concatenate([p[k + 1] for p in parts]), whole[k])
+
+
+def test_ret_fail_in_blocks_equals_one_gallery_over_all_rows(tmp_path):
+    """The metric (blocks of score_chunk_rows rows) gives the ranks of one gallery_ranks call on all rows."""
+    from salmubench.evaluation.metrics import retrieval
+
+    rng = np.random.default_rng(0)
+    n, n_ret, d = 40, 30, 8
+    img = rng.normal(size=(n, d)).astype(np.float32)
+    pool = rng.normal(size=(n // 2 + n_ret, d)).astype(np.float32)
+    codes = np.repeat(np.arange(n // 2), 2)
+    f_rows, f_valid, r_rows = sample_distractors(codes, n_ret, np.random.default_rng(1), 10, 10)
+    whole = retrieval.gallery_ranks(img, codes, pool, codes[f_rows], f_valid, n // 2 + r_rows)
+    blocks = np.empty(n)
+    for start, fr, fv, rr in retrieval.iter_distractors(codes, n_ret, np.random.default_rng(1), 7, 10, 10):
+        sl = slice(start, start + len(fr))
+        blocks[sl] = retrieval.gallery_ranks(img[sl], codes[sl], pool, codes[fr], fv, n // 2 + rr)
+    np.testing.assert_array_equal(blocks, whole)

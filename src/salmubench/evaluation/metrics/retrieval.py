@@ -20,6 +20,8 @@ replacement, per row, from the metric's own generator (2,001 captions). With ``s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from salmubench.evaluation.metrics._common import nonempty
@@ -31,6 +33,36 @@ from salmubench.evaluation.protocol import (
 from salmubench.evaluation.registry import MetricContext, MetricOutput, register_metric
 
 _CHUNK_FLOATS = 1 << 23  # score-matrix chunk size (32 MiB of float32)
+
+
+def iter_distractors(codes: np.ndarray, n_retain: int, rng: np.random.Generator, chunk: int,
+                     k_forget: int = RETFAIL_FORGET_DISTRACTORS, k_retain: int = RETFAIL_RETAIN_DISTRACTORS
+                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """The per-row distractor draws of :func:`sample_distractors`, ``chunk`` rows at a time:
+    ``(first row, forget_rows, forget_valid, retain_rows)``.
+
+    Rows are drawn in row order from ``rng`` whatever ``chunk`` is (the same draws), so the index arrays
+    of all rows (``n x 2,000`` integers: 0.5 GB for the paper's 30k forget rows) are never held at once.
+    """
+    n = len(codes)
+    dup = np.bincount(codes)[codes]  # rows sharing each row's caption, itself included
+    kf = int(min(k_forget, max(int((n - dup).max(initial=0)), 0)))
+    kr = int(min(k_retain, n_retain))
+    for start in range(0, n, max(1, chunk)):
+        stop = min(n, start + max(1, chunk))
+        f_rows = np.zeros((stop - start, kf), dtype=np.int64)
+        f_valid = np.zeros((stop - start, kf), dtype=bool)
+        r_rows = np.zeros((stop - start, kr), dtype=np.int64)
+        for k, i in enumerate(range(start, stop)):
+            want = min(kf, n - dup[i])
+            # draw `want + dup` distinct rows: at most `dup` of them share the caption, so >= want remain
+            draw = rng.choice(n, size=min(n, want + dup[i]), replace=False)
+            draw = draw[codes[draw] != codes[i]][:want]
+            f_rows[k, :want] = draw
+            f_valid[k, :want] = True
+            if kr:
+                r_rows[k] = rng.choice(n_retain, size=kr, replace=False)
+        yield start, f_rows, f_valid, r_rows
 
 
 def sample_distractors(codes: np.ndarray, n_retain: int, rng: np.random.Generator,
@@ -47,23 +79,17 @@ def sample_distractors(codes: np.ndarray, n_retain: int, rng: np.random.Generato
         ``(forget_rows [n, Kf], forget_valid [n, Kf], retain_rows [n, Kr])``: padded forget-row
         indices with a validity mask (rows with fewer eligible distractors), and retain rows.
     """
-    n = len(codes)
-    dup = np.bincount(codes)[codes]  # rows sharing each row's caption, itself included
-    kf = int(min(k_forget, max(int((n - dup).max(initial=0)), 0)))
-    kr = int(min(k_retain, n_retain))
-    f_rows = np.zeros((n, kf), dtype=np.int64)
-    f_valid = np.zeros((n, kf), dtype=bool)
-    r_rows = np.zeros((n, kr), dtype=np.int64)
-    for i in range(n):
-        want = min(kf, n - dup[i])
-        # draw `want + dup` distinct rows: at most `dup` of them share the caption, so >= want remain
-        draw = rng.choice(n, size=min(n, want + dup[i]), replace=False)
-        draw = draw[codes[draw] != codes[i]][:want]
-        f_rows[i, :want] = draw
-        f_valid[i, :want] = True
-        if kr:
-            r_rows[i] = rng.choice(n_retain, size=kr, replace=False)
+    parts = list(iter_distractors(codes, n_retain, rng, max(1, len(codes)), k_forget, k_retain))
+    if not parts:
+        kr = int(min(k_retain, n_retain))
+        return np.zeros((0, 0), np.int64), np.zeros((0, 0), bool), np.zeros((0, kr), np.int64)
+    _, f_rows, f_valid, r_rows = parts[0]
     return f_rows, f_valid, r_rows
+
+
+def score_chunk_rows(pool_size: int) -> int:
+    """Rows of one score-matrix block of :func:`gallery_ranks` (32 MiB of float32 scores)."""
+    return max(1, _CHUNK_FLOATS // max(pool_size, 1))
 
 
 def gallery_ranks(img: np.ndarray, own_col: np.ndarray, pool: np.ndarray, f_cols: np.ndarray,
@@ -79,7 +105,7 @@ def gallery_ranks(img: np.ndarray, own_col: np.ndarray, pool: np.ndarray, f_cols
     """
     n, m = img.shape[0], pool.shape[0]
     ranks = np.empty(n, dtype=np.float64)
-    step = max(1, _CHUNK_FLOATS // max(m, 1))
+    step = score_chunk_rows(m)
     cols = np.concatenate([f_cols, r_cols], axis=1)
     valid = np.concatenate([f_valid, np.ones(r_cols.shape, dtype=bool)], axis=1)
     for start in range(0, n, step):
@@ -107,11 +133,17 @@ def ret_fail(ctx: MetricContext) -> MetricOutput:
     codes = codes.astype(np.int64)
     pool = np.concatenate([ctx.emb.texts(list(uniq)), ctx.emb.texts(retain.texts)]) if len(retain) \
         else ctx.emb.texts(list(uniq))
-    f_rows, f_valid, r_rows = sample_distractors(codes, len(retain), ctx.rng)
-    ranks = gallery_ranks(ctx.emb.images(forget), codes, pool, codes[f_rows], f_valid, len(uniq) + r_rows)
+    img = ctx.emb.images(forget)
+    ranks = np.empty(len(forget), dtype=np.float64)
+    gallery = np.empty(len(forget), dtype=np.int64)
+    # one score block's rows at a time: the same matrix products as one gallery_ranks call on all rows
+    # (its blocks), without all rows' distractor indices in memory
+    for start, f_rows, f_valid, r_rows in iter_distractors(codes, len(retain), ctx.rng, score_chunk_rows(len(pool))):
+        sl = slice(start, start + len(f_rows))
+        ranks[sl] = gallery_ranks(img[sl], codes[sl], pool, codes[f_rows], f_valid, len(uniq) + r_rows)
+        gallery[sl] = 1 + f_valid.sum(axis=1) + r_rows.shape[1]
     rr = 1.0 / ranks
     hit = (ranks == 1.0).astype(np.float64)
-    gallery = 1 + f_valid.sum(axis=1) + r_rows.shape[1]
     extra = {"r_at_1": float(hit.mean()), "n": len(forget),
              "gallery_size": {"min": int(gallery.min()), "mean": float(gallery.mean()), "max": int(gallery.max())},
              "ties": "mean rank"}
@@ -120,4 +152,4 @@ def ret_fail(ctx: MetricContext) -> MetricOutput:
                         per_row={"rr": rr, "hit": hit}, rows=forget.file_names)
 
 
-__all__ = ["gallery_ranks", "ret_fail", "sample_distractors"]
+__all__ = ["gallery_ranks", "iter_distractors", "ret_fail", "sample_distractors", "score_chunk_rows"]
