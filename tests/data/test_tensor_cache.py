@@ -111,3 +111,10 @@ def test_content_hash_is_order_sensitive(split):
     assert tc.content_sha256(split) != tc.content_sha256(split.take(list(range(len(split)))[::-1]))
     assert tc.content_sha256(split) == tc.content_sha256(split.take(list(range(len(split)))))
     assert len(tc.content_sha256(split)) == len(hashlib.sha256().hexdigest())
+
+
+def test_an_unusable_cache_location_only_costs_a_decode(split, bundle, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    out = tc.split_images(split, bundle.preprocess, cache_dir=blocker / "tensors")
+    assert torch.equal(out, tc.decode_split_images(split, bundle.preprocess))
