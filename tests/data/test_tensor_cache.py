@@ -118,3 +118,15 @@ def test_an_unusable_cache_location_only_costs_a_decode(split, bundle, tmp_path)
     blocker.write_text("a file where the cache folder should be")
     out = tc.split_images(split, bundle.preprocess, cache_dir=blocker / "tensors")
     assert torch.equal(out, tc.decode_split_images(split, bundle.preprocess))
+
+
+def test_the_same_transform_built_two_ways_shares_a_key(bundle):
+    """create_model's transform (mean as a tuple) and load_model's (a list) describe the same way."""
+    import copy
+
+    other = copy.deepcopy(bundle.preprocess)
+    norm = other.transforms[-1]
+    norm.mean, norm.std = list(norm.mean), list(norm.std)
+    assert tc.preprocess_description(other) == tc.preprocess_description(bundle.preprocess) is not None
+    norm.std = [s * 2 for s in norm.std]
+    assert tc.preprocess_description(other) != tc.preprocess_description(bundle.preprocess)

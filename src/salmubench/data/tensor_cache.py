@@ -5,12 +5,13 @@ Every stage of a run used to decode and preprocess the same images again (an unl
 stage that needs a split's images now writes them to ``CACHE_DIR/<key>.safetensors`` and every later
 stage, in any process, reads them back:
 
-    key = sha256(FORMAT, sha256 of the split's encoded image bytes (row order, length-prefixed),
-                 repr of the preprocess transform)
+    key = sha256(FORMAT, content digest of the split's encoded images (row order),
+                 description of the preprocess transform)
 
-The key depends only on the bytes of the images and the transform (size, interpolation, crop,
-mean/std are in a torchvision ``Compose``'s repr), never on a split's name, so a derived subset and
-the released data are keyed the same way, and a changed image or transform is a different entry.
+The key depends only on the bytes of the images and the transform (each transform's class and
+attributes: size, interpolation, crop, mean/std; :func:`preprocess_description`), never on a split's
+name, so a derived subset and the released data are keyed the same way, the training corpus and the
+unlearning stages share entries, and a changed image or transform is a different entry.
 The stored tensor is the float32 output of ``preprocess(decode_image_bytes(...))`` itself, so a
 cached read is bit-identical to decoding again (``tests/data/test_tensor_cache.py``).
 
@@ -21,17 +22,19 @@ cached read is bit-identical to decoding again (``tests/data/test_tensor_cache.p
 * Location: ``$SALMUBENCH_TENSOR_CACHE`` when set to a folder, else
   ``$XDG_CACHE_HOME/salmubench/tensors`` (``~/.cache/...``); ``SALMUBENCH_TENSOR_CACHE=off`` disables it.
   The embedded default writes ~0.3 GB (mostly general_retain); delete the folder to reclaim it.
-* Transforms whose repr is not stable across processes (a lambda, an object repr with an address)
-  are never cached: they are decoded every time, as before.
+* Transforms without a stable description (a lambda, an object shown by its address) are never
+  cached: they are decoded every time, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,9 +60,39 @@ def default_tensor_cache_dir() -> Path | None:
     return Path(value) if value else cache_root() / "tensors"
 
 
+def _canonical(value: Any) -> Any:
+    """A JSON-able, process-independent form of a transform attribute (tuples and lists alike)."""
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "tolist"):
+        return _canonical(value.tolist())
+    return repr(value)
+
+
 def preprocess_description(preprocess: Callable) -> str | None:
-    """A process-independent description of ``preprocess`` (its repr), or None when it has none."""
-    text = repr(preprocess)
+    """A process-independent description of ``preprocess``, or None when it has none.
+
+    A torchvision ``Compose`` is described by each transform's class and public attributes (so
+    ``mean=(0.48, ...)`` and ``mean=[0.48, ...]``, the same transform built by ``create_model`` and read
+    back by ``load_model``, share a key); anything else by its repr. A function or an object shown by
+    its address (a lambda) has no stable description: such transforms are never cached.
+    """
+    transforms = getattr(preprocess, "transforms", None)
+    if isinstance(transforms, (list, tuple)):
+        parts = []
+        for t in transforms:
+            try:
+                attrs = {k: _canonical(v) for k, v in sorted(vars(t).items()) if not k.startswith("_") and k != "training"}
+            except TypeError:  # no __dict__
+                attrs = {"repr": repr(t)}
+            parts.append({"type": f"{type(t).__module__}.{type(t).__qualname__}", **attrs})
+        text = json.dumps(parts, sort_keys=True)
+    else:
+        text = repr(preprocess)
     return None if _UNSTABLE_REPR.search(text) else text
 
 
