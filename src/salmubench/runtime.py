@@ -213,8 +213,8 @@ def default_jobs(devices: tuple[str, ...] | list[str] | None = None, threads: in
 
     Two stages on 2 cores oversubscribe them (2 x 2 threads); their workers wait passively
     (:func:`worker_environment`), and a stage's single-threaded parts (loading, tokenising, saving,
-    metrics) leave a core the other stage uses: the default mini run took 560 s with 2 jobs against
-    676 s with 1 (docs/run.md). The numbers do not change (the same threads per stage)."""
+    metrics) leave a core the other stage uses: the default mini run took 527 s with 2 jobs against
+    641 s with 1 (docs/performance.md). The numbers do not change (the same threads per stage)."""
     if devices:
         return len(devices)
     cores = default_threads()

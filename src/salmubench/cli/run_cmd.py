@@ -47,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="stages run at once, each in a worker process (default: one per --devices entry, else "
-                        f"as many {STAGE_THREADS}-thread stages as the cores hold, at most {MAX_DEFAULT_JOBS}; 1: one process, no workers)")
+                        f"as many {STAGE_THREADS}-thread stages as the cores hold, at least 2 on 2+ cores, at most "
+                        f"{MAX_DEFAULT_JOBS}; 1: one process, no workers)")
     p.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch CPU threads of every stage, whatever --jobs is (default "
                         f"{STAGE_THREADS}, fixed: CPU numbers depend on it, so results do not depend on the machine)")
