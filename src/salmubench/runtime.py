@@ -229,7 +229,8 @@ def worker_environment(jobs: int, threads: int) -> dict[str, str]:
     OpenMP threads spin while they wait for work; with more threads than cores a spinning thread
     takes the core another stage's thread needs (measured on 2 cores: two 2-thread training steps at
     once ran at 1.86 s/step each spinning, 0.73 s/step passive, against 0.41 s/step alone). The wait
-    policy changes no number (the same bytes; tests/pipeline/test_concurrent.py)."""
+    policy changes no number (the default mini run with 2 passive jobs matched the 1-job run file for
+    file; docs/performance.md)."""
     if jobs * threads <= default_threads() or "OMP_WAIT_POLICY" in os.environ:
         return {}
     return {"OMP_WAIT_POLICY": "PASSIVE"}

@@ -104,14 +104,24 @@ def preprocessed_bytes(split: SplitTable, preprocess: Callable) -> int:
     return int(first.numel() * first.element_size() * len(split))
 
 
+def _cache_plan(split: SplitTable, preprocess: Callable, cache_dir: str | os.PathLike | None | bool,
+                max_bytes: int | None) -> tuple[Path, str] | None:
+    """``(cache folder, transform description)`` when ``split`` is cached: the cache enabled, a stable
+    transform, at most ``max_bytes`` (default ``MAX_CACHED_BYTES``) once preprocessed; else None."""
+    folder = default_tensor_cache_dir() if cache_dir is None else (Path(cache_dir) if cache_dir else None)
+    if folder is None or not len(split):
+        return None
+    description = preprocess_description(preprocess)
+    limit = MAX_CACHED_BYTES if max_bytes is None else max_bytes
+    if description is None or preprocessed_bytes(split, preprocess) > limit:
+        return None
+    return folder, description
+
+
 def cacheable(split: SplitTable, preprocess: Callable, cache_dir: str | os.PathLike | None | bool = None,
               max_bytes: int | None = None) -> bool:
-    """Whether :func:`split_images` uses the cache for ``split``: enabled, a stable transform, at most
-    ``max_bytes`` (default ``MAX_CACHED_BYTES``) once preprocessed."""
-    folder = default_tensor_cache_dir() if cache_dir is None else (Path(cache_dir) if cache_dir else None)
-    limit = MAX_CACHED_BYTES if max_bytes is None else max_bytes
-    return (folder is not None and len(split) > 0 and preprocess_description(preprocess) is not None
-            and preprocessed_bytes(split, preprocess) <= limit)
+    """Whether :func:`split_images` uses the cache for ``split`` (see :func:`_cache_plan`)."""
+    return _cache_plan(split, preprocess, cache_dir, max_bytes) is not None
 
 
 def content_sha256(split: SplitTable) -> str:
@@ -149,10 +159,20 @@ def split_images(split: SplitTable, preprocess: Callable, progress: Callable[[in
         progress: called with a number of rows done (once with all of them on a cache hit).
         cache_dir: the cache folder; None: :func:`default_tensor_cache_dir`; False: no cache.
     """
-    if not cacheable(split, preprocess, cache_dir):
-        return decode_split_images(split, preprocess, progress)
-    folder = default_tensor_cache_dir() if cache_dir is None else Path(cache_dir)
-    description = preprocess_description(preprocess)
+    images = cached_split_images(split, preprocess, progress, cache_dir)
+    return images if images is not None else decode_split_images(split, preprocess, progress)
+
+
+def cached_split_images(split: SplitTable, preprocess: Callable, progress: Callable[[int], None] | None = None,
+                        cache_dir: str | os.PathLike | None | bool = None, max_bytes: int | None = None
+                        ) -> torch.Tensor | None:
+    """:func:`split_images` through the cache (read, or decoded and written), or None without decoding
+    anything when ``split`` is not cached (:func:`_cache_plan`; ``max_bytes``: a caller's own limit),
+    so that a caller can stream it instead."""
+    plan = _cache_plan(split, preprocess, cache_dir, max_bytes)
+    if plan is None:
+        return None
+    folder, description = plan
     content = content_sha256(split)
     key = hashlib.sha256(f"{FORMAT}\n{content}\n{description}".encode()).hexdigest()[:32]
     path = folder / f"{key}.safetensors"
@@ -169,8 +189,8 @@ def split_images(split: SplitTable, preprocess: Callable, progress: Callable[[in
 def image_batches(split: SplitTable, preprocess: Callable, batch_size: int) -> Iterator[torch.Tensor]:
     """``split``'s preprocessed images in row order, ``batch_size`` rows at a time: sliced from the
     cache when :func:`cacheable`, else decoded batch by batch (memory bounded by one batch)."""
-    if cacheable(split, preprocess):
-        images = split_images(split, preprocess)
+    images = cached_split_images(split, preprocess)
+    if images is not None:
         for start in range(0, len(split), batch_size):
             yield images[start:start + batch_size]
         return

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from salmubench.data.io import SplitTable
+from salmubench.data.tensor_cache import split_images
 
 
 @dataclass
@@ -74,7 +75,7 @@ def tokenize(texts: Sequence[str], tokenizer: Callable, chunk: int = 4096) -> to
 
 
 _MEMO_BY_FINGERPRINT: dict[str, dict[str, torch.Tensor]] = {}
-_MEMO_BY_OBJECT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> memo (or fingerprint)
+_MEMO_BY_OBJECT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> its memo (shared by fingerprint)
 
 
 def tokenizer_fingerprint(tokenizer: Callable) -> str | None:
@@ -123,8 +124,6 @@ def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
         texts: captions to pair with the images instead of the split's own ``text`` column.
         progress: called with the number of rows done after each chunk (e.g. a rich progress task).
     """
-    from salmubench.data.tensor_cache import split_images
-
     images = split_images(split, preprocess, progress)
     captions = list(texts) if texts is not None else split.texts
     return PairTensors(images, tokenize(captions, tokenizer), split.identity_ids, captions, split.file_names)

@@ -26,9 +26,8 @@ import numpy as np
 
 from salmubench.data import schema as S
 from salmubench.data.io import SplitTable, decode_image_bytes
-from salmubench.data.tensor_cache import EVAL_MAX_CACHED_BYTES, cacheable, split_images
+from salmubench.data.tensor_cache import EVAL_MAX_CACHED_BYTES, cached_split_images
 from salmubench.data.torch_data import tokenize
-from salmubench.errors import DataError
 from salmubench.io_utils import atomic_path, atomic_write_json, cache_root, read_json
 from salmubench.progress import OnProgress, Task
 
@@ -160,13 +159,15 @@ class EmbeddingBank:
         if todo:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
             rows = [first[k] for k in todo]
-            if 2 * len(todo) > len(split) and cacheable(split, self.bundle.preprocess, max_bytes=EVAL_MAX_CACHED_BYTES):
-                # decoded once per machine (data/tensor_cache.py); bit-identical to decoding here
-                images = split_images(split, self.bundle.preprocess)
+            # decoded once per machine when small enough (data/tensor_cache.py; bit-identical to decoding here)
+            images = (cached_split_images(split, self.bundle.preprocess, max_bytes=EVAL_MAX_CACHED_BYTES)
+                      if 2 * len(todo) > len(split) else None)
+            if images is not None:
                 self._embed_prepared(todo, images, rows, f"{split.name}: {len(todo)}")
             else:
                 # each image's bytes are read when decoded (a lazily loaded split: a shard at a time)
-                loaders = [lambda r=r, k=k: _decode(split.image_bytes(r), k) for r, k in zip(rows, todo, strict=True)]
+                loaders = [lambda r=r, k=k: decode_image_bytes(split.image_bytes(r), k)
+                           for r, k in zip(rows, todo, strict=True)]
                 self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
         return self._images.lookup(keys)
 
@@ -303,12 +304,6 @@ def encode_text_trimmed(model: Any, tokens: Any) -> Any:
     if proj is None:
         return x
     return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-
-
-def _decode(blob: bytes | None, key: str):
-    if blob is None:
-        raise DataError(f"{key}: row has no image bytes")
-    return decode_image_bytes(blob, key)
 
 
 def _file_key(path: Path) -> str:
