@@ -40,9 +40,9 @@ def main() -> None:
     from salmubench.attacks.finetune import batch_plan, finetune
     from salmubench.attacks.suite import relearn as R
     from salmubench.data.torch_data import tensorize
+    from salmubench.data.views import forget_attributes, with_forget
     from salmubench.evaluation.embed import EmbeddingBank
     from salmubench.models import load_model
-    from salmubench.tuning.validation import forget_attributes, with_forget
 
     torch.set_num_threads(args.threads)
     data = load_attack_data(args.data)

@@ -91,6 +91,79 @@ def test_the_import_graph_has_no_cycle():
     assert strongly_connected(graph) == []
 
 
+# The floors of the package, lowest first (docs/architecture.md). A module may import its own unit
+# (top-level module or subpackage) and the units of lower floors, never a unit on its own floor or above,
+# wherever the import stands (module level, in a function, under TYPE_CHECKING).
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("version", "errors"),
+    ("config", "io_utils", "seeding", "progress", "registry", "runtime"),
+    ("execution", "recipes"),
+    ("data", "models"),
+    ("evaluation", "training"),
+    ("presets", "unlearning"),
+    ("tuning", "sequential", "attacks"),
+    ("leaderboard", "testing", "api"),
+    ("pipeline",),
+    ("cli",),
+    ("",),  # the package root (salmubench/__init__.py: its public names load lazily, by string)
+)
+
+
+def unit(module: str) -> str:
+    """The floor unit of a dotted module name: ``salmubench.data.io`` -> ``data``; the root -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def floor_of() -> dict[str, int]:
+    return {name: level for level, names in enumerate(FLOORS) for name in names}
+
+
+def upward_imports(graph: dict[str, set[str]], floors: dict[str, int]) -> list[str]:
+    """``importer -> imported`` for every import of a unit on the importer's floor or above."""
+    bad = []
+    for name, targets in graph.items():
+        for target in targets:
+            a, b = unit(name), unit(target)
+            if a != b and floors[b] >= floors[a]:
+                bad.append(f"{name} -> {target} (floor {floors[a]} -> {floors[b]})")
+    return sorted(bad)
+
+
+def test_every_unit_of_the_package_has_a_floor():
+    units = {unit(name) for name in modules()}
+    assert units - set(floor_of()) == set(), "add the new unit to FLOORS (and docs/architecture.md)"
+    assert set(floor_of()) - units == set(), "FLOORS names a unit the package no longer has"
+
+
+def test_no_import_runs_up_the_floors():
+    known = modules()
+    graph = {name: imported(name, path, known) for name, path in known.items()}
+    assert upward_imports(graph, floor_of()) == []
+
+
+def test_the_floor_check_finds_an_upward_import():
+    floors = {"data": 1, "unlearning": 2, "sequential": 3}
+    graph = {"salmubench.unlearning.api": {"salmubench.sequential.runner", "salmubench.data.io"},
+             "salmubench.sequential.runner": {"salmubench.unlearning.api"},
+             "salmubench.data.io": {"salmubench.data.schema"}}
+    assert upward_imports(graph, floors) == [
+        "salmubench.unlearning.api -> salmubench.sequential.runner (floor 2 -> 3)"]
+    assert upward_imports({"salmubench.unlearning.a": {"salmubench.data.x"}}, {"data": 2, "unlearning": 2}) != []
+
+
+def test_no_function_over_60_lines_and_no_module_over_400():
+    long_functions, long_modules = [], []
+    for name, path in modules().items():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 400:
+            long_modules.append(name)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                long_functions.append(f"{name}.{node.name}")
+    assert long_functions == [] and long_modules == []
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -133,13 +206,15 @@ def test_import_salmubench_is_light_and_the_public_api_is_lazy():
 
 def test_public_api_names_are_the_library_functions():
     import salmubench
+    from salmubench.api import unlearn
     from salmubench.data.io import load_dataset
     from salmubench.evaluation.evaluator import evaluate
-    from salmubench.unlearning.api import unlearn
+    from salmubench.sequential.api import unlearn_sequential
     from salmubench.unlearning.registry import register_method
 
     assert salmubench.load_dataset is load_dataset and salmubench.evaluate is evaluate
     assert salmubench.unlearn is unlearn and salmubench.register_method is register_method
+    assert salmubench.unlearn_sequential is unlearn_sequential
     for name in salmubench.__all__:
         assert getattr(salmubench, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -13,6 +13,7 @@ loads its module on first use)::
     sb.train_reference("compromised", "data", "models/compromised")  # and "clean"
     model = sb.load_model("models/compromised")                      # ClipBundle
     sb.unlearn("npo", "models/compromised", "data", "models/npo")    # or "my_method.py:MyMethod"
+    sb.unlearn("npo", "models/compromised", "data", "models/npo_seq", requests=5, clean="models/clean")
     result = sb.evaluate("models/npo", "data", "results/npo")        # EvalResult (result.json)
     sb.attack("models/npo", "data", "results/npo", references="results")  # recovery attacks (attack.json)
     sb.run_benchmark(sb.RunConfig(preset="tiny", out="runs/tiny"))   # all of it, cached
@@ -30,7 +31,9 @@ _EXPORTS = {  # public name -> module defining it (imported on first access)
     "generate_dataset": "salmubench.data.generate",
     "load_model": "salmubench.models",
     "evaluate": "salmubench.evaluation.evaluator",
-    "unlearn": "salmubench.unlearning.api",
+    "unlearn": "salmubench.api",
+    "unlearn_sequential": "salmubench.sequential.api",
+    "ExecContext": "salmubench.execution",
     "train_reference": "salmubench.training.reference",
     "run_benchmark": "salmubench.pipeline",
     "RunConfig": "salmubench.pipeline",

@@ -107,7 +107,7 @@ def check_method(method: type[UnlearningMethod] | str, data_dir: str | os.PathLi
 def _check_run(cls: type[UnlearningMethod], data_dir, model_dir, work: Path, data, seed: int) -> dict[str, Any]:
     import torch
 
-    from salmubench.data.io import load_dataset
+    from salmubench.data.loading import load_dataset
     from salmubench.io_utils import read_json
     from salmubench.models import create_model, load_model, save_model
     from salmubench.unlearning.api import UNLEARN_FILE, run_method, unlearn

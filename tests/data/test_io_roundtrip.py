@@ -11,12 +11,12 @@ from PIL import Image
 
 from salmubench.data import load_dataset
 from salmubench.data import schema as S
-from salmubench.data.io import (
-    ShardWriter,
+from salmubench.data.metadata import (
     normalise_captions_metadata,
     normalise_generic_captions,
     normalise_identities,
 )
+from salmubench.data.writer import ShardWriter
 from salmubench.errors import DataError
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from salmubench.data import load_dataset
 from salmubench.data import schema as S
-from salmubench.data.io import IMAGE_ROW, ImageShards, find_shards, read_split
+from salmubench.data.loading import find_shards, read_split
+from salmubench.data.tables import IMAGE_ROW, ImageShards
 from salmubench.data.tensor_cache import content_sha256
 from salmubench.errors import DataError
 

@@ -10,7 +10,8 @@ import torch
 
 from salmubench.data import schema as S
 from salmubench.data import tensor_cache as tc
-from salmubench.data.io import SplitTable, load_dataset
+from salmubench.data.loading import load_dataset
+from salmubench.data.tables import SplitTable
 from salmubench.data.torch_data import tensorize
 from salmubench.models import create_model
 

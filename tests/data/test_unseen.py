@@ -14,7 +14,8 @@ from salmubench.data import schema as S
 from salmubench.data.generate import captions as C
 from salmubench.data.generate import faces
 from salmubench.data.generate.pipeline import generate_dataset
-from salmubench.data.io import load_dataset, read_optional_json
+from salmubench.data.loading import load_dataset
+from salmubench.data.metadata import read_optional_json
 from salmubench.data.validate import validate_dataset
 from salmubench.seeding import rng_for
 
@@ -100,7 +101,7 @@ def test_unseen_rows_never_reach_a_method(tiny_dataset, tiny_dataset_dir):
 
 def _blind(root) -> float:
     from salmubench.attacks.suite.mia import blind_auc
-    from salmubench.data.io import load_without_holdouts
+    from salmubench.data.views import load_without_holdouts
 
     ds = load_without_holdouts(root)
     u = ds.split(S.UNSEEN)

@@ -19,7 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from salmubench.data import schema as S
-from salmubench.data.io import BASE_SCHEMA, SalmuDataset, ShardWriter, SplitTable
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.layout import BASE_SCHEMA
+from salmubench.data.tables import SplitTable
+from salmubench.data.writer import ShardWriter
 
 TYPES = ("city", "job", "blood_type", "email")
 TEMPLATES = {"city": ("{n} lives in {v}", "In {v}, {n} has a home"), "job": ("{n} works as a {v}", "{v} is {n}'s job"),

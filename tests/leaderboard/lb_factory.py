@@ -196,6 +196,7 @@ def seq_curve(method: str, key: str, k: int, step: int, target: float, start: fl
 def sequential_summary(method: str, seed: int = 0, k: int = 3, budget: float = 5.0, theta0: str = "previous"):
     """A hand-made SequentialSummary: the references' values per step (Clean / Compromised of lb_factory) and
     curves from the Compromised values to the method's METHODS values (others: Compromised's)."""
+    from salmubench.evaluation.scoring import position
     from salmubench.sequential.results import (
         SEQ_METRICS,
         SeqCost,
@@ -207,7 +208,6 @@ def sequential_summary(method: str, seed: int = 0, k: int = 3, budget: float = 5
         SequentialSummary,
         SeqValue,
         Theta0Info,
-        position,
     )
 
     rows = [N_IDS * ROWS_PER_ID // k] * k

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from salmubench.data.views import association_groups
 from salmubench.errors import ConfigError, DataError
 from salmubench.sequential.requests import split_requests
-from salmubench.tuning.validation import association_groups
 
 
 def toy(n_ids: int = 7) -> tuple[list[str], list[str]]:

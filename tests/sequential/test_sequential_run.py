@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from salmubench import recipes
+from salmubench.api import unlearn  # the package root's unlearn: one-shot or, with requests=K, sequential
 from salmubench.errors import ConfigError
 from salmubench.evaluation.evaluator import evaluate
 from salmubench.io_utils import read_json
@@ -18,8 +19,8 @@ from salmubench.progress import ProgressEvent
 from salmubench.sequential.results import read_step, read_summary, step_dir
 from salmubench.sequential.runner import forget_split
 from salmubench.unlearning import UnlearningMethod
-from salmubench.unlearning.api import UNLEARN_FILE, unlearn
 from salmubench.unlearning.base import Budget
+from salmubench.unlearning.execute import UNLEARN_FILE
 from salmubench.unlearning.gradients import named_trainable
 from salmubench.unlearning.registry import ensure_registered
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from salmubench.evaluation.registry import run_metric
+from salmubench.evaluation.scoring import position
 from salmubench.sequential import metrics as M
 from salmubench.sequential.requests import split_requests
-from salmubench.sequential.results import SEQ_KEYS, position
+from salmubench.sequential.results import SEQ_KEYS
 
 DIM = 8
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from salmubench.data import schema as S
-from salmubench.data.io import ShardWriter
+from salmubench.data.writer import ShardWriter
 from salmubench.io_utils import atomic_write_json
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30),

@@ -7,7 +7,7 @@ import copy
 import torch
 
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.models import create_model
 from salmubench.runtime import DistEnv
 from salmubench.training.config import train_config

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.errors import ConfigError
 from salmubench.training.export import export_csv, export_webdataset
 

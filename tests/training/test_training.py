@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.errors import CheckpointError, ConfigError
 from salmubench.training.config import train_config
 from salmubench.training.corpus import batch_positions, corpus_size, total_steps

@@ -5,8 +5,9 @@ from __future__ import annotations
 from salmubench.cli.main import main
 from salmubench.config import build_config
 from salmubench.tuning import search
+from salmubench.tuning.selection import score_proxies
 from salmubench.tuning.spaces import grid
-from salmubench.tuning.validation import PROXY_KEYS, score_proxies
+from salmubench.tuning.validation import PROXY_KEYS
 from salmubench.unlearning.base import Budget
 from salmubench.unlearning.registry import get_method, method_names
 

@@ -10,7 +10,7 @@ from salmubench import recipes
 from salmubench.cli.main import main
 from salmubench.errors import ConfigError
 from salmubench.tuning import search
-from salmubench.tuning.validation import SELECTIONS, score_proxies
+from salmubench.tuning.selection import SELECTIONS, score_proxies
 
 COMP = {"ret_fail": 0.6, "assoc_str": 0.9, "gen_know": 0.5, "inter_id_sim": 0.9, "intra_id_sim": 0.9,
         "retain_sim": 0.8}

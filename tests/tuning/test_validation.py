@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.errors import DataError
+from salmubench.tuning.selection import tuning_budget
 from salmubench.tuning.validation import (
     load_tuning_source,
     make_views,
     split_validation,
-    tuning_budget,
     validation_split,
 )
 from salmubench.unlearning.base import Budget
@@ -100,7 +100,7 @@ def test_holdouts_are_never_read(tiny_dataset_dir, tmp_path):
 
 
 def test_effectiveness_target_on_proxies():
-    from salmubench.tuning.validation import meets_effectiveness_target
+    from salmubench.tuning.selection import meets_effectiveness_target
 
     comp = {"ret_fail": 0.6, "gen_know": 0.5, "inter_id_sim": 0.9, "intra_id_sim": 0.8}
     clean = {"ret_fail": 0.0, "gen_know": 0.5, "inter_id_sim": 0.1, "intra_id_sim": 0.1}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.models import create_model, save_model
 from salmubench.unlearning.data import build_unlearn_data
 

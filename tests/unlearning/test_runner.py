@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from salmubench.data import schema as S
-from salmubench.data.io import load_dataset
+from salmubench.data.loading import load_dataset
 from salmubench.io_utils import read_json
 from salmubench.models import load_model
 from salmubench.unlearning import (

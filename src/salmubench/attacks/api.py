@@ -44,10 +44,13 @@ from salmubench.attacks.results import (
 )
 from salmubench.attacks.scoring import attack_headline, ordered, place, summarise
 from salmubench.data import schema as S
-from salmubench.data.io import SalmuDataset, load_without_holdouts
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.views import load_without_holdouts
 from salmubench.errors import ConfigError, ResultError
 from salmubench.evaluation.protocol import PROTOCOL_NAME, PROTOCOL_VERSION, protocol_hash
+from salmubench.evaluation.reference_cache import ReferenceCache
 from salmubench.evaluation.results import ProtocolInfo
+from salmubench.execution import ExecContext, exec_context
 from salmubench.progress import OnProgress, Task
 from salmubench.runtime import environment, torch_threads
 
@@ -70,18 +73,22 @@ def load_attack_data(spec: str | os.PathLike | SalmuDataset) -> SalmuDataset:
     return spec if isinstance(spec, SalmuDataset) else load_without_holdouts(spec, images="lazy")
 
 
-def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0, device: str = "cpu",
-                batch_size: int = 256, on_progress: OnProgress | None = None
+def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0,
+                context: ExecContext | None = None, batch_size: int = 256
                 ) -> tuple[dict[str, AttackOutput], dict[str, float]]:
-    """Run the named attacks on a loaded model; returns (outputs, seconds per attack)."""
+    """Run the named attacks on a loaded model; returns (outputs, seconds per attack).
+
+    ``context``: device and progress callback (None: ``ExecContext()``, CUDA if available else CPU).
+    """
     from salmubench.evaluation.embed import EmbeddingBank
 
-    bundle.model.to(device).eval()
-    emb = EmbeddingBank(bundle, batch_size=batch_size, device=device)
-    ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=device, batch_size=batch_size,
-                        on_progress=on_progress)
+    context = (context or ExecContext()).resolved()
+    bundle.model.to(context.device).eval()
+    emb = EmbeddingBank(bundle, batch_size=batch_size, device=context.device)
+    ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=context.device, batch_size=batch_size,
+                        on_progress=context.on_progress)
     outputs, seconds = {}, {}
-    task = Task(on_progress, "attacks", len(names)).start()
+    task = Task(context.on_progress, "attacks", len(names)).start()
     for name in names:
         ctx.name = name
         t0 = time.perf_counter()
@@ -93,8 +100,9 @@ def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int
 
 def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir: str | os.PathLike,
            references: str | os.PathLike | None = None, attacks: str | Sequence[str] = "all", seed: int = 0,
-           device: str = "cpu", threads: int | None = None, arch: str | None = None, role: str | None = None,
-           name: str | None = None, batch_size: int = 256, on_progress: OnProgress | None = None) -> AttackResult:
+           context: ExecContext | None = None, arch: str | None = None, role: str | None = None,
+           name: str | None = None, batch_size: int = 256, *, device: str | None = None, threads: int | None = None,
+           on_progress: OnProgress | None = None) -> AttackResult:
     """Attack one model and write ``out_dir/attack.json`` (docs/attacks.md).
 
     Args:
@@ -106,10 +114,13 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
             raw values only.
         attacks: ``"all"`` or attack names.
         seed: the attack seed (the same for every model of a comparison).
-        device / threads / batch_size: execution settings (not recorded in any key).
+        context: execution settings (:class:`salmubench.execution.ExecContext`: device, threads,
+            progress callback with one event per attack and per fine-tuning step); not recorded in
+            any key. The references, when attacked here, run under the same context.
+        arch: open_clip architecture of a bare checkpoint file.
         role / name: provenance (default: the model folder's ``salmubench`` config).
-        on_progress: progress callback (``salmubench.progress``): one event per attack and per
-            fine-tuning step.
+        batch_size: embedding batch size (not recorded in any key).
+        device / threads / on_progress: shorthands for the same fields of ``context`` (not both).
     """
     from salmubench.models import ClipBundle, load_model
 
@@ -117,17 +128,17 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
     if references is not None and not Path(references).is_dir():
         raise ResultError(f"references: no such results folder: {references}")
     start, cpu = time.perf_counter(), time.process_time()
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {threads}")
-    with torch_threads(threads):
-        bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
+    context = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
+    with torch_threads(context.threads):
+        bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch,
+                                                                                  device=context.device)
         data = load_attack_data(data_dir)
-        outputs, seconds = run_attacks(bundle, data, names, seed, device, batch_size, on_progress)
+        outputs, seconds = run_attacks(bundle, data, names, seed, context, batch_size)
         raw = {n: _raw(o) for n, o in outputs.items() if o.available}
         refs = None
         if references is not None:
             refs = {r: _reference(Path(references), r, data, seed, names, bundle.checkpoint_sha256, raw,
-                                  device=device, batch_size=batch_size, on_progress=on_progress)
+                                  context, batch_size)
                     for r in REFERENCE_ROLES}
     cost = {"seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
     result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost)
@@ -140,19 +151,20 @@ def _raw(out: AttackOutput) -> dict[str, tuple[float | None, float]]:
 
 
 def _reference(root: Path, role: str, data: SalmuDataset, seed: int, names: list[str], self_sha: str | None,
-               self_raw: dict, **run_kw: Any) -> tuple[dict, ReferenceInfo]:
-    """The raw attacked values of one reference (read, or computed and cached; module docstring)."""
+               self_raw: dict, context: ExecContext, batch_size: int) -> tuple[dict, ReferenceInfo]:
+    """The raw attacked values of one reference: its ``attack.json`` when that matches
+    (``evaluation.reference_cache``), else attacked now and written there (module docstring)."""
     folder = root / role
     path = folder / ATTACK_FILE
-    if path.is_file():
-        ref = read_attack(path)
-        if _matches(ref, data, seed, names):
-            return ref.raw(), ReferenceInfo(checkpoint_sha256=ref.model.checkpoint_sha256, file=str(path))
-    sha, source = _reference_model(folder, role, path)
-    if self_sha and sha == self_sha:
-        return self_raw, ReferenceInfo(checkpoint_sha256=sha, file="self")
-    wanted = sorted(set(names) | (set(read_attack(path).attacks) if path.is_file() else set()))
-    ref = attack(source, data, folder, attacks=wanted, seed=seed, role=role, name=role, **run_kw)
+    cache = ReferenceCache(path, matches=lambda ref: _matches(ref, data, seed, names), read=read_attack, write=None)
+    ref = cache.lookup()
+    if ref is None:
+        sha, source = _reference_model(folder, role, path)
+        if self_sha and sha == self_sha:
+            return self_raw, ReferenceInfo(checkpoint_sha256=sha, file="self")
+        wanted = sorted(set(names) | (set(read_attack(path).attacks) if path.is_file() else set()))
+        ref = attack(source, data, folder, attacks=wanted, seed=seed, role=role, name=role, context=context,
+                     batch_size=batch_size)  # writes the reference's attack.json: the cache entry
     return ref.raw(), ReferenceInfo(checkpoint_sha256=ref.model.checkpoint_sha256, file=str(path))
 
 

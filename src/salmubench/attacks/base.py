@@ -7,7 +7,7 @@ like the metrics). Its module docstring is its card: threat model, procedure, co
 * It reads the model only through ``ctx.bundle`` and never changes it: attacks that modify weights
   work on ``ctx.copy_model()``.
 * It reads the data only through ``ctx.data``, a dataset without the holdout splits (they are not
-  even opened: :func:`salmubench.attacks.data.load_attack_data`).
+  even opened: :func:`salmubench.attacks.api.load_attack_data`).
 * Every metric value comes from the evaluator's own metric functions on row views of the data
   (``ctx.metric(key, view, emb)`` = ``evaluation.registry.run_metric``), never a second implementation.
 * Its randomness comes from ``ctx.rng(...)`` / ``ctx.seed_for(...)``: streams derived from the attack
@@ -21,8 +21,6 @@ This module imports no torch (the leaderboard reads attack files and must stay t
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from salmubench.seeding import derive_seed, rng_for
 if TYPE_CHECKING:
     import numpy as np
 
-    from salmubench.data.io import SalmuDataset
+    from salmubench.data.dataset import SalmuDataset
     from salmubench.evaluation.embed import EmbeddingBank
     from salmubench.evaluation.registry import MetricOutput
     from salmubench.models import ClipBundle
@@ -93,7 +91,7 @@ class AttackSpec:
     summary: str = ""
 
 
-ATTACKS: Registry[AttackSpec] = Registry("attack")
+ATTACKS: Registry[AttackSpec] = Registry("attack", package="salmubench.attacks.suite")  # loaded on first lookup
 
 
 def register_attack(name: str, kind: Kind, headline: tuple[str, ...], constants: Mapping[str, Any],
@@ -111,12 +109,8 @@ def register_attack(name: str, kind: Kind, headline: tuple[str, ...], constants:
 
 
 def load_attacks() -> Registry[AttackSpec]:
-    """Import every module of ``salmubench.attacks.suite`` (their decorators register)."""
-    from salmubench.attacks import suite
-
-    for info in pkgutil.iter_modules(suite.__path__):
-        importlib.import_module(f"{suite.__name__}.{info.name}")
-    return ATTACKS
+    """The registry with every module of ``salmubench.attacks.suite`` imported (their decorators register)."""
+    return ATTACKS.load()
 
 
 def attack_names() -> list[str]:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from salmubench.data.io import SplitTable
+from salmubench.data.tables import SplitTable
 from salmubench.data.torch_data import PairTensors, iter_batches, tensorize
 from salmubench.evaluation.embed import encode_text_trimmed
 from salmubench.seeding import torch_generator_for

@@ -7,7 +7,8 @@ Positions put a model between the two references **after both went through the s
     leak        = position(AUC) of the membership attack    (mia only measures)
     robustness  = clip(1 - mean(headline positions of the recovery attacks, and the MIA leak), 0, 1)
 
-A position is undefined (None) when the two references are closer than ``MIN_GAP`` under the
+A position is undefined (None) when the two references are closer than ``MIN_GAP`` (1e-3; the one
+rule of :func:`salmubench.evaluation.scoring.position`) under the
 attack: the attack then separates nothing at this scale, and a ratio would only amplify noise.
 
 Membership inference (``mia``): ROC-AUC of scores (members positive), ties counted one half
@@ -22,7 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-MIN_GAP = 1e-3  # |comp - clean| below this: no position (the leaderboard's EPS)
+from salmubench.evaluation.scoring import position
+
 SHALLOW_POSITION = 0.5  # an attack at or above this position (or MIA leak) makes a forgotten method shallow
 FPR = 0.01  # MIA: TPR is read at this false-positive rate
 ORDER = ("relearn", "benign_finetune", "quantize", "paraphrase", "mia")  # display order (others after, by name)
@@ -32,13 +34,6 @@ def ordered(names: Iterable[str]) -> list[str]:
     """Attack names in display order (:data:`ORDER`, then any others alphabetically)."""
     names = set(names)
     return [n for n in ORDER if n in names] + sorted(names - set(ORDER))
-
-
-def position(value: float | None, comp: float | None, clean: float | None) -> float | None:
-    """``(value - clean) / (comp - clean)``; None when an input is missing or the gap is < MIN_GAP."""
-    if value is None or comp is None or clean is None or abs(comp - clean) < MIN_GAP:
-        return None
-    return (value - clean) / (comp - clean)
 
 
 def recovery(after: float | None, before: float | None) -> float | None:

@@ -9,14 +9,15 @@ import sys
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``data`` with its ``generate`` and ``validate`` subcommands."""
-    from salmubench.data.generate.presets import list_presets
+    from salmubench.presets import preset_names
 
     parser = subparsers.add_parser("data", help="generate or validate a SALMU dataset")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     gen = sub.add_parser("generate", help="generate a procedural SALMU dataset in the released layout")
-    gen.add_argument("--preset", default="mini", choices=list_presets(), help="dataset size (default: mini)")
+    gen.add_argument("--preset", default="mini", metavar="{" + ",".join(preset_names()) + "}",
+                     help="dataset size (default: mini)")
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     gen.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
@@ -42,7 +43,9 @@ def _generate(args: argparse.Namespace) -> int:
     from salmubench.config import parse_overrides
     from salmubench.data.generate import generate_dataset
     from salmubench.data.generate.presets import scaled_overrides
+    from salmubench.presets import get_preset
 
+    get_preset(args.preset)  # an unknown name: one line with suggestions
     overrides = scaled_overrides(args.preset, args.limit_identities) if args.limit_identities else {}
     overrides.update(parse_overrides(args.overrides))
     from salmubench.cli.display import progress_display

@@ -66,9 +66,9 @@ def _attacks(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
 
 
 def _presets(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
-    from salmubench.data.generate.presets import describe_presets
+    from salmubench.presets import PRESETS
 
-    return ["name", "description"], [[n, d] for n, d in describe_presets()]
+    return ["name", "description"], [[n, p.description] for n, p in PRESETS.items()]
 
 
 def _recipes(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:

@@ -84,8 +84,10 @@ def build_run_config(args: argparse.Namespace):
     from pydantic import ValidationError
 
     from salmubench.pipeline import RunConfig
+    from salmubench.presets import get_preset
     from salmubench.runtime import default_jobs
 
+    get_preset(args.preset)  # an unknown name: one line with suggestions, before anything is written
     recipe = args.recipe
     budgets = args.budgets
     if budgets is None:  # a full recipe name fixes the budget

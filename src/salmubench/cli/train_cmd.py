@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from salmubench.config import parse_overrides
-from salmubench.training.config import KINDS, PRESETS
+from salmubench.presets import get_preset, preset_names
+from salmubench.training.config import KINDS
 
 
 def add_parser(subparsers) -> None:
@@ -19,7 +20,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--kind", required=True, choices=KINDS, help="which reference model")
     p.add_argument("--data", required=True, metavar="DIR", help="SALMUBench dataset directory")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model folder to create")
-    p.add_argument("--preset", default="mini", choices=list(PRESETS), help="training preset (default: mini)")
+    p.add_argument("--preset", default="mini", metavar="{" + ",".join(preset_names()) + "}",
+                   help="training preset (default: mini)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch-order seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from salmubench.training.fragile import write_fragile_set
     from salmubench.training.reference import read_train_record, train_reference
 
+    get_preset(args.preset)  # an unknown name: one line with suggestions
     overrides = parse_overrides(args.overrides)
     if args.device:
         overrides["device"] = args.device

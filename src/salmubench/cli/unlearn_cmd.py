@@ -50,20 +50,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Call the library with plain keyword arguments and print where the model went."""
     from salmubench.cli.display import progress_display
+    from salmubench.execution import ExecContext
     from salmubench.io_utils import read_json
+    from salmubench.sequential.api import unlearn_sequential
     from salmubench.unlearning.api import UNLEARN_FILE, unlearn
 
-    sequential = {} if args.requests is None else {
-        "requests": args.requests, "request_unit": args.request_unit, "request_seed": args.request_seed,
-        "theta0": args.theta0, "clean": args.clean, "evaluate_steps": not args.no_step_eval}
+    common = {"budget": args.budget, "overrides": parse_overrides(args.overrides), "seed": args.seed,
+              "recipe": None if args.recipe == "none" else args.recipe}
     with progress_display(not args.no_progress) as on_progress:
-        out = unlearn(args.method, args.model, args.data, args.out, budget=args.budget,
-                      overrides=parse_overrides(args.overrides), seed=args.seed,
-                      on_progress=on_progress, device=args.device, threads=args.threads,
-                      recipe=None if args.recipe == "none" else args.recipe, **sequential)
-    if sequential:
-        print_sequential(out)
-        return 0
+        context = ExecContext(device=args.device, threads=args.threads, on_progress=on_progress)
+        if args.requests is not None:
+            out = unlearn_sequential(args.method, args.model, args.data, args.out, args.requests,
+                                     request_unit=args.request_unit, request_seed=args.request_seed,
+                                     theta0=args.theta0, clean=args.clean, evaluate_steps=not args.no_step_eval,
+                                     context=context, **common)
+            print_sequential(out)
+            return 0
+        out = unlearn(args.method, args.model, args.data, args.out, context=context, **common)
     record = read_json(out / UNLEARN_FILE) if (out / UNLEARN_FILE).is_file() else {}
     cost = record.get("cost", {})
     recipe = (record.get("recipe") or {}).get("name") or "none"

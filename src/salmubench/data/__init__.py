@@ -3,6 +3,8 @@
 No torch import here: data work stays light.
 """
 
-from salmubench.data.io import SalmuDataset, SplitTable, load_dataset
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.loading import load_dataset
+from salmubench.data.tables import SplitTable
 
 __all__ = ["SalmuDataset", "SplitTable", "load_dataset"]

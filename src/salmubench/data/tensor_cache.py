@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from salmubench.data.io import SplitTable
+from salmubench.data.tables import SplitTable
 from salmubench.io_utils import atomic_path, cache_root
 
 FORMAT = "salmubench.tensors/1"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from salmubench.data.io import SplitTable
+from salmubench.data.tables import SplitTable
 from salmubench.data.tensor_cache import split_images
 
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from salmubench.data import schema as S
-from salmubench.data.io import SplitTable, decode_image_bytes
+from salmubench.data.tables import SplitTable, decode_image_bytes
 from salmubench.data.tensor_cache import EVAL_MAX_CACHED_BYTES, cached_split_images
 from salmubench.data.torch_data import tokenize
 from salmubench.io_utils import atomic_path, atomic_write_json, cache_root, read_json

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from salmubench.data import schema as S
-from salmubench.data.io import SalmuDataset, load_dataset
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.loading import load_dataset
 from salmubench.errors import ResultError
 from salmubench.evaluation.embed import EmbeddingBank, cache_key, default_cache_dir
 from salmubench.evaluation.protocol import (
@@ -78,9 +79,7 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     bundle.model.to(device)
     data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir, images="lazy")
     reference = _reference_scores(reference_clean, data) if reference_clean else None
-    bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
-                         cache_dir=_bank_dir(bundle, data, cache_dir))
-    prefetch_protocol_splits(bank, data)
+    bank = protocol_bank(bundle, data, device, on_progress, cache_dir, batch_size)
     outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
     bank.save()
     slug = slugify(name or _default_name(model_spec, bundle))
@@ -104,6 +103,17 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     )
     write_result(result, out)
     return result
+
+
+def protocol_bank(bundle, data: SalmuDataset, device: str, on_progress: OnProgress | None = None,
+                  cache_dir: str | os.PathLike | bool | None = None, batch_size: int = 256) -> EmbeddingBank:
+    """The evaluator's EmbeddingBank of ``bundle`` on ``data``: its on-disk cache
+    (:func:`embedding_cache_dir`, shared by every evaluation of the same model and data) and the
+    protocol splits prefetched (:func:`prefetch_protocol_splits`)."""
+    bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
+                         cache_dir=embedding_cache_dir(bundle, data, cache_dir))
+    prefetch_protocol_splits(bank, data)
+    return bank
 
 
 def prefetch_protocol_splits(bank: EmbeddingBank, data: SalmuDataset) -> None:
@@ -193,7 +203,9 @@ def _reference_scores(ref_dir: str | os.PathLike, data: SalmuDataset) -> dict:
     return {"scores": np.asarray(scores, dtype=np.float64), "source": str(ref_dir)}
 
 
-def _bank_dir(bundle, data: SalmuDataset, cache_dir: str | os.PathLike | bool | None) -> Path | None:
+def embedding_cache_dir(bundle, data: SalmuDataset, cache_dir: str | os.PathLike | bool | None) -> Path | None:
+    """The embedding cache folder of a model on a dataset under ``cache_dir`` (None / True: the
+    default root; False, or a model without a checkpoint sha256: no cache)."""
     if cache_dir is False or not bundle.checkpoint_sha256:
         return None
     root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)

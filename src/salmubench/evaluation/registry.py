@@ -9,8 +9,6 @@ same numbers, whatever ran before it (unlike the original evaluator's global num
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ from salmubench.registry import Registry
 from salmubench.seeding import derive_seed, rng_for
 
 if TYPE_CHECKING:
-    from salmubench.data.io import SalmuDataset
+    from salmubench.data.dataset import SalmuDataset
     from salmubench.evaluation.embed import Embeddings
 
 
@@ -57,7 +55,7 @@ class MetricOutput:
 
 
 MetricFn = Callable[[MetricContext], MetricOutput]
-METRICS: Registry[MetricFn] = Registry("metric")
+METRICS: Registry[MetricFn] = Registry("metric", package="salmubench.evaluation.metrics")  # loaded on first lookup
 
 
 def register_metric(key: str) -> Callable[[MetricFn], MetricFn]:
@@ -68,17 +66,13 @@ def register_metric(key: str) -> Callable[[MetricFn], MetricFn]:
 
 
 def load_metrics() -> Registry[MetricFn]:
-    """Import every module of ``salmubench.evaluation.metrics`` (their decorators register)."""
-    from salmubench.evaluation import metrics
-
-    for info in pkgutil.iter_modules(metrics.__path__):
-        importlib.import_module(f"{metrics.__name__}.{info.name}")
-    return METRICS
+    """The registry with every module of ``salmubench.evaluation.metrics`` imported (their decorators register)."""
+    return METRICS.load()
 
 
 def get_metric(key: str) -> MetricFn:
     """The metric function registered as ``key`` (ConfigError with suggestions otherwise)."""
-    return load_metrics().get(key)
+    return METRICS.get(key)
 
 
 def metric_seed(key: str) -> int:

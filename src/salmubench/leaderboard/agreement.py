@@ -3,7 +3,8 @@
 One rule on both sides (issue 12; the numbers of SALMUBENCH.md section 5, the paper's 5x table):
 
 * ``position(m) = (v_m - clean_m) / (comp_m - clean_m)`` for RetFail, InterIdSim and IntraIdSim
-  (0 = at Clean, 1 = at Compromised; below 0 = past Clean);
+  (0 = at Clean, 1 = at Compromised; below 0 = past Clean; undefined, so no tag, when the
+  references are closer than 1e-3: ``evaluation.scoring.position``);
 * ``drop = (comp_GenKnow - v_GenKnow) / comp_GenKnow`` (relative GenKnow drop);
 * **ineffective**: RetFail closes less than half the gap, ``1 - position(RetFail) < 0.5``;
 * **catastrophic**: ``drop > 0.03``;
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from salmubench.evaluation.scoring import position
 
 INEFFECTIVE, CATASTROPHIC, OVER_GENERALISED = "ineffective", "catastrophic", "over-generalised"
 RULE = {"ineffective_progress": 0.5, "catastrophic_relative_drop": 0.03, "overgen_progress": 1.5,
@@ -64,14 +67,10 @@ BASELINES: tuple[Baseline, ...] = (
 )
 
 
-def position(value: float, comp: float, clean: float) -> float:
-    """``(v - clean) / (comp - clean)``: 0 at Clean, 1 at Compromised (0 when the gap is 0)."""
-    gap = comp - clean
-    return (value - clean) / gap if abs(gap) > 1e-12 else 0.0
-
-
-def profile(values: Mapping[str, float], comp: Mapping[str, float], clean: Mapping[str, float]) -> dict[str, float]:
-    """Positions of RetFail / InterIdSim / IntraIdSim and the relative GenKnow drop of one row."""
+def profile(values: Mapping[str, float], comp: Mapping[str, float],
+            clean: Mapping[str, float]) -> dict[str, float | None]:
+    """Positions of RetFail / InterIdSim / IntraIdSim (None where the references' gap is degenerate:
+    ``evaluation.scoring.position``) and the relative GenKnow drop of one row."""
     out = {f"pos_{k}": position(values[k], comp[k], clean[k]) for k in ("ret_fail", "inter_id_sim", "intra_id_sim")}
     gk = comp["gen_know"]
     out["gen_know_drop"] = (gk - values["gen_know"]) / gk if gk > 0 else 0.0
@@ -81,11 +80,12 @@ def profile(values: Mapping[str, float], comp: Mapping[str, float], clean: Mappi
 def tags(prof: Mapping[str, float]) -> list[str]:
     """The failure modes of a :func:`profile` under the one rule (module docstring), in a fixed order."""
     out = []
-    if 1 - prof["pos_ret_fail"] < RULE["ineffective_progress"]:
+    if prof["pos_ret_fail"] is not None and 1 - prof["pos_ret_fail"] < RULE["ineffective_progress"]:
         out.append(INEFFECTIVE)
     if prof["gen_know_drop"] > RULE["catastrophic_relative_drop"]:
         out.append(CATASTROPHIC)
-    if any(1 - prof[f"pos_{k}"] > RULE["overgen_progress"] for k in RULE["overgen_keys"]):
+    positions = [prof[f"pos_{k}"] for k in RULE["overgen_keys"]]
+    if any(p is not None and 1 - p > RULE["overgen_progress"] for p in positions):
         out.append(OVER_GENERALISED)
     return out
 

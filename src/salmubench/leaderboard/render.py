@@ -8,14 +8,11 @@ import json
 import os
 from pathlib import Path
 
+from salmubench.evaluation.protocol import METRICS
 from salmubench.io_utils import atomic_write_bytes, atomic_write_json
 from salmubench.leaderboard.sequential import sequential_markdown
 
-DISPLAY = {
-    "ret_fail": "RetFail", "assoc_str": "AssocStr", "acs": "ACS", "id_zsc": "IdZSC",
-    "core_assoc": "CoreAssoc", "gen_know": "GenKnow", "inter_id_sim": "InterIdSim",
-    "intra_id_sim": "IntraIdSim", "vis_id_int": "VisIdInt", "frag_sim": "FragSim",
-}
+DISPLAY = {m.key: m.display for m in METRICS}  # metric key -> the paper's name (RetFail, ...)
 
 
 def fmt(x: float | None, nd: int = 4) -> str:

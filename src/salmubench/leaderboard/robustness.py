@@ -23,7 +23,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from salmubench.attacks.scoring import (
-    MIN_GAP,
     SHALLOW_POSITION,
     attack_headline,
     is_shallow,
@@ -31,6 +30,7 @@ from salmubench.attacks.scoring import (
     place,
     summarise,
 )
+from salmubench.evaluation.scoring import MIN_GAP
 from salmubench.leaderboard import scoring
 from salmubench.leaderboard.collect import Group
 

@@ -1,6 +1,8 @@
 """Our leaderboard score and failure-mode tags (the paper published neither; see docs/leaderboard.md).
 
-Per-metric scores, each in [0, 1] (1 = on target):
+The per-metric scores, pillars and harmonic mean are the primitives of
+:mod:`salmubench.evaluation.scoring` (also used by tuning, sequential requests and the attacks),
+re-exported here. Per-metric scores, each in [0, 1] (1 = on target):
 
 * efficacy metric m (target: the Clean value)::
 
@@ -30,7 +32,9 @@ Failure-mode tags (SALMUBENCH.md section 5), thresholds in :class:`Thresholds`:
 * ``over-generalised``: AssocStr, InterIdSim or IntraIdSim move past the Clean value by more than
   half the reference gap in the forgetting direction, ``(comp - v) / (comp - clean) > 1.5`` (with the
   paper's numbers: below ``clean - 0.5 * (comp - clean)``): forgetting pushed far past the Clean
-  model, or spilled onto the holdouts. Direction-aware, so a reversed or zero gap never tags.
+  model, or spilled onto the holdouts. Direction-aware, so a reversed gap never tags; a degenerate
+  gap (``|comp - clean| < 1e-3``: gap progress undefined, ``evaluation.scoring.MIN_GAP``) is
+  unmeasured and tags neither this nor ``ineffective``.
 
 Tags describe methods; the two reference rows get none.
 
@@ -44,9 +48,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from salmubench.evaluation.protocol import METRICS
+from salmubench.evaluation.scoring import (  # noqa: F401 - the primitives, re-exported for readers of this module
+    EPS,
+    TAU,
+    efficacy_metric_score,
+    gap_progress,
+    harmonic,
+    metric_scores,
+    pillar,
+    position,
+    utility_metric_score,
+    utility_scale,
+)
 
-EPS = 1e-3  # floor of every normalising scale (a degenerate reference gap)
-TAU = 0.10  # utility: relative tolerance floor of the scale
 EFFICACY_KEYS = tuple(m.key for m in METRICS if m.pillar == "efficacy")
 UTILITY_KEYS = tuple(m.key for m in METRICS if m.pillar == "utility")
 
@@ -80,39 +94,11 @@ class Scores:
     per_metric: dict[str, float] = field(default_factory=dict)
 
 
-def efficacy_metric_score(value: float, comp: float, clean: float) -> float:
-    """``clip(1 - |v - clean| / max(|comp - clean|, EPS), 0, 1)``: closeness to Clean."""
-    scale = max(abs(comp - clean), EPS)
-    return _clip01(1.0 - abs(value - clean) / scale)
-
-
-def utility_scale(comp: float, clean: float) -> float:
-    """``max(|comp - clean|, TAU * |comp|, EPS)``: what a total loss of utility means."""
-    return max(abs(comp - clean), TAU * abs(comp), EPS)
-
-
-def utility_metric_score(value: float, comp: float, clean: float) -> float:
-    """``clip(1 - |v - comp| / utility_scale, 0, 1)``: closeness to Compromised."""
-    return _clip01(1.0 - abs(value - comp) / utility_scale(comp, clean))
-
-
-def harmonic(a: float, b: float) -> float:
-    """Harmonic mean of two scores in [0, 1]; 0 if either is 0."""
-    return 0.0 if a <= 0 or b <= 0 else 2 * a * b / (a + b)
-
-
 def score_row(values: Mapping[str, float], comp: Mapping[str, float], clean: Mapping[str, float]) -> Scores:
     """Per-metric, pillar and combined scores of one row against the two references."""
-    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in EFFICACY_KEYS}
-    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in UTILITY_KEYS}
-    eff = sum(per[k] for k in EFFICACY_KEYS) / len(EFFICACY_KEYS)
-    util = sum(per[k] for k in UTILITY_KEYS) / len(UTILITY_KEYS)
+    per = metric_scores(values, comp, clean, EFFICACY_KEYS, UTILITY_KEYS)
+    eff, util = pillar(per, EFFICACY_KEYS), pillar(per, UTILITY_KEYS)
     return Scores(efficacy=eff, utility=util, combined=harmonic(eff, util), per_metric=per)
-
-
-def gap_progress(value: float, comp: float, clean: float) -> float:
-    """Signed fraction of the Compromised->Clean gap closed: 0 at Compromised, 1 at Clean."""
-    return (comp - value) / (comp - clean) if abs(comp - clean) > 1e-12 else 0.0
 
 
 def failure_tags(
@@ -127,13 +113,13 @@ def failure_tags(
     ``gen_know_n``: size of the GenKnow test set (for the standard-error floor), if known.
     """
     tags = []
-    if "ret_fail" in values and gap_progress(values["ret_fail"], comp["ret_fail"], clean["ret_fail"]) \
-            < thresholds.ineffective_progress:
+    closed = gap_progress(values["ret_fail"], comp["ret_fail"], clean["ret_fail"]) if "ret_fail" in values else None
+    if closed is not None and closed < thresholds.ineffective_progress:
         tags.append(INEFFECTIVE)
     if "gen_know" in values and _genknow_collapsed(values["gen_know"], comp["gen_know"], thresholds, gen_know_n):
         tags.append(CATASTROPHIC)
-    if any(gap_progress(values[k], comp[k], clean[k]) > 1 + thresholds.overgen_margin
-           for k in thresholds.overgen_keys if k in values):
+    overgen = [gap_progress(values[k], comp[k], clean[k]) for k in thresholds.overgen_keys if k in values]
+    if any(g is not None and g > 1 + thresholds.overgen_margin for g in overgen):
         tags.append(OVER_GENERALISED)
     return tags
 
@@ -149,6 +135,3 @@ def rank(scores: Sequence[float]) -> list[int]:
     """Competition ranks (1 = best; ties share a rank) of scores, higher is better."""
     return [1 + sum(other > s for other in scores) for s in scores]
 
-
-def _clip01(x: float) -> float:
-    return min(1.0, max(0.0, x))

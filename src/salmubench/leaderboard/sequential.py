@@ -24,7 +24,8 @@ import numpy as np
 
 from salmubench.config import config_hash
 from salmubench.errors import ResultError
-from salmubench.leaderboard import scoring
+from salmubench.evaluation import scoring
+from salmubench.evaluation.scoring import position
 from salmubench.sequential.results import SEQ_METRICS, SequentialSummary, find_summaries, read_summary
 
 
@@ -124,7 +125,7 @@ def _worst(m, curve: list[float | None], refs: dict) -> dict | None:
         return None
     i = best[1]
     comp, clean = refs["compromised"][m.key][i], refs["clean"][m.key][i]
-    pos = None if clean is None or abs(comp - clean) < 1e-3 else (curve[i] - clean) / (comp - clean)
+    pos = position(curve[i], comp, clean)
     return {"step": i + 1, "value": curve[i], "position": pos, "score": best[0] if clean is not None else None}
 
 

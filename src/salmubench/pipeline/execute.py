@@ -4,7 +4,6 @@ other in this process, ``parallel.py`` several at once in worker processes; both
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from salmubench.pipeline.cache import StageCache
 from salmubench.pipeline.config import RunConfig
 from salmubench.pipeline.plan import Stage
 from salmubench.pipeline.stages import StageFns
+from salmubench.registry import unknown_name_message
 
 DONE, CACHED, FAILED, SKIPPED = "done", "cached", "failed", "skipped"
 
@@ -63,9 +63,7 @@ def resolve_methods(cfg: RunConfig, fns: StageFns) -> list[str]:
             continue
         available = list(fns.methods())
         if spec not in available:
-            close = difflib.get_close_matches(spec, available, n=3)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown method {spec!r}.{hint} Available: {', '.join(available)}")
+            raise ConfigError(unknown_name_message("unknown method", spec, available))
         names.append(spec)
     return list(dict.fromkeys(names))
 

@@ -1,7 +1,8 @@
 """Concurrent stages (``salmubench run --jobs N``): the same stage graph, several stages at once.
 
-The parent process (:func:`run_concurrent`) walks the plan in order and starts every stage whose
-dependencies have ended, up to ``jobs`` at a time; the leaderboard starts once everything else has ended.
+The parent process (:func:`run_concurrent`, driving a :class:`ConcurrentScheduler`) walks the plan in
+order and starts every stage whose dependencies have ended, up to ``jobs`` at a time; the leaderboard
+starts once everything else has ended.
 Deciding (skipped / cached / run), the done-markers and the failure logs stay in the parent, exactly as
 in the one-process runner (runner.py), so caching, ``--redo`` and resume behave the same.
 
@@ -37,7 +38,7 @@ import time
 import traceback
 from multiprocessing import connection as mp_connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from salmubench.errors import ConfigError
 from salmubench.pipeline.cache import StageCache
@@ -60,6 +61,15 @@ PROGRESS_EVERY_S = 0.1  # a worker sends a task's progress at most this often (a
 POLL_S = 0.5  # the parent wakes at least this often (a worker that died without a word)
 
 
+class _Job(NamedTuple):
+    """A stage running in a slot: its cache key, whether it is redone, and when it was sent."""
+
+    stage: Stage
+    key: dict
+    redo: bool
+    start: float
+
+
 class _Slot:
     """One of the ``jobs`` places a stage can run: a worker process (started when first needed, again
     if it died), bound to one device of the list."""
@@ -68,7 +78,7 @@ class _Slot:
         self.index, self.device = index, device
         self.proc = None
         self.conn = None
-        self.job: tuple[Stage, dict, bool, float] | None = None  # (stage, key, redo, start) while busy
+        self.job: _Job | None = None  # while busy
 
     def start(self, ctx, init: tuple, env: dict[str, str]) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -107,108 +117,151 @@ def run_concurrent(cfg: RunConfig, fns: StageFns, methods: list[str], stages: li
     except Exception as exc:  # noqa: BLE001 - any pickling failure means the same thing
         raise ConfigError(f"jobs={cfg.jobs} needs picklable stage functions ({one_line(exc)}); "
                           f"use jobs=1 with these") from None
-    jobs = cfg.jobs
-    devices = list(cfg.devices or [cfg.device])
-    slots = [_Slot(i, devices[i % len(devices)]) for i in range(jobs)]
-    ctx = mp.get_context("spawn")
-    init = (stage_threads(cfg.threads), cfg.model_dump(mode="json"), methods, fns_blob,
-            logging.getLogger().getEffectiveLevel(), os.getpid())
-    env = worker_environment(jobs, stage_threads(cfg.threads))
-    last = [-1]
+    ConcurrentScheduler(cfg, fns_blob, methods, stages, cache, report, root, view).run()
 
-    def free_slot() -> _Slot | None:
+
+class ConcurrentScheduler:
+    """The parent's side of one concurrent run: it submits the stages whose dependencies have ended to
+    idle slots, collects what the workers answer (progress, results, deaths), and ends every stage in
+    ``report`` and the view; :meth:`run` drives it to the end (or stops every worker on an error)."""
+
+    def __init__(self, cfg: RunConfig, fns_blob: bytes, methods: list[str], stages: list[Stage],
+                 cache: StageCache, report: RunReport, root: Path, view) -> None:
+        self.redo, self.stages, self.cache, self.report, self.root, self.view = (
+            cfg.redo, stages, cache, report, root, view)
+        self.devices = list(cfg.devices or [cfg.device])
+        self.slots = [_Slot(i, self.devices[i % len(self.devices)]) for i in range(cfg.jobs)]
+        self.ctx = mp.get_context("spawn")
+        threads = stage_threads(cfg.threads)
+        self.init = (threads, cfg.model_dump(mode="json"), methods, fns_blob,
+                     logging.getLogger().getEffectiveLevel(), os.getpid())
+        self.env = worker_environment(cfg.jobs, threads)
+        self.last_pick = -1  # index of the slot picked last (round-robin among equally busy devices)
+        self.pending = list(stages)  # not started yet, in plan order
+        self.ended: dict[str, StageStatus] = {}
+
+    # ---- the loop
+    def run(self) -> None:
+        """Submit and collect until every stage has ended; then stop the workers and sort the report
+        into plan order. Any error (Ctrl-C included) terminates the workers and is re-raised."""
+        order = {s.id: i for i, s in enumerate(self.stages)}
+        try:
+            while True:
+                self.submit_ready()
+                busy = self.running()
+                if not busy:
+                    if self.pending:  # cannot happen with a valid plan (dependencies come first)
+                        raise RuntimeError(f"stages waiting on nothing: {[s.id for s in self.pending]}")
+                    break
+                self.collect(busy)
+        except BaseException:
+            self.stop_workers(now=True)
+            raise
+        self.stop_workers(now=False)
+        self.report.statuses.sort(key=lambda s: order.get(s.id, len(order)))
+
+    def running(self) -> list[_Slot]:
+        return [sl for sl in self.slots if sl.job is not None]
+
+    def stop_workers(self, now: bool) -> None:
+        for slot in self.slots:
+            slot.stop(now=now)
+
+    # ---- submitting
+    def submit_ready(self) -> None:
+        """Start every pending stage that can start now, in plan order, while a slot is idle; a stage
+        decided without running (skipped, cached) ends here at once."""
+        for stage in list(self.pending):
+            if not self._ready(stage):
+                continue
+            slot = self._pick_slot()
+            if slot is None:
+                return
+            self.pending.remove(stage)
+            self.view.begin(stage, len(self.ended), self.stages, self.cache)
+            decision = decide(stage, self.cache, self.report, self.redo)
+            if isinstance(decision, StageStatus):
+                self._end(stage, decision)
+                continue
+            key, resume, redo = decision
+            slot.start(self.ctx, self.init, self.env)
+            slot.conn.send((stage.id, resume, slot.device))
+            slot.job = _Job(stage, key, redo, time.perf_counter())
+
+    def _ready(self, stage: Stage) -> bool:
+        """Its dependencies have ended (and, for an ``after_all`` stage, everything else has too)."""
+        if any(d not in self.ended for d in stage.deps):
+            return False
+        return not (stage.after_all and (self.running() or any(s is not stage for s in self.pending)))
+
+    def _pick_slot(self) -> _Slot | None:
         """An idle slot: on the least busy device, among equals the next one after the last pick."""
-        idle = [slots[(last[0] + 1 + k) % jobs] for k in range(jobs)]
+        jobs = len(self.slots)
+        idle = [self.slots[(self.last_pick + 1 + k) % jobs] for k in range(jobs)]
         idle = [sl for sl in idle if sl.job is None]
         if not idle:
             return None
-        busy = {d: sum(1 for sl in slots if sl.job is not None and sl.device == d) for d in devices}
+        busy = {d: sum(1 for sl in self.slots if sl.job is not None and sl.device == d) for d in self.devices}
         best = min(idle, key=lambda sl: busy[sl.device])
-        last[0] = best.index
+        self.last_pick = best.index
         return best
 
-    order = {s.id: i for i, s in enumerate(stages)}
-    pending = list(stages)
-    ended: dict[str, StageStatus] = {}
+    # ---- collecting
+    def collect(self, busy: list[_Slot]) -> None:
+        """Wait (at most POLL_S) for a busy worker to say something or die; handle every message."""
+        mp_connection.wait([sl.conn for sl in busy] + [sl.proc.sentinel for sl in busy], timeout=POLL_S)
+        for slot in busy:
+            while slot.job is not None and slot.conn.poll():
+                self._receive(slot)
+            if slot.job is not None and not slot.proc.is_alive():
+                self._receive(slot)  # died without a result: EOF
 
-    def end(stage: Stage, status: StageStatus) -> None:
-        ended[stage.id] = status
-        report.statuses.append(status)
-        view.end(stage, status)
-
-    def running() -> list[_Slot]:
-        return [sl for sl in slots if sl.job is not None]
-
-    def launch() -> None:
-        for stage in list(pending):
-            if any(d not in ended for d in stage.deps):
-                continue
-            if stage.after_all and (running() or any(s is not stage for s in pending)):
-                continue
-            slot = free_slot()
-            if slot is None:
-                return
-            pending.remove(stage)
-            view.begin(stage, len(ended), stages, cache)
-            decision = decide(stage, cache, report, cfg.redo)
-            if isinstance(decision, StageStatus):
-                end(stage, decision)
-                continue
-            key, resume, redo = decision
-            slot.start(ctx, init, env)
-            slot.conn.send((stage.id, resume, slot.device))
-            slot.job = (stage, key, redo, time.perf_counter())
-
-    def receive(slot: _Slot) -> None:
-        stage, key, redo, t0 = slot.job
+    def _receive(self, slot: _Slot) -> None:
+        """One message of ``slot``'s worker: progress, a result, an interrupt; or its death (EOF)."""
         try:
             msg = slot.conn.recv()
         except (EOFError, OSError):  # the worker died mid-stage (killed, out of memory, a crash in C)
-            slot.proc.join(timeout=5)
-            code = slot.proc.exitcode
-            slot.job = None
-            slot.stop(now=True)
-            end(stage, failed(stage, root, f"worker process died (exit code {code})",
-                              f"the worker process of stage {stage.id} died with exit code {code}\n",
-                              time.perf_counter() - t0))
+            self._worker_died(slot)
             return
         if msg[0] == "progress":
-            if view.on_progress is not None:
-                _, task, done, total, text = msg
-                view.on_progress(ProgressEvent(f"{stage.id}: {task}", done, total, text))
-            return
-        if msg[0] == "interrupt":  # KeyboardInterrupt raised inside the stage
+            self._progress(slot.job.stage, msg)
+        elif msg[0] == "interrupt":  # KeyboardInterrupt raised inside the stage
             raise KeyboardInterrupt(msg[1])
-        out = msg[1]
+        else:
+            self._result(slot, msg[1])
+
+    def _progress(self, stage: Stage, msg: tuple) -> None:
+        """A worker's progress event to the view, its task named by the stage."""
+        if self.view.on_progress is not None:
+            _, task, done, total, text = msg
+            self.view.on_progress(ProgressEvent(f"{stage.id}: {task}", done, total, text))
+
+    def _result(self, slot: _Slot, out: dict[str, Any]) -> None:
+        """The end of a stage the worker ran: done (its done-marker written) or failed (its log)."""
+        stage, key, redo, _t0 = slot.job
         slot.job = None
         if out["ok"]:
-            status = finished(stage, cache, report, key, redo, out["seconds"], out["info"])
+            status = finished(stage, self.cache, self.report, key, redo, out["seconds"], out["info"])
         else:
-            status = failed(stage, root, out["error"], out["traceback"], out["seconds"])
+            status = failed(stage, self.root, out["error"], out["traceback"], out["seconds"])
         status.resources = out["resources"] | {"device": slot.device}
-        end(stage, status)
+        self._end(stage, status)
 
-    try:
-        while True:
-            launch()
-            busy = running()
-            if not busy:
-                if pending:  # cannot happen with a valid plan (dependencies come first)
-                    raise RuntimeError(f"stages waiting on nothing: {[s.id for s in pending]}")
-                break
-            mp_connection.wait([sl.conn for sl in busy] + [sl.proc.sentinel for sl in busy], timeout=POLL_S)
-            for slot in busy:
-                while slot.job is not None and slot.conn.poll():
-                    receive(slot)
-                if slot.job is not None and not slot.proc.is_alive():
-                    receive(slot)  # died without a result: EOF
-    except BaseException:
-        for slot in slots:
-            slot.stop(now=True)
-        raise
-    for slot in slots:
-        slot.stop(now=False)
-    report.statuses.sort(key=lambda s: order.get(s.id, len(order)))
+    def _worker_died(self, slot: _Slot) -> None:
+        """The worker's stage fails; the slot starts a fresh worker when next used."""
+        stage, t0 = slot.job.stage, slot.job.start
+        slot.proc.join(timeout=5)
+        code = slot.proc.exitcode
+        slot.job = None
+        slot.stop(now=True)
+        self._end(stage, failed(stage, self.root, f"worker process died (exit code {code})",
+                                f"the worker process of stage {stage.id} died with exit code {code}\n",
+                                time.perf_counter() - t0))
+
+    def _end(self, stage: Stage, status: StageStatus) -> None:
+        self.ended[stage.id] = status
+        self.report.statuses.append(status)
+        self.view.end(stage, status)
 
 
 # ---- the worker side -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` 
   (the ``unlearn.json`` record: ``cost``, ``params``, ``config_hash``, ``recipe``)
 * ``unlearn_sequential(method, model_dir, clean_dir, data_dir, out_dir, budget, overrides, seed, requests,
   request_unit, request_seed, theta0, on_progress, device, threads, recipe) -> dict`` writes ``out_dir/sequential.json``
-  (docs/sequential.md; returns the summary's cost)
+  (``sequential.api.unlearn_sequential``, docs/sequential.md; returns the summary's cost)
 * ``methods() -> list[str]``: the registered unlearning methods
 * ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device, threads) -> dict``
   writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
@@ -71,15 +71,16 @@ EXECUTION_FIELDS = ("device", "threads", "workers", "checkpoint_every", "keep_ch
 
 
 def _data_config(preset: str) -> dict:
-    from salmubench.data.generate import GENERATOR_VERSION, get_preset
+    from salmubench.data.generate import GENERATOR_VERSION
+    from salmubench.presets import get_preset
 
-    return get_preset(preset).model_dump(mode="json") | {"generator_version": GENERATOR_VERSION}
+    return get_preset(preset).data.model_dump(mode="json") | {"generator_version": GENERATOR_VERSION}
 
 
 def _train_config(preset: str) -> dict:
-    from salmubench.training.config import train_config
+    from salmubench.presets import get_preset
 
-    cfg = train_config(preset).model_dump(mode="json")
+    cfg = get_preset(preset).train.model_dump(mode="json")
     return {k: v for k, v in cfg.items() if k not in EXECUTION_FIELDS}
 
 
@@ -153,12 +154,12 @@ def _unlearn_sequential(method: str, model_dir: Path, clean_dir: Path, data_dir:
                         overrides: dict, seed: int, requests: int, request_unit: str, request_seed: int, theta0: str,
                         on_progress: OnProgress | None, device: str | None, threads: int | None = None,
                         recipe: str | None = None) -> dict:
+    from salmubench.sequential.api import unlearn_sequential
     from salmubench.sequential.results import read_summary
-    from salmubench.unlearning.api import unlearn
 
-    out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device, threads=threads, recipe=recipe, requests=requests, request_unit=request_unit,
-                  request_seed=request_seed, theta0=theta0, clean=clean_dir)
+    out = unlearn_sequential(method, model_dir, data_dir, out_dir, requests, budget=budget, overrides=overrides,
+                             seed=seed, recipe=recipe, request_unit=request_unit, request_seed=request_seed,
+                             theta0=theta0, clean=clean_dir, on_progress=on_progress, device=device, threads=threads)
     return {"cost": read_summary(out).cost.model_dump(mode="json")}
 
 

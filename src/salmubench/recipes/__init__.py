@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from salmubench.errors import ConfigError
+from salmubench.registry import unknown_name_message
 
 RECIPE_SCHEMA = "salmubench.recipe/1"
 DEFAULT_PROTOCOL = "structured"  # decided in docs/tuning.md ("Which recipe is the default")
@@ -99,12 +100,7 @@ def load_recipe(name: str) -> Recipe:
     """The shipped recipe ``name``; a one-line ConfigError listing the available ones otherwise."""
     files = _files()
     if name not in files:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(files), n=2)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown recipe {name!r}.{hint} Available: {', '.join(sorted(files)) or '(none)'}, "
-                          f"{NO_RECIPE}")
+        raise ConfigError(unknown_name_message("unknown recipe", name, sorted(files), n=2, also=[NO_RECIPE]))
     return parse_recipe(files[name].read_bytes(), f"recipe {name}")
 
 

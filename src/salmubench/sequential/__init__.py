@@ -5,7 +5,9 @@
   the leaderboard reads them);
 * :mod:`~salmubench.sequential.metrics`: the metrics after each request (the evaluator's metric
   functions on row views);
-* :mod:`~salmubench.sequential.runner`: the loop behind ``salmubench.unlearn(..., requests=K)``.
+* :mod:`~salmubench.sequential.api`: the public entry, ``unlearn_sequential`` (what
+  ``salmubench.unlearn(..., requests=K)`` calls);
+* :mod:`~salmubench.sequential.runner`: its loop, one method run per request.
 
 Importing this package loads no torch.
 """

@@ -2,7 +2,7 @@
 
 As ``tuning.validation.proxy_metrics`` does, every row-restricted value is ``run_metric(key, view, emb)``
 on a view of the dataset whose ``forget`` split is a subset of the forget rows
-(``tuning.validation.with_forget``), so the distractor rule, tie rule, seeds and cosine code are the
+(``data.views.with_forget``), so the distractor rule, tie rule, seeds and cosine code are the
 evaluator's. The full-split metrics are ``run_metric`` on the dataset itself. After the last request
 the ``requested`` view is the whole forget split in its own order, so its values are the evaluator's
 values of the same model (a test checks it).
@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from salmubench.data.io import SalmuDataset
+from salmubench.data.dataset import SalmuDataset
+from salmubench.evaluation.scoring import position
 from salmubench.sequential.requests import RequestSplit
-from salmubench.sequential.results import SEQ_METRICS, SeqValue, position
+from salmubench.sequential.results import SEQ_METRICS, SeqValue
 
 
 @dataclass
@@ -29,7 +30,7 @@ class RowViews:
     def view(self, rows: str, step: int) -> SalmuDataset | None:
         """The dataset view of ``rows`` ("requested" / "pending") after step ``step``; None when empty;
         ``rows == "all"``: the dataset itself."""
-        from salmubench.tuning.validation import with_forget
+        from salmubench.data.views import with_forget
 
         if rows == "all":
             return self.ds

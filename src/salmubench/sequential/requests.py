@@ -4,7 +4,7 @@ A request is a set of whole *units*:
 
 * ``identity``: all forget rows of one person (a person asks to be forgotten);
 * ``association``: all forget rows of one (identity, attribute type) association
-  (``tuning.validation.association_groups``: every image and paraphrase of "name + city").
+  (``data.views.association_groups``: every image and paraphrase of "name + city").
 
 The split is a pure function of the forget rows' identity ids and attribute types, K, the unit and the
 request seed: the units, sorted, are permuted with ``rng_for(seed, "requests", unit)`` and cut into K
@@ -82,7 +82,7 @@ def split_requests(identity_ids: Sequence[str | None], attributes: Sequence[str 
         unit: ``identity`` or ``association``.
         seed: request seed.
     """
-    from salmubench.tuning.validation import association_groups
+    from salmubench.data.views import association_groups
 
     check_unit(unit)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:

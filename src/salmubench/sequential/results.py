@@ -34,7 +34,6 @@ STEP_FILE = "step.json"
 REFERENCES_FILE = "references.json"
 STEPS_DIR = "steps"
 THETA0 = ("previous", "original")
-POSITION_EPS = 1e-3  # no position when the references are closer than this on the rows (as the attacks)
 
 
 @dataclass(frozen=True)
@@ -67,13 +66,6 @@ SEQ_METRICS: tuple[SeqMetric, ...] = (
 )
 SEQ_KEYS = tuple(m.key for m in SEQ_METRICS)
 SEQ_BY_KEY = {m.key: m for m in SEQ_METRICS}
-
-
-def position(value: float | None, comp: float | None, clean: float | None) -> float | None:
-    """``(value − clean) / (comp − clean)``: 0 = Clean, 1 = Compromised; None when undefined."""
-    if value is None or comp is None or clean is None or abs(comp - clean) < POSITION_EPS:
-        return None
-    return (value - clean) / (comp - clean)
 
 
 class _Strict(BaseModel):

@@ -3,6 +3,14 @@
 Precedence: code defaults < preset < ``overrides`` (``--set key=value``). The resolved config is
 written to ``train.json`` and hashed; ``--resume`` refuses a checkpoint made with another config.
 
+``arch`` is a registered open_clip architecture name (ours, open_clip's), or a path to an open_clip
+model config JSON of your own (``--set arch=path/to/my-arch.json``; or a folder holding exactly one):
+it is registered with ``open_clip.add_model_config`` and the model is named by the file's stem
+(``models.factory.resolve_arch``). ``train.json`` records ``arch`` as given (the path), but the config
+hash (:func:`train_config_hash`) takes a path arch by its content: ``{"name": stem, "model_cfg": the
+file's JSON}`` in place of the path, so moving the file does not change the hash (editing it does).
+A name's hash is ``config_hash(cfg)``, unchanged.
+
 Presets:
     * ``tiny``  -- the ``salmu-test`` architecture, a few dozen steps: tests and smoke runs.
     * ``mini``  -- the embedded default: ``salmu-tiny`` on the generator's ``mini`` data, CPU, minutes.
@@ -18,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from salmubench.config import StrictModel, build_config
+from salmubench.config import StrictModel, build_config, config_hash
 from salmubench.errors import ConfigError
 
 Kind = Literal["compromised", "clean"]
@@ -28,7 +36,7 @@ KINDS: tuple[str, ...] = ("compromised", "clean")
 class TrainConfig(StrictModel):
     """Hyper-parameters of one reference-model training run (identical for Compromised and Clean)."""
 
-    arch: str = "salmu-tiny"  # open_clip architecture name (ours: salmu-test, salmu-tiny; or ViT-B-16)
+    arch: str = "salmu-tiny"  # open_clip architecture (ours: salmu-test, salmu-tiny; ViT-B-16) or a .json path
     epochs: float = Field(12.0, gt=0)  # passes over the *Compromised* corpus; sets the step count of both
     steps: int | None = Field(None, ge=1)  # explicit optimizer step count (overrides ``epochs``)
     batch_size: int = Field(256, ge=2)  # global batch (split over DDP ranks)
@@ -75,3 +83,13 @@ def train_config(preset: str = "mini", overrides: dict[str, Any] | None = None) 
     if preset not in PRESETS:
         raise ConfigError(f"unknown training preset {preset!r}; available: {', '.join(PRESETS)}")
     return build_config(TrainConfig, {**PRESETS[preset], **(overrides or {})}, what="training config")
+
+
+def train_config_hash(cfg: TrainConfig) -> str:
+    """The config hash of a training run: ``config_hash(cfg)``, with a path ``arch`` taken by its
+    content (``models.factory.arch_identity``; a missing or invalid file is a ConfigError naming arch)."""
+    from salmubench.models.factory import arch_identity, is_arch_file
+
+    if not is_arch_file(cfg.arch):
+        return config_hash(cfg)
+    return config_hash(cfg.model_dump(mode="json") | {"arch": arch_identity(cfg.arch)})

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import torch
 
 from salmubench.data import schema as S
-from salmubench.data.io import SalmuDataset, SplitTable
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.tables import SplitTable
 from salmubench.data.tensor_cache import split_images
 from salmubench.data.torch_data import tokenize
 from salmubench.errors import DataError

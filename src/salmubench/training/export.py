@@ -25,7 +25,8 @@ import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from salmubench.data.io import SplitTable, load_dataset
+from salmubench.data.loading import load_dataset
+from salmubench.data.tables import SplitTable
 from salmubench.errors import ConfigError
 from salmubench.io_utils import atomic_path, atomic_write_json, check_out_dir
 from salmubench.seeding import rng_for

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from salmubench.data import schema as S
-from salmubench.data.io import SplitTable, load_dataset, resolve_dataset_dir
+from salmubench.data.loading import load_dataset, resolve_dataset_dir
+from salmubench.data.tables import SplitTable
 from salmubench.data.tensor_cache import image_batches
 from salmubench.data.torch_data import tokenize
 from salmubench.errors import DataError

@@ -17,15 +17,15 @@ from typing import Any
 
 import torch
 
-from salmubench.config import config_hash
-from salmubench.data.io import SalmuDataset, load_dataset
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.loading import load_dataset
 from salmubench.errors import ConfigError
 from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.models import ClipBundle, create_model, save_model
 from salmubench.progress import OnProgress, Task
 from salmubench.runtime import DistEnv, barrier, default_threads, environment, init_distributed, rank_device
 from salmubench.training.checkpointing import TrainState, list_checkpoints, remove_checkpoints
-from salmubench.training.config import KINDS, TrainConfig, train_config
+from salmubench.training.config import KINDS, TrainConfig, train_config, train_config_hash
 from salmubench.training.corpus import Corpus, build_corpus, corpus_size, total_steps
 from salmubench.training.loop import LoopResult, make_optimizer, resume_state, train_loop
 
@@ -75,7 +75,7 @@ def _record(kind: str, preset: str, seed: int, cfg: TrainConfig, ds: SalmuDatase
         "preset": preset,
         "seed": seed,
         "config": cfg.model_dump(mode="json"),
-        "config_hash": config_hash(cfg),
+        "config_hash": train_config_hash(cfg),
         "steps": result.total_steps,
         "epochs_over_own_corpus": round(result.total_steps * cfg.batch_size / len(corpus), 3),
         "seconds": round(seconds, 2),
@@ -118,6 +118,7 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
     out = check_out_dir(out_dir, "out_dir", inputs={"data_dir": data_dir})
     if _check_out_dir(out, resume):
         return out
+    chash = train_config_hash(cfg)  # first: a path arch that is missing or invalid fails here, in one line
     env = init_distributed(cfg.device)
     if cfg.batch_size % env.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by the {env.world_size} ranks")
@@ -128,13 +129,12 @@ def train_reference(kind: str, data_dir: str | os.PathLike, out_dir: str | os.Pa
     ds = load_dataset(data_dir, images="lazy" if cfg.in_memory else "memory")
     bundle = create_model(cfg.arch, seed=seed, device="cpu")
     on_progress = on_progress if env.is_main else None
-    title = f"{kind} ({cfg.arch})"
+    title = f"{kind} ({bundle.arch})"
     prep_task = Task(on_progress, f"preparing {title}", corpus_size(ds, kind, 1)).start()
     corpus = build_corpus(ds, kind, bundle, cfg, progress=prep_task.advance)
     steps = total_steps(ds, cfg)
     bundle.model.to(device)
     optimizer = make_optimizer(bundle.model, cfg)
-    chash = config_hash(cfg)
     state = resume_state(out, bundle.model, optimizer, chash) if resume else TrainState()
     model = _wrap_ddp(bundle.model, env, device)
     prep = time.perf_counter() - t0
@@ -157,7 +157,7 @@ def _finish(out: Path, bundle: ClipBundle, kind: str, preset: str, seed: int, cf
             corpus: Corpus, result: LoopResult, env: DistEnv, prep: float) -> None:
     bundle.model.eval()
     digest = save_model(bundle, out, extra={"role": kind, "seed": seed, "preset": preset,
-                                            "config_hash": config_hash(cfg), "data_fingerprint": ds.fingerprint})
+                                            "config_hash": train_config_hash(cfg), "data_fingerprint": ds.fingerprint})
     atomic_write_json(out / TRAIN_JSON, _record(kind, preset, seed, cfg, ds, corpus, result, digest, env, prep))
     remove_checkpoints(out)
 

@@ -1,7 +1,7 @@
 """Grid search of a method's hyperparameters on the validation slice (``salmubench tune``).
 
 A **trial** = unlearn V_A from the Compromised model with one override dict (the method's code
-defaults plus the grid point), with the step-matched budget of :func:`~.validation.tuning_budget`,
+defaults plus the grid point), with the step-matched budget of :func:`~.selection.tuning_budget`,
 then compute the proxy metrics of :mod:`.validation` and score them with the leaderboard's
 functions against the Compromised and Clean models' proxy values. The chosen config is the trial
 of highest score (rounded to 4 decimals); ties go to the cheaper trial (fewer forward + backward
@@ -33,22 +33,25 @@ from typing import Any
 
 from salmubench.config import build_config, config_hash
 from salmubench.errors import ConfigError
+from salmubench.evaluation.reference_cache import keyed_json
 from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.progress import OnProgress, Task
 from salmubench.runtime import resolve_device, torch_threads
-from salmubench.tuning.spaces import grid
-from salmubench.tuning.validation import (
+from salmubench.tuning.selection import (
     DEFAULT_SELECTION,
     SELECTIONS,
-    VALIDATION_VERSION,
-    ValidationViews,
     check_selection,
-    load_tuning_source,
-    make_views,
     meets_effectiveness_target,
-    proxy_metrics,
     score_proxies,
     tuning_budget,
+)
+from salmubench.tuning.spaces import grid
+from salmubench.tuning.validation import (
+    VALIDATION_VERSION,
+    ValidationViews,
+    load_tuning_source,
+    make_views,
+    proxy_metrics,
     validation_split,
 )
 
@@ -94,28 +97,19 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     clean_bundle = load_model(clean, device=device)
     key = config_hash({"version": VALIDATION_VERSION, "comp": comp.checkpoint_sha256,
                        "clean": clean_bundle.checkpoint_sha256, "data": ds.fingerprint, "split": split.digest})
-    path = Path(out_dir) / REFERENCES_FILE
-    cached = _read_if(path, key)
-    if cached is None:
+
+    def compute() -> dict[str, Any]:
         refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device))
                 for name, b in (("compromised", comp), ("clean", clean_bundle))}
-        atomic_write_json(path, {"key": key, "split": {**split.counts(), "digest": split.digest},
-                                 "models": {"compromised": str(model), "clean": str(clean)}, **refs})
-    else:
-        refs = {name: cached[name] for name in ("compromised", "clean")}
+        return {"key": key, "split": {**split.counts(), "digest": split.digest},
+                "models": {"compromised": str(model), "clean": str(clean)}, **refs}
+
+    record = keyed_json(Path(out_dir) / REFERENCES_FILE, key).get_or_compute(compute)
+    refs = {name: record[name] for name in ("compromised", "clean")}
     data = build_unlearn_data(views.a, comp.preprocess, comp.tokenizer)
     return TuneSetup(bundle=comp, clean_sha256=clean_bundle.checkpoint_sha256, views=views, data=data,
                      n_forget=len(ds.forget), budget=float(budget), seed=seed, fingerprint=ds.fingerprint,
                      references=refs, device=device, selection=selection)
-
-
-def _read_if(path: Path, key: str) -> dict | None:
-    """The JSON at ``path`` if it is readable and records ``key``; else None."""
-    try:
-        record = read_json(path)
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("key") == key else None
 
 
 def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
@@ -210,7 +204,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         params = build_config(cls.config_cls, overrides, what=f"{method} config").model_dump(mode="json")
         key = trial_key(setup, method, params)
         path = folder / f"{key}.json"
-        record = _read_if(path, key)
+        record = keyed_json(path, key).lookup()
         cached = record is not None
         if record is None:
             record = {"key": key, **run_trial(setup, method, overrides)}
@@ -297,7 +291,7 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
 
             results[name] = tune_method(setup, name, out, on_trial=hook)
     summary_key = f"{setup.views.split.digest}:{budget}:{seed}:{selection}"
-    previous = _read_if(out / SUMMARY_FILE, summary_key) or {}
+    previous = keyed_json(out / SUMMARY_FILE, summary_key).lookup() or {}
     chosen = dict(previous.get("chosen") or {})
     chosen.update({m: {"overrides": r["chosen"]["overrides"], **r["chosen"]["scores"]} for m, r in results.items()})
     atomic_write_json(out / SUMMARY_FILE, {"schema": TUNE_SCHEMA, "key": summary_key, "budget": budget,

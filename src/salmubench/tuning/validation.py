@@ -25,46 +25,33 @@ Proxy metrics of a model (:func:`proxy_metrics`), computed by the evaluator's ow
 | ``gen_know`` | zero-shot top-1 on the ``zeroshot`` split (shared with the reported GenKnow) | Compromised |
 | ``retain_sim`` | mean cos on ``retain_disjoint`` (FragSim's fallback: the view has no fragile set) | Compromised |
 
-Two selection protocols score the same proxies (:data:`SELECTIONS`): ``structured`` uses the
-holdout stand-ins (``inter_id_sim``, ``intra_id_sim``), ``forget-retain`` models a benchmark without
-holdouts (utility from ``gen_know`` and ``retain_sim`` only).
-
-The tuning run unlearns V_A with the usual retain data and the budget rescaled so that it makes
-exactly as many optimiser steps as the real run on the whole forget set (:func:`tuning_budget`).
+How the proxies are scored and a trial chosen (the two selection protocols) is
+:mod:`salmubench.tuning.selection`; the step-matched budget of the V_A run is
+:func:`salmubench.tuning.selection.tuning_budget`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from salmubench.data import schema as S
-from salmubench.data.io import SalmuDataset, SplitTable, load_dataset
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.views import forget_attributes, load_without_holdouts, with_forget
 from salmubench.errors import DataError
 from salmubench.seeding import rng_for
 
 VALIDATION_VERSION = 2  # bump when the split rule or a proxy definition changes (invalidates caches)
-HOLDOUT_SPLITS = (S.HOLDOUT_ASSOCIATION, S.HOLDOUT_IDENTITY)
 PROXY_KEYS = ("ret_fail", "assoc_str", "gen_know", "inter_id_sim", "intra_id_sim", "retain_sim")
-EFFICACY_PROXIES = ("ret_fail", "assoc_str")
-UTILITY_PROXIES = ("gen_know", "inter_id_sim", "intra_id_sim")
 # which view of the data each proxy is computed on, and the evaluator metric that computes it;
 # retain_sim: FragSim on a view without a fragile set = mean cos over all of retain_disjoint
 PROXY_VIEWS = {"ret_fail": ("a", "ret_fail"), "assoc_str": ("a", "assoc_str"), "gen_know": ("a", "gen_know"),
                "intra_id_sim": ("b", "assoc_str"), "inter_id_sim": ("other", "assoc_str"),
                "retain_sim": ("a", "frag_sim")}
-# selection protocols (docs/tuning.md, "Two selection protocols"): (efficacy proxies, utility proxies)
-SELECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "structured": (EFFICACY_PROXIES, UTILITY_PROXIES),
-    "forget-retain": (EFFICACY_PROXIES, ("gen_know", "retain_sim")),
-}
-DEFAULT_SELECTION = "structured"
 
 
 @dataclass(frozen=True)
@@ -141,82 +128,22 @@ def _split_identity(rows: list[int], attributes: list[str | None], rng: np.rando
     return sides
 
 
-def tuning_budget(budget: float, n_forget: int, n_tune: int, forget_batch_size: int) -> float:
-    """Budget for the V_A run so it makes as many optimiser steps as ``budget`` on the full forget set.
-
-    ``budget_tune = steps(budget, |forget|) / ceil(|V_A| / B)``, i.e. ``budget · |forget| / |V_A|``
-    up to the batch rounding, chosen so that ``Budget(budget_tune).steps(|V_A|, B)`` equals
-    ``Budget(budget).steps(|forget|, B)`` exactly.
-    """
-    from salmubench.unlearning.base import Budget
-
-    if n_tune <= 0:
-        raise DataError("tuning: the unlearning slice V_A is empty")
-    steps = Budget(budget).steps(n_forget, forget_batch_size)
-    return steps / max(1, math.ceil(n_tune / forget_batch_size))
-
-
-# ---- reading the data (never the holdouts) -------------------------------------------------------
-
-
-TUNING_SPLITS = (S.FORGET, S.RETAIN_SYNTH, *S.EXTRA_SPLITS)  # never a holdout
+TUNING_SPLITS = (S.FORGET, S.RETAIN_SYNTH, *S.EXTRA_SPLITS)  # never a holdout, never an attack split
 
 
 def load_tuning_source(spec: str | os.PathLike) -> SalmuDataset:
     """The dataset with only the splits tuning may read (``TUNING_SPLITS``): forget, retain_synth and the
     extra splits ``general_retain`` and ``zeroshot`` (not the MIA non-members ``unseen``).
 
-    ``load_dataset(spec, splits=TUNING_SPLITS)``: the holdout shards are not even opened (a test
-    replaces them with garbage); with a manifest the fingerprint is the full dataset's.
+    ``data.views.load_without_holdouts`` without the attack splits: the holdout shards are not even
+    opened (a test replaces them with garbage); with a manifest the fingerprint is the full dataset's.
     """
-    return load_dataset(spec, splits=TUNING_SPLITS)
-
-
-def association_groups(identity_ids: list[str | None], attributes: list[str | None]) -> dict[tuple[str, str], list[int]]:
-    """Forget rows grouped by association ``(identity, attribute type)``, keys sorted.
-
-    The unit the validation slice alternates and the relearning attack samples (docs/attacks.md).
-    Rows of unknown type form one ``"unknown"`` association per identity; rows without an identity
-    are left out.
-    """
-    if len(identity_ids) != len(attributes):
-        raise DataError("association_groups: identity_ids and attributes differ in length")
-    groups: dict[tuple[str, str], list[int]] = {}
-    for row, (ident, attr) in enumerate(zip(identity_ids, attributes, strict=True)):
-        if ident:
-            groups.setdefault((ident, attr or "unknown"), []).append(row)
-    return dict(sorted(groups.items()))
-
-
-def forget_attributes(ds: SalmuDataset) -> list[str | None]:
-    """Attribute type of every forget row (``data_field``), None when unknown."""
-    return [ds.attribute_of(f) for f in ds.forget.file_names]
+    return load_without_holdouts(spec, skip_extra=S.ATTACK_SPLITS)
 
 
 def validation_split(ds: SalmuDataset, seed: int = 0) -> ValidationSplit:
     """:func:`split_validation` of a dataset's forget split."""
     return split_validation(ds.forget.identity_ids, forget_attributes(ds), seed=seed)
-
-
-def with_forget(ds: SalmuDataset, rows: tuple[int, ...] | list[int], tag: str) -> SalmuDataset:
-    """A view of ``ds`` whose ``forget`` split is the given forget rows (other splits shared).
-
-    The view keeps the split name ``forget`` so embeddings and metrics treat the rows exactly as
-    the evaluator treats forget rows; its fingerprint is derived from the parent's and ``tag``.
-    """
-    return with_forget_table(ds, ds.forget.take(list(rows), name=S.FORGET), tag)
-
-
-def with_forget_table(ds: SalmuDataset, table: SplitTable, tag: str) -> SalmuDataset:
-    """A view of ``ds`` whose ``forget`` split is ``table`` (other splits shared, holdouts and the
-    fragile set dropped).
-
-    ``table`` is renamed ``forget``: embeddings and metrics treat its rows as forget rows (the
-    recovery attacks use this for forget rows with new captions, and for the MIA non-members).
-    """
-    view = ds.with_splits({S.FORGET: table.with_table(table.table, name=S.FORGET)}, tag=f"{tag}:{len(table)}",
-                          drop=HOLDOUT_SPLITS)
-    return dataclasses.replace(view, fragile_ids=None)
 
 
 @dataclass(frozen=True)
@@ -255,53 +182,3 @@ def proxy_metrics(views: ValidationViews, emb) -> dict[str, float]:
             raise DataError("tuning views must not carry a fragile set (retain_sim reads all of retain_disjoint)")
         out[key] = float(run_metric(metric, data, emb).value)
     return out
-
-
-def check_selection(selection: str) -> str:
-    """``selection`` if it is a protocol of :data:`SELECTIONS`; else a one-line ConfigError."""
-    if selection not in SELECTIONS:
-        from salmubench.errors import ConfigError
-
-        raise ConfigError(f"unknown selection protocol {selection!r}; available: {', '.join(SELECTIONS)}")
-    return selection
-
-
-def score_proxies(values: dict[str, float], comp: dict[str, float], clean: dict[str, float],
-                  selection: str = DEFAULT_SELECTION) -> dict[str, float]:
-    """Leaderboard scoring (``leaderboard/scoring.py``) of proxy values under one selection protocol.
-
-    ``E = mean(e_k)`` over the protocol's efficacy proxies (closeness to Clean), ``U = mean(u_k)``
-    over its utility proxies (closeness to Compromised), ``score = 2EU / (E + U)``. structured:
-    ``U = mean(u_gen_know, u_inter, u_intra)``; forget-retain: ``U = mean(u_gen_know, u_retain_sim)``.
-    A proxy whose value is -1 for both references (no zeroshot split) is left out of its pillar.
-    """
-    from salmubench.leaderboard.scoring import efficacy_metric_score, harmonic, utility_metric_score
-
-    efficacy_keys, utility_keys = SELECTIONS[check_selection(selection)]
-
-    def usable(k: str) -> bool:
-        return not (comp[k] == -1 and clean[k] == -1)
-
-    per = {k: efficacy_metric_score(values[k], comp[k], clean[k]) for k in efficacy_keys}
-    per |= {k: utility_metric_score(values[k], comp[k], clean[k]) for k in utility_keys if usable(k)}
-    eff = float(np.mean([per[k] for k in efficacy_keys]))
-    util = float(np.mean([per[k] for k in utility_keys if k in per]))
-    return {"efficacy": eff, "utility": util, "score": harmonic(eff, util),
-            **{f"s_{k}": v for k, v in per.items()}}
-
-
-def meets_effectiveness_target(values: dict[str, float], comp: dict[str, float],
-                               clean: dict[str, float]) -> dict[str, bool]:
-    """The effectiveness target of the method defaults (docs/tuning.md), checked on proxy values
-    (informative; not used to choose).
-
-    RetFail within 10% of the Compromised->Clean gap from Clean; GenKnow within 1 point (0.01) of
-    Compromised; InterIdSim and IntraIdSim within 25% of the Compromised values.
-    """
-    gap = abs(comp["ret_fail"] - clean["ret_fail"])
-    tol = 1e-9  # the bounds are inclusive: 246/600 vs 252/600 is exactly 1 point, not 1.0000000000000009
-    checks = {"ret_fail": values["ret_fail"] <= clean["ret_fail"] + 0.1 * gap + tol,
-              "gen_know": abs(values["gen_know"] - comp["gen_know"]) <= 0.01 + tol,
-              "inter_id_sim": abs(values["inter_id_sim"] - comp["inter_id_sim"]) <= 0.25 * abs(comp["inter_id_sim"]),
-              "intra_id_sim": abs(values["intra_id_sim"] - comp["intra_id_sim"]) <= 0.25 * abs(comp["intra_id_sim"])}
-    return {**checks, "all": all(checks.values())}

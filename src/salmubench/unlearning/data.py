@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from salmubench.data import schema as S
-from salmubench.data.io import SalmuDataset, SplitTable
+from salmubench.data.dataset import SalmuDataset
+from salmubench.data.tables import SplitTable
 from salmubench.data.torch_data import PairTensors, tensorize, tokenize
 from salmubench.errors import DataError
 

@@ -1,7 +1,7 @@
 """Run one method on a model with cost accounting, and save an unlearned model folder.
 
 Shared by the one-shot run (``unlearning.api.unlearn``) and the sequential one
-(``salmubench.sequential.runner``), so both apply a method, count its cost and write their model
+(``salmubench.sequential.runner``, a floor above), so both apply a method, count its cost and write their model
 folders the same way.
 """
 

@@ -24,7 +24,6 @@ import importlib.util
 import inspect
 import re
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,13 @@ from salmubench.errors import ConfigError
 from salmubench.registry import Registry
 from salmubench.unlearning.base import Runtime, UnlearningMethod
 
-METHODS: Registry[type[UnlearningMethod]] = Registry("method")
 ENTRY_POINT_GROUP = "salmubench.methods"
 BUILTIN_PACKAGE = "salmubench.unlearning.methods"
-_loaded = False
-_plugin_errors: dict[str, str] = {}  # entry-point name -> why it could not be loaded
+# built-ins, then entry points, loaded on the first lookup; an entry point's object is checked and adopted
+METHODS: Registry[type[UnlearningMethod]] = Registry(
+    "method", package=BUILTIN_PACKAGE, entry_points=ENTRY_POINT_GROUP, base=UnlearningMethod,
+    adopt=lambda name, obj, origin: _adopt(_as_method(obj, origin), name, origin))
+_plugin_errors = METHODS.plugin_errors  # entry-point name -> why it could not be loaded
 _external: dict[type[UnlearningMethod], str] = {}  # external class -> its spec or entry point
 
 
@@ -47,8 +48,7 @@ def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[Unlear
     add = METHODS.register(name)  # checks the name's form now
 
     def decorator(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
-        if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
-            raise TypeError(f"@register_method({name!r}) must decorate an UnlearningMethod subclass")
+        METHODS.check(name, cls)  # TypeError unless an UnlearningMethod subclass (before cls.name is set)
         _check_free(name, cls)
         cls.name = name
         return add(cls)
@@ -58,8 +58,8 @@ def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[Unlear
 
 def _check_free(name: str, cls: type) -> None:
     """ConfigError if ``name`` is already taken by another class (a built-in or an earlier external)."""
-    if name in METHODS and METHODS.get(name) is not cls:
-        other = METHODS.get(name)
+    other = METHODS.peek(name)  # loads nothing: this runs while the built-ins are being imported
+    if other is not None and other is not cls:
         where = "a built-in method" if other.__module__.startswith(BUILTIN_PACKAGE) else f"{other.__module__}"
         raise ConfigError(f"method name {name!r} of {cls.__module__}.{cls.__qualname__} clashes with {where} "
                           f"({other.__qualname__}); register it under another name")
@@ -67,12 +67,7 @@ def _check_free(name: str, cls: type) -> None:
 
 def load_methods() -> None:
     """Import every built-in method module, then the ``salmubench.methods`` entry points (once)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    importlib.import_module(BUILTIN_PACKAGE)  # its __init__ imports every method module
-    load_entry_points()
+    METHODS.load()
 
 
 def load_entry_points() -> None:
@@ -81,16 +76,7 @@ def load_entry_points() -> None:
     A plugin that fails to load (import error, not a method, name clash) does not break the others:
     a warning is issued and looking its name up raises the reason.
     """
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = _as_method(ep.load(), f"entry point {ep.name} = {ep.value}")
-            _adopt(cls, ep.name, f"entry point {ep.name} = {ep.value}")
-        except Exception as exc:  # noqa: BLE001 - any plugin failure becomes one line
-            message = str(exc) if isinstance(exc, ConfigError) else f"{exc.__class__.__name__}: {exc}"
-            _plugin_errors[ep.name] = f"method plugin {ep.name!r} ({ep.value}) could not be loaded: {message}"
-            warnings.warn(_plugin_errors[ep.name], stacklevel=2)
+    METHODS.load_entry_points()
 
 
 def _as_method(obj: Any, what: str) -> type[UnlearningMethod]:
@@ -187,9 +173,7 @@ def resolve_method(method: str) -> type[UnlearningMethod]:
     """The method class named by ``method``: a registered name or an external spec (module docstring)."""
     load_methods()
     if not is_spec(method):
-        if method in _plugin_errors and method not in METHODS:
-            raise ConfigError(_plugin_errors[method])
-        return METHODS.get(method)
+        return METHODS.get(method)  # for a plugin that failed to load: why
     source, _, attr = method.rpartition(":")
     if not source or not attr:
         raise ConfigError(f"method spec {method!r}: expected path/to/file.py:Class or package.module:Class")

@@ -36,7 +36,7 @@ import numpy as np
 from salmubench.attacks.base import AttackContext, AttackOutput, Measure, register_attack
 from salmubench.attacks.scoring import FPR, roc_auc, tpr_at_fpr
 from salmubench.data import schema as S
-from salmubench.tuning.validation import with_forget_table
+from salmubench.data.views import with_forget_table
 
 BLIND_FOLDS = 5
 BLIND_C = 1.0

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from salmubench.attacks.base import AttackContext, AttackOutput, Measure, register_attack
 from salmubench.data import schema as S
-from salmubench.tuning.validation import with_forget, with_forget_table
+from salmubench.data.views import with_forget, with_forget_table
 
 STYLES = ("question", "keyvalue", "narrative")
 TEMPLATES: dict[str, tuple[str, ...]] = {

@@ -9,7 +9,7 @@ Hu et al., "Jogging the Memory of Unlearned LLMs Through Targeted Relearning Att
 **Procedure.**
 
 1. Split the forget associations (identity x attribute type, as the tuning slice groups them:
-   ``tuning.validation.association_groups``) with the attack seed into a relearn part R
+   ``data.views.association_groups``) with the attack seed into a relearn part R
    (``R_SHARE`` of the associations, at least one) and the rest P. The split depends only on the
    data and the seed, so every model is attacked on the same R and measured on the same P.
 2. Fine-tune a copy of the model on the R pairs with the CLIP loss (``attacks/finetune.py``: Adam,
@@ -32,7 +32,7 @@ import numpy as np
 from salmubench.attacks.base import AttackContext, AttackOutput, Measure, register_attack
 from salmubench.attacks.finetune import batch_plan, finetune
 from salmubench.data.torch_data import tensorize
-from salmubench.tuning.validation import association_groups, forget_attributes, with_forget
+from salmubench.data.views import association_groups, forget_attributes, with_forget
 
 R_SHARE = 0.10  # share of the forget associations the attacker relearns
 STEPS = 20  # optimizer steps (the attacker's budget; re-chosen on the v8 references, docs/attacks.md)

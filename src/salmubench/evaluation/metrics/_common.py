@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from salmubench.data.io import SplitTable
+from salmubench.data.tables import SplitTable
 from salmubench.errors import DataError
 
 

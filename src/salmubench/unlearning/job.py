@@ -1,0 +1,74 @@
+"""The front half every unlearning entry shares: method, recipe, config, output folder, run identity.
+
+``salmubench.unlearning.api.unlearn`` (one shot) and ``salmubench.sequential.api.unlearn_sequential``
+(K deletion requests) both start with :func:`prepare_job`, so a method name, a recipe, ``overrides``
+and an output folder are resolved and checked by one piece of code, and both hash the same
+:meth:`UnlearnJob.identity` (the sequential entry adds its own block to it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from salmubench import recipes
+from salmubench.config import build_config
+from salmubench.io_utils import check_out_dir
+from salmubench.unlearning.base import Budget, MethodConfig, UnlearningMethod
+from salmubench.unlearning.execute import run_identity
+from salmubench.unlearning.registry import get_method
+
+
+@dataclass(frozen=True)
+class UnlearnJob:
+    """A resolved unlearning request, before any model or data is loaded.
+
+    Attributes:
+        cls: the method class (registered or external).
+        cfg: its config: code defaults, then the recipe's values, then ``overrides``.
+        recipe: the recipe record (which recipe gave which values), or None for code defaults.
+        budget: forget-set passes.
+        seed: the run seed.
+        out: the checked output folder.
+    """
+
+    cls: type[UnlearningMethod]
+    cfg: MethodConfig
+    recipe: dict[str, Any] | None
+    budget: Budget
+    seed: int
+    out: Path
+
+    @property
+    def method(self) -> str:
+        return self.cls.name
+
+    def identity(self, base_sha256: str | None, data_fingerprint: str) -> dict[str, Any]:
+        """What identifies the run (``unlearning.execute.run_identity``): hashed into ``config_hash``."""
+        return run_identity(self.cls, self.cfg, self.budget, self.seed, base_sha256, data_fingerprint, self.recipe)
+
+    def instance(self, runtime) -> UnlearningMethod:
+        """A fresh method object on this job's config (one per run or per request)."""
+        return self.cls(self.cfg, runtime)
+
+
+def local_path(spec: str | os.PathLike) -> Path:
+    """A model spec as a path (``local-dir:`` prefix dropped), for the output-folder check."""
+    return Path(str(spec).removeprefix("local-dir:"))
+
+
+def prepare_job(method: str, out_dir: str | os.PathLike, budget: float = 1.0, overrides: dict[str, Any] | None = None,
+                seed: int = 0, recipe: str | None = recipes.DEFAULT,
+                inputs: dict[str, str | os.PathLike | None] | None = None) -> UnlearnJob:
+    """Resolve ``method`` (``unlearning.registry.get_method``), apply ``recipe`` then ``overrides``
+    (``recipes.apply``; unknown keys fail naming the valid ones), validate the config and ``budget``,
+    and check ``out_dir`` (``io_utils.check_out_dir``: a folder, none of ``inputs``)."""
+    cls = get_method(method)
+    overrides, recipe_record = recipes.apply(recipe, cls.name, float(budget), overrides)
+    cfg = build_config(cls.config_cls, overrides, what=f"{cls.name} config")
+    budget_obj = Budget(float(budget))
+    paths = {name: local_path(p) for name, p in (inputs or {}).items() if p is not None}
+    out = check_out_dir(out_dir, "out_dir", inputs=paths)
+    return UnlearnJob(cls=cls, cfg=cfg, recipe=recipe_record, budget=budget_obj, seed=seed, out=out)
