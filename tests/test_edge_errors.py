@@ -57,7 +57,7 @@ def test_checkpoint_shapes_are_checked_against_the_config(mismatched_model, tiny
     for argv in (["eval", "--model", str(mismatched_model), "--data", str(tiny_dataset_dir), "--out",
                   str(tmp_path / "e"), "--no-cache", "--quiet"],
                  ["unlearn", "--method", "finetune", "--model", str(mismatched_model), "--data", str(tiny_dataset_dir),
-                  "--out", str(tmp_path / "u"), "--no-progress"]):
+                  "--out", str(tmp_path / "u"), "--no-progress", "--recipe", "none"]):  # no recipe fits this config
         assert "weights do not match" in one_line_error(capsys, main(argv))
 
 

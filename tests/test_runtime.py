@@ -91,7 +91,8 @@ def test_every_output_file_carries_the_same_environment_record_and_progress_reac
     generate_dataset(data, preset="tiny", on_progress=collect("generate"), workers=1)
     model = train_reference("compromised", data, tmp_path / "comp", preset="tiny", overrides={"steps": 4},
                             on_progress=collect("train"))
-    out = unlearn("neg_grad", model, data, tmp_path / "neg_grad", threads=1, on_progress=collect("unlearn"))
+    out = unlearn("neg_grad", model, data, tmp_path / "neg_grad", threads=1, on_progress=collect("unlearn"),
+                  recipe=None)  # the tiny preset's salmu-test: the default recipe (salmu-tiny's) is refused
     result = evaluate(out, data, tmp_path / "result", cache_dir=False, on_progress=collect("evaluate"))
     records = [read_json(model / "train.json")["env"], read_json(out / "unlearn.json")["env"],
                result.model_dump(mode="json")["env"]]

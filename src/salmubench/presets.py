@@ -27,9 +27,15 @@ class Preset(BaseModel):
     description: str  # one line with the main sizes (``salmubench ls presets``)
     data: data_presets.PresetConfig
     train: training_config.TrainConfig
+    recipe: str | None = "default"  # what `run`'s default recipe spec means on this preset (RECIPE_OF_PRESET)
 
 
 PRESETS: Registry[Preset] = Registry("preset", sort=False)  # in table order: tiny, mini, paper
+# The recipe spec "default" of `salmubench run` on each preset. The shipped recipes were tuned on the
+# mini preset's architecture (salmu-tiny at 32 px), and a recipe is never applied to another one
+# (recipes.check_fit), so the presets of other architectures run the code defaults ("none"), which
+# every unlearn.json records with its note (docs/tuning.md, "Recipes and architectures").
+RECIPE_OF_PRESET = {"tiny": "none", "mini": "default", "paper": "none"}
 
 
 def _register_all() -> None:
@@ -39,7 +45,8 @@ def _register_all() -> None:
     descriptions = dict(data_presets.describe_presets())
     for name, data in data_presets.PRESETS.items():
         PRESETS.register(name)(Preset(name=name, description=descriptions[name], data=data,
-                                      train=training_config.train_config(name)))
+                                      train=training_config.train_config(name),
+                                      recipe=RECIPE_OF_PRESET.get(name, "default")))
 
 
 _register_all()

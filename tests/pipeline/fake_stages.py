@@ -43,6 +43,8 @@ class Fakes:
         self.die_on: set[str] = set()  # -> the process exits at once (a worker killed mid-stage)
         self.resumed: list[bool] = []
         self.train_sleep = 0.0  # seconds each training takes (to see two stages overlap)
+        self.model_dirs: list[str] = []  # the model each stage function was given (in this process)
+        self.extra: list[dict] = []  # keywords beyond the embedded tier's (arch, imagenet of a given run)
 
     def _hook(self, tag: str, extra: str = "") -> None:
         self.calls[tag] += 1
@@ -76,8 +78,10 @@ class Fakes:
         return {"seconds": 1.0}
 
     def evaluate(self, model_dir, data_dir, out_dir, role, name, run_info, reference_clean, on_progress, device,
-                 threads=None):
+                 threads=None, **extra):
         self._hook(f"eval:{name}")
+        self.model_dirs.append(str(model_dir))
+        self.extra.append({"stage": f"eval:{name}", **extra})
         if role == "compromised":
             res = make_result(COMPROMISED, role=role, name=name, sha="c" * 64)
         elif role == "clean":
@@ -94,8 +98,10 @@ class Fakes:
         return {}
 
     def unlearn(self, method, model_dir, data_dir, out_dir, budget, overrides, seed, on_progress, device,
-                threads=None, recipe=None):
+                threads=None, recipe=None, **extra):
         self._hook(f"unlearn:{method}@{budget:g}/{seed}", f"threads={threads} device={device}")
+        self.model_dirs.append(str(model_dir))
+        self.extra.append({"stage": f"unlearn:{method}", **extra})
         if on_progress is not None:
             on_progress(ProgressEvent("unlearn steps", 1, 1, "loss 0.5"))
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +110,9 @@ class Fakes:
                 "config_hash": "h" + method}
 
     def attack(self, model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device,
-               threads=None):
+               threads=None, **extra):
         self._hook(f"attack:{name}")
+        self.extra.append({"stage": f"attack:{name}", **extra})
         assert (references is None) == (role in ("compromised", "clean"))
         if references is not None:  # the references were attacked first
             assert all((Path(references) / r / "attack.json").is_file() for r in ("compromised", "clean"))
@@ -115,7 +122,8 @@ class Fakes:
         return {"seconds": 0.1}
 
     def unlearn_sequential(self, method, model_dir, clean_dir, data_dir, out_dir, budget, overrides, seed, requests,
-                           request_unit, request_seed, theta0, on_progress, device, threads=None, recipe=None):
+                           request_unit, request_seed, theta0, on_progress, device, threads=None, recipe=None,
+                           **extra):
         from salmubench.sequential.results import write_record
 
         assert Path(clean_dir).name == "clean" and Path(model_dir).name == "compromised"

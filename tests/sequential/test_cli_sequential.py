@@ -10,7 +10,7 @@ def test_unlearn_requests_prints_one_row_per_request(seq_models, tiny_dataset_di
     out = tmp_path / "seq"
     assert main(["unlearn", "--method", "finetune", "--model", str(comp), "--data", str(tiny_dataset_dir),
                  "--out", str(out), "--requests", "2", "--request-unit", "association", "--clean", str(clean),
-                 "--threads", "1", "--no-progress"]) == 0
+                 "--threads", "1", "--no-progress", "--recipe", "none"]) == 0
     text = capsys.readouterr().out
     assert "finetune · 2 association requests (seed 0) · theta0 previous" in text
     assert " 1/2 " in text and " 2/2 " in text and "PendingSim (=Comp.)" in text and "(one shot: 4)" in text
@@ -20,7 +20,7 @@ def test_unlearn_requests_prints_one_row_per_request(seq_models, tiny_dataset_di
 def test_unlearn_requests_errors_are_one_line(seq_models, tiny_dataset_dir, tmp_path, capsys):
     comp, _ = seq_models
     base = ["unlearn", "--method", "finetune", "--model", str(comp), "--data", str(tiny_dataset_dir),
-            "--out", str(tmp_path / "x"), "--no-progress"]
+            "--out", str(tmp_path / "x"), "--no-progress", "--recipe", "none"]
     assert main([*base, "--requests", "500"]) == 2
     err = capsys.readouterr().err
     assert err == "error: 500 requests need at least 500 identity units; the forget split has 21\n"

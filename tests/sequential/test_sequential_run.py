@@ -93,7 +93,7 @@ def test_a_request_sees_only_its_rows_and_theta0_follows_the_setting(theta0, spy
                                                                      tiny_dataset, tmp_path):
     comp, _ = seq_models
     out = unlearn(spy, comp, tiny_dataset_dir, tmp_path / "spy", requests=4, request_unit="association",
-                  request_seed=5, theta0=theta0, evaluate_steps=False, seed=11)
+                  request_seed=5, theta0=theta0, evaluate_steps=False, seed=11, recipe=None)
     split = forget_split(tiny_dataset, 4, "association", 5)
     forget_files = tiny_dataset.forget.file_names
     holdouts = set(tiny_dataset.holdout_association.file_names) | set(tiny_dataset.holdout_identity.file_names)
@@ -123,7 +123,7 @@ def test_a_request_sees_only_its_rows_and_theta0_follows_the_setting(theta0, spy
 
 def test_a_killed_run_resumes_at_the_next_request(seq_models, tiny_dataset_dir, tmp_path):
     comp, clean = seq_models
-    args = dict(requests=3, clean=clean, seed=1)
+    args = dict(requests=3, clean=clean, seed=1, recipe=None)  # salmu-test: the default recipe is refused
 
     class Killed(Exception):
         pass
@@ -160,7 +160,8 @@ def test_a_killed_run_resumes_at_the_next_request(seq_models, tiny_dataset_dir, 
 
 def test_records_are_self_describing(seq_models, tiny_dataset_dir, tmp_path):
     comp, clean = seq_models
-    out = unlearn("finetune", comp, tiny_dataset_dir, tmp_path / "ft", requests=3, clean=clean, budget=2.0)
+    out = unlearn("finetune", comp, tiny_dataset_dir, tmp_path / "ft", requests=3, clean=clean, budget=2.0,
+                  recipe=None)
     summary, record = read_summary(out), read_json(out / UNLEARN_FILE)
     assert record["complete"] and record["sequential"]["requests"]["k"] == 3 and record["sequential"]["theta0"] == {
         "setting": "previous", "role": None}
@@ -190,4 +191,4 @@ def test_one_line_errors(seq_models, tiny_dataset_dir, tmp_path):
                           ({"request_unit": "row"}, "request_unit 'row' is not one of identity, association"),
                           ({"requests": 500}, "500 requests need at least 500 identity units")):
         with pytest.raises(ConfigError, match=match):
-            unlearn("finetune", comp, tiny_dataset_dir, tmp_path / "x", **{"requests": 2, **kwargs})
+            unlearn("finetune", comp, tiny_dataset_dir, tmp_path / "x", **{"requests": 2, "recipe": None, **kwargs})

@@ -49,7 +49,7 @@ def test_doc_method_runs_through_unlearn_eval_and_leaderboard(method_file, compr
     spec = f"{method_file}:CosineDiff"
     out = tmp_path / "models" / "cosine_diff"
     assert main(["unlearn", "--method", spec, "--model", str(compromised_dir), "--data", str(unlearn_data_dir),
-                 "--out", str(out), "--threads", "1", "--no-progress"]) == 0
+                 "--out", str(out), "--threads", "1", "--no-progress", "--recipe", "none"]) == 0  # salmu-test model
     record = json.loads((out / "unlearn.json").read_text())
     assert record["method"] == "cosine_diff" and record["steps"] >= 1
     assert record["method_source"]["origin"] == spec and len(record["method_source"]["sha256"]) == 64
@@ -62,7 +62,8 @@ def test_doc_method_runs_through_unlearn_eval_and_leaderboard(method_file, compr
                      str(results / role), "--role", role, "--name", role, "--no-cache", "--quiet"]) == 0
     assert main(["leaderboard", str(results), "--quiet"]) == 0
     rows = json.loads((results / "leaderboard.json").read_text())["rows"]
-    assert [r["name"] for r in rows] == ["Compromised", "Clean", "cosine_diff"]
+    # eval read the model's unlearn.json, so the row knows its budget (issue 21: provenance)
+    assert [r["name"] for r in rows] == ["Compromised", "Clean", "cosine_diff@1x"]
 
 
 def test_doc_test_snippet_runs_the_contract_checks(method_file, unlearn_data_dir, compromised_dir, unlearn_data,

@@ -178,13 +178,14 @@ def test_empty_retain_is_refused_for_retain_methods(bundle, unlearn_data):
 
 
 def test_unlearn_resumes_and_redoes_on_changes(compromised_dir, unlearn_data_dir, tmp_path):
-    out = unlearn("neg_grad", compromised_dir, unlearn_data_dir, tmp_path / "m", budget=0.5)
+    # recipe=None: a salmu-test model, on which "default" (the code defaults, tuned on salmu-tiny) is refused
+    out = unlearn("neg_grad", compromised_dir, unlearn_data_dir, tmp_path / "m", budget=0.5, recipe=None)
     first = read_json(out / UNLEARN_FILE)
     mtime = (out / "open_clip_model.safetensors").stat().st_mtime_ns
-    unlearn("neg_grad", compromised_dir, unlearn_data_dir, tmp_path / "m", budget=0.5)
+    unlearn("neg_grad", compromised_dir, unlearn_data_dir, tmp_path / "m", budget=0.5, recipe=None)
     assert (out / "open_clip_model.safetensors").stat().st_mtime_ns == mtime  # skipped
     unlearn("neg_grad", compromised_dir, unlearn_data_dir, tmp_path / "m", budget=0.5,
-            overrides={"lr": 2e-4})
+            overrides={"lr": 2e-4}, recipe=None)
     second = read_json(out / UNLEARN_FILE)
     assert second["config_hash"] != first["config_hash"] and second["params"]["lr"] == 2e-4
     assert second["base_checkpoint_sha256"] == load_model(compromised_dir).checkpoint_sha256
@@ -200,7 +201,7 @@ torch.set_num_threads(1)
 from salmubench.unlearning.api import unlearn
 from salmubench.unlearning.base import Runtime
 model_dir, data_dir, out = sys.argv[1:4]
-unlearn("delete_salmu", model_dir, data_dir, out, budget=1.0, seed=0,
+unlearn("delete_salmu", model_dir, data_dir, out, budget=1.0, seed=0, recipe=None,  # salmu-test: no recipe fits
         overrides={"forget_batch_size": 16, "retain_batch_size": 8})
 from salmubench.models import load_model
 import torch.distributed as dist
@@ -226,7 +227,8 @@ def test_two_process_data_parallel_run(compromised_dir, unlearn_data_dir, tmp_pa
     assert len(digests) == 1  # every rank saw the same averaged gradients
     record = read_json(out / UNLEARN_FILE)
     assert record["world_size"] == 2
-    single = unlearn("delete_salmu", compromised_dir, unlearn_data_dir, tmp_path / "single", budget=1.0, overrides={"forget_batch_size": 16, "retain_batch_size": 8})
+    single = unlearn("delete_salmu", compromised_dir, unlearn_data_dir, tmp_path / "single", budget=1.0, recipe=None,
+                     overrides={"forget_batch_size": 16, "retain_batch_size": 8})
     solo = read_json(single / UNLEARN_FILE)
     # the two ranks together process exactly the rows of the single-process run
     assert record["cost"]["bwd_passes"] == solo["cost"]["bwd_passes"]

@@ -9,6 +9,14 @@ named in that folder's ``result.json`` (``model.source``) and written there, so 
 reuses it; the pipeline attacks both references first, so it never needs this. A model that *is*
 a reference (same checkpoint sha256) uses its own values. Without ``references`` the file holds
 the raw values only (the leaderboard places them).
+
+Constants. ``constants`` sets the tunable constants (the fine-tuning budget of ``relearn`` and
+``benign_finetune``): a file written by :func:`salmubench.attacks.calibration.calibrate`, its record, or
+a bare ``{attack: {key: value}}`` mapping; None: the module constants. The suite hash and the
+recorded constants are the effective ones (the module defaults give today's hash), so a reference's
+``attack.json`` made with other constants never matches; ``suite.chosen_on`` names the references they
+were chosen on. References of another architecture than that are refused when a tunable attack runs
+(``calibration.check_references``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from salmubench.attacks.base import (
     suite_constants,
     suite_hash,
 )
+from salmubench.attacks.calibration import Constants, check_references, resolve_constants
 from salmubench.attacks.results import (
     ATTACK_FILE,
     AttackDataset,
@@ -74,11 +83,12 @@ def load_attack_data(spec: str | os.PathLike | SalmuDataset) -> SalmuDataset:
 
 
 def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int = 0,
-                context: ExecContext | None = None, batch_size: int = 256
+                context: ExecContext | None = None, batch_size: int = 256, constants: Any = None
                 ) -> tuple[dict[str, AttackOutput], dict[str, float]]:
     """Run the named attacks on a loaded model; returns (outputs, seconds per attack).
 
     ``context``: device and progress callback (None: ``ExecContext()``, CUDA if available else CPU).
+    ``constants``: the tunable constants (module docstring; None: the module's).
     """
     from salmubench.evaluation.embed import EmbeddingBank
 
@@ -86,7 +96,7 @@ def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int
     bundle.model.to(context.device).eval()
     emb = EmbeddingBank(bundle, batch_size=batch_size, device=context.device)
     ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=context.device, batch_size=batch_size,
-                        on_progress=context.on_progress)
+                        on_progress=context.on_progress, constants=resolve_constants(constants).values)
     outputs, seconds = {}, {}
     task = Task(context.on_progress, "attacks", len(names)).start()
     for name in names:
@@ -102,7 +112,7 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
            references: str | os.PathLike | None = None, attacks: str | Sequence[str] = "all", seed: int = 0,
            context: ExecContext | None = None, arch: str | None = None, role: str | None = None,
            name: str | None = None, batch_size: int = 256, *, device: str | None = None, threads: int | None = None,
-           on_progress: OnProgress | None = None) -> AttackResult:
+           on_progress: OnProgress | None = None, constants: Any = None) -> AttackResult:
     """Attack one model and write ``out_dir/attack.json`` (docs/attacks.md).
 
     Args:
@@ -121,27 +131,32 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
         role / name: provenance (default: the model folder's ``salmubench`` config).
         batch_size: embedding batch size (not recorded in any key).
         device / threads / on_progress: shorthands for the same fields of ``context`` (not both).
+        constants: the tunable constants (module docstring): a calibration file or record, a mapping,
+            or None (the module constants). References of another architecture than they were chosen
+            on are refused in one line.
     """
     from salmubench.models import ClipBundle, load_model
 
-    names = resolve_attacks(attacks)
+    names, constants = resolve_attacks(attacks), resolve_constants(constants)
     if references is not None and not Path(references).is_dir():
         raise ResultError(f"references: no such results folder: {references}")
+    if references is not None:
+        check_references(constants, references, names)
     start, cpu = time.perf_counter(), time.process_time()
     context = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
     with torch_threads(context.threads):
         bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch,
                                                                                   device=context.device)
         data = load_attack_data(data_dir)
-        outputs, seconds = run_attacks(bundle, data, names, seed, context, batch_size)
+        outputs, seconds = run_attacks(bundle, data, names, seed, context, batch_size, constants)
         raw = {n: _raw(o) for n, o in outputs.items() if o.available}
         refs = None
         if references is not None:
             refs = {r: _reference(Path(references), r, data, seed, names, bundle.checkpoint_sha256, raw,
-                                  context, batch_size)
+                                  context, batch_size, constants)
                     for r in REFERENCE_ROLES}
     cost = {"seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
-    result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost)
+    result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost, constants)
     write_attack(result, out_dir)
     return result
 
@@ -151,12 +166,14 @@ def _raw(out: AttackOutput) -> dict[str, tuple[float | None, float]]:
 
 
 def _reference(root: Path, role: str, data: SalmuDataset, seed: int, names: list[str], self_sha: str | None,
-               self_raw: dict, context: ExecContext, batch_size: int) -> tuple[dict, ReferenceInfo]:
+               self_raw: dict, context: ExecContext, batch_size: int, constants: Constants
+               ) -> tuple[dict, ReferenceInfo]:
     """The raw attacked values of one reference: its ``attack.json`` when that matches
     (``evaluation.reference_cache``), else attacked now and written there (module docstring)."""
     folder = root / role
     path = folder / ATTACK_FILE
-    cache = ReferenceCache(path, matches=lambda ref: _matches(ref, data, seed, names), read=read_attack, write=None)
+    cache = ReferenceCache(path, matches=lambda ref: _matches(ref, data, seed, names, constants), read=read_attack,
+                           write=None)
     ref = cache.lookup()
     if ref is None:
         sha, source = _reference_model(folder, role, path)
@@ -164,13 +181,15 @@ def _reference(root: Path, role: str, data: SalmuDataset, seed: int, names: list
             return self_raw, ReferenceInfo(checkpoint_sha256=sha, file="self")
         wanted = sorted(set(names) | (set(read_attack(path).attacks) if path.is_file() else set()))
         ref = attack(source, data, folder, attacks=wanted, seed=seed, role=role, name=role, context=context,
-                     batch_size=batch_size)  # writes the reference's attack.json: the cache entry
+                     batch_size=batch_size, constants=constants)  # writes the reference's attack.json: the cache entry
     return ref.raw(), ReferenceInfo(checkpoint_sha256=ref.model.checkpoint_sha256, file=str(path))
 
 
-def _matches(ref: AttackResult, data: SalmuDataset, seed: int, names: list[str]) -> bool:
-    return (ref.suite.hash == suite_hash() and ref.seed == seed and ref.dataset.fingerprint == data.fingerprint
-            and all(n in ref.attacks for n in names))
+def _matches(ref: AttackResult, data: SalmuDataset, seed: int, names: list[str], constants: Constants) -> bool:
+    """A reference's attack file is reused only when made with the same effective constants (suite hash),
+    seed, data and every requested attack."""
+    return (ref.suite.hash == suite_hash(constants.values) and ref.seed == seed
+            and ref.dataset.fingerprint == data.fingerprint and all(n in ref.attacks for n in names))
 
 
 def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, str]:
@@ -192,7 +211,7 @@ def _reference_model(folder: Path, role: str, path: Path) -> tuple[str | None, s
 
 def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs: dict[str, AttackOutput],
            seconds: dict[str, float], refs: dict | None, role: str | None, name: str | None,
-           cost: dict[str, float]) -> AttackResult:
+           cost: dict[str, float], constants: Constants) -> AttackResult:
     from salmubench.evaluation.evaluator import model_info
 
     entries, headlines = {}, {}
@@ -211,7 +230,8 @@ def _build(model_spec: Any, bundle: Any, data: SalmuDataset, seed: int, outputs:
     summary = AttackSummary(**summarise(headlines)) if refs else None
     manifest = data.manifest or {}
     return AttackResult(
-        suite=SuiteInfo(version=SUITE_VERSION, hash=suite_hash(), constants=suite_constants()),
+        suite=SuiteInfo(version=SUITE_VERSION, hash=suite_hash(constants.values),
+                        constants=suite_constants(constants.values), chosen_on=constants.chosen_on),
         seed=seed,
         model=model_info(model_spec, bundle, role, name),
         dataset=AttackDataset(root=str(data.root), fingerprint=data.fingerprint,

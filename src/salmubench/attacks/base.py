@@ -14,7 +14,10 @@ like the metrics). Its module docstring is its card: threat model, procedure, co
   seed and the attack's name, so the same seed gives the same numbers on every model and the model
   under attack never influences which rows or batches are drawn.
 * Its constants are module-level, passed to :func:`register_attack` and recorded in ``attack.json``
-  (and hashed into :func:`suite_hash`, which keys the pipeline's cache).
+  (and hashed into :func:`suite_hash`, which keys the pipeline's cache). Those it declares ``tunable``
+  (the fine-tuning budget: ``lr``, ``steps``) a run may set instead (``AttackContext.constants``, read
+  with ``ctx.constant(key, default)``; chosen on the references by ``attacks/calibration.py``); the
+  recorded constants and the hash are then the effective ones.
 
 This module imports no torch (the leaderboard reads attack files and must stay torch-free).
 """
@@ -81,6 +84,7 @@ class AttackSpec:
             after the attack among them (the worst case for the model, e.g. over 8 and 4 bits).
         constants: the attack's fixed constants (recorded and hashed).
         summary: one line (the module docstring's first line).
+        tunable: keys of ``constants`` a run may set (``AttackContext.constants``; module docstring).
     """
 
     name: str
@@ -89,20 +93,22 @@ class AttackSpec:
     headline: tuple[str, ...]
     constants: Mapping[str, Any]
     summary: str = ""
+    tunable: tuple[str, ...] = ()
 
 
 ATTACKS: Registry[AttackSpec] = Registry("attack", package="salmubench.attacks.suite")  # loaded on first lookup
 
 
 def register_attack(name: str, kind: Kind, headline: tuple[str, ...], constants: Mapping[str, Any],
-                    summary: str = "") -> Callable[[Callable[[AttackContext], AttackOutput]], Callable]:
+                    summary: str = "", tunable: tuple[str, ...] = ()
+                    ) -> Callable[[Callable[[AttackContext], AttackOutput]], Callable]:
     """Decorator registering an attack function (see the module docstring)."""
     def decorator(fn: Callable[[AttackContext], AttackOutput]) -> Callable[[AttackContext], AttackOutput]:
         module = sys.modules.get(fn.__module__)
         doc = (summary or (module.__doc__ if module else "") or "").strip()
         first = doc.splitlines()[0].removeprefix(f"{name}:").strip() if doc else ""
         ATTACKS.register(name)(AttackSpec(name=name, fn=fn, kind=kind, headline=tuple(headline),
-                                          constants=dict(constants), summary=first))
+                                          constants=dict(constants), summary=first, tunable=tuple(tunable)))
         return fn
 
     return decorator
@@ -123,14 +129,22 @@ def get_attack(name: str) -> AttackSpec:
     return load_attacks().get(name)
 
 
-def suite_constants() -> dict[str, Any]:
-    """``{"version": SUITE_VERSION, "attacks": {name: constants}}``: everything that defines the attacks."""
-    return {"version": SUITE_VERSION, "attacks": {n: dict(s.constants) for n, s in load_attacks().items()}}
+def suite_constants(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """``{"version": SUITE_VERSION, "attacks": {name: constants}}``: everything that defines the attacks.
+
+    ``overrides``: a run's ``{attack: {key: value}}`` (``AttackContext.constants``, validated by
+    ``attacks.calibration.resolve_constants``) put in place of those module constants. Values equal to
+    the module's give the same dict, so the same :func:`suite_hash`.
+    """
+    attacks = {n: dict(s.constants) for n, s in load_attacks().items()}
+    for name, values in (overrides or {}).items():
+        attacks[name] = {**attacks[name], **values}
+    return {"version": SUITE_VERSION, "attacks": attacks}
 
 
-def suite_hash() -> str:
-    """16-hex hash of :func:`suite_constants` (keys the pipeline's attack stages)."""
-    return config_hash(suite_constants(), length=16)
+def suite_hash(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """16-hex hash of :func:`suite_constants` (keys the pipeline's attack stages; matches reference files)."""
+    return config_hash(suite_constants(overrides), length=16)
 
 
 @dataclass
@@ -146,6 +160,7 @@ class AttackContext:
         device: torch device for fine-tuning and embedding.
         batch_size: embedding batch size.
         on_progress: progress callback (``salmubench.progress``), or None.
+        constants: the run's ``{attack: {key: value}}`` for tunable constants (empty: the module's).
     """
 
     bundle: ClipBundle
@@ -156,7 +171,12 @@ class AttackContext:
     device: str = "cpu"
     batch_size: int = 256
     on_progress: OnProgress | None = None
+    constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     _before: dict = field(default_factory=dict, repr=False)
+
+    def constant(self, key: str, default: Any) -> Any:
+        """The running attack's value of constant ``key``: the run's (``constants``), else ``default``."""
+        return (self.constants.get(self.name) or {}).get(key, default)
 
     def rng(self, *names: str | int) -> np.random.Generator:
         """A numpy generator for stream ``(seed, "attack", name, *names)``."""

@@ -1,12 +1,13 @@
 """``attack.json`` (schema ``salmubench.attack/1``): the self-describing record of one attacked model.
 
 Written by :func:`salmubench.attacks.api.attack` next to the model's ``result.json`` (the pipeline:
-``RUN_DIR/results/<name>/attack.json``), validated on read. It carries the attack constants and
-their hash, the attack seed, the model's checkpoint sha256, the dataset fingerprint, the protocol
-(the metric definitions every value comes from), versions, costs, and per attack: its raw values
-(before / after), their positions between the references, ``recovery`` and the headline (or the
-reason it is not available). The leaderboard recomputes positions from the raw values of the
-three rows, so it never trusts a stale position. Pure pydantic: no torch.
+``RUN_DIR/results/<name>/attack.json``), validated on read. It carries the attack constants, their
+hash and the references the tunable ones were chosen on, the attack seed, the model's checkpoint
+sha256, the dataset fingerprint, the protocol (the metric definitions every value comes from),
+versions, costs, and per attack: its raw values (before / after), their positions between the
+references, ``recovery`` and the headline (or the reason it is not available). The leaderboard
+recomputes positions from the raw values of the three rows, so it never trusts a stale position.
+Pure pydantic: no torch.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ class _Strict(BaseModel):
 
 class SuiteInfo(_Strict):
     version: str
-    hash: str  # salmubench.attacks.base.suite_hash()
-    constants: dict[str, Any]  # {"version", "attacks": {name: constants}}
+    hash: str  # salmubench.attacks.base.suite_hash(the run's constants): of the effective constants
+    constants: dict[str, Any]  # {"version", "attacks": {name: constants}} (the effective ones)
+    # where the tunable constants (relearn / benign_finetune lr, steps) were chosen: source, file, rule_version,
+    # satisfied, references {compromised, clean, data_fingerprint, arch}, note (attacks.calibration); None: a
+    # file from before issue 21
+    chosen_on: dict[str, Any] | None = None
 
 
 class AttackDataset(_Strict):

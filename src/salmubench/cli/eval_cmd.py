@@ -14,7 +14,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", required=True, help="dataset directory (released layout)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--arch", default=None, help="open_clip architecture for a bare checkpoint (e.g. ViT-B-16)")
-    p.add_argument("--imagenet", default=None, help="ImageFolder of the ImageNet-1K val set (GenKnow)")
+    p.add_argument("--imagenet", default=None, metavar="DIR",
+                   help="ImageNet-1K val set for GenKnow: an ImageFolder or parquet shards (DIR/*.parquet, "
+                        "DIR/data/*.parquet, columns image and label)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--reference-clean", default=None, help="result dir of the Clean model (adds a KS statistic)")

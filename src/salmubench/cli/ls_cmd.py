@@ -72,15 +72,17 @@ def _presets(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
 
 
 def _recipes(args: argparse.Namespace) -> tuple[list[str], list[list[str]]]:
-    from salmubench.recipes import DEFAULT_RECIPE, load_recipe, recipe_names
+    from salmubench.recipes import DEFAULT_RECIPE, describe_arch, load_recipe, recipe_names
 
     rows = []
     for name in recipe_names():
         recipe = load_recipe(name)
         mark = " (default)" if name == DEFAULT_RECIPE else ""
-        rows.append([name + mark, recipe.selection, f"{recipe.budget:g}x", str(recipe.version),
-                     str(len(recipe.methods))])
-    return ["name", "selection", "budget", "version", "methods"], rows
+        made_for = describe_arch(recipe.tuned_on.model_dump() if recipe.tuned_on else None)
+        rows.append([name + mark, recipe.selection, f"{recipe.budget:g}x" + (" only" if recipe.fixed_budget else ""),
+                     str(recipe.version), str(len(recipe.methods)),
+                     made_for if recipe.tuned else f"{made_for}, untuned"])
+    return ["name", "selection", "budget", "version", "methods", "tuned on"], rows
 
 
 def run(args: argparse.Namespace) -> int:

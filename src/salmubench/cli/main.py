@@ -12,14 +12,17 @@ import logging
 import os
 import re
 import sys
+import warnings
 
 from salmubench.errors import SalmuError
 from salmubench.version import __version__
 
-SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "leaderboard", "ls")  # in help order
+SUBCOMMANDS = ("data", "train", "eval", "unlearn", "attack", "tune", "run", "leaderboard", "export",
+               "ls")  # modules <name>_cmd, in help order (export_cmd: export-checkpoint)
 # library errors name parameters; the command line shows its flags instead
 FLAGS = {"out_dir": "--out", "data_dir": "--data", "model_dir": "--model", "reference_clean": "--reference-clean",
-         "imagenet": "--imagenet", "arch": "--arch", "resume=True": "--resume", "overwrite=True": "--force",
+         "imagenet": "--imagenet", "tune_imagenet": "--tune-imagenet", "arch": "--arch",
+         "resume=True": "--resume", "overwrite=True": "--force",
          "allow_mixed_recipes=True": "--allow-mixed-recipes", "request_unit": "--request-unit",
          "request_seed": "--request-seed", "theta0": "--theta0", "devices": "--devices"}
 _FLAG_RE = re.compile(r"(?<![\w/.=-])(" + "|".join(re.escape(k) for k in FLAGS) + r")(?![\w/.=-])")
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, format="%(message)s")
+    # PIL warns (two lines) about an image between 1x and 2x its pixel limit before the library refuses it
+    # (data.tables.MAX_IMAGE_PIXELS is lower): the library's one-line error is all the user needs to see
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -14,16 +14,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--preset", default="mini", help="data + training preset: tiny, mini (default), paper")
     p.add_argument("--out", default=None,
-                   help="run dir (default: runs/<preset>, or runs/<preset>_<recipe> with a non-default --recipe)")
+                   help="run dir (default: runs/<preset>, or runs/<preset>_<recipe> with a non-default --recipe; "
+                        "with --data: runs/given-<first 8 characters of the data fingerprint>)")
+    add_given_arguments(p)
     p.add_argument("--methods", default="all",
                    help="'all' or a comma-separated list of method names and external specs "
                         "(path/to/file.py:Class, package.module:Class)")
     p.add_argument("--budgets", default=None,
-                   help="comma-separated budgets in forget-set passes (default 1, or the budget of --recipe NAME@Bx)")
+                   help="comma-separated budgets in forget-set passes (default 1, or the budget --recipe names)")
     p.add_argument("--recipe", default="default", metavar="NAME",
                    help="method hyperparameters: default (the default protocol's recipe at each budget), a protocol "
-                        "(structured, forget-retain), a recipe (forget-retain@5x), or none (code defaults); "
-                        "salmubench ls recipes")
+                        "(structured, forget-retain), a recipe (forget-retain@5x, harness@vitb16) or file (path.json), "
+                        "or none (code defaults); salmubench ls recipes")
     p.add_argument("--seeds", default="0", help="comma-separated unlearning seeds (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="dataset generator seed")
     p.add_argument("--train-seed", type=int, default=0, help="seed of both reference models")
@@ -32,6 +34,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-attacks", action="store_true",
                    help="skip the recovery attacks (relearn, quantize, mia, ...; docs/attacks.md)")
     p.add_argument("--attack-seed", type=int, default=0, help="seed of the recovery attacks (default 0)")
+    add_sequential_arguments(p)
+    p.add_argument("--redo", action="append", default=[], metavar="STAGE_GLOB",
+                   help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
+                        "stage ids are listed in RUN_DIR/.stages)")
+    add_execution_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
+    p.set_defaults(func=run)
+
+
+def add_given_arguments(p: argparse.ArgumentParser) -> None:
+    """The real tier's inputs (docs/run.md, "The released benchmark") and ImageNet for GenKnow."""
+    given = p.add_argument_group("the released benchmark (real tier): given data and references, no generation "
+                                 "or training (docs/run.md, 'The released benchmark')")
+    given.add_argument("--data", default=None, metavar="DIR_OR_HF_ID",
+                       help="a dataset in the released SALMUBench layout (folder or Hugging Face dataset id)")
+    given.add_argument("--compromised", default=None, metavar="MODEL",
+                       help="the Compromised model: anything `salmubench eval` takes (folder, local-dir:, hf-hub:, "
+                            "checkpoint file with --arch)")
+    given.add_argument("--clean", default=None, metavar="MODEL", help="the Clean model (as --compromised)")
+    given.add_argument("--arch", default=None, help="open_clip architecture of bare checkpoint files (ViT-B-16)")
+    p.add_argument("--imagenet", default=None, metavar="DIR",
+                   help="ImageNet-1K val (ImageFolder or parquet shards) for GenKnow in every evaluation "
+                        "(default: the data's zeroshot split, if any)")
+
+
+def add_sequential_arguments(p: argparse.ArgumentParser) -> None:
+    """Sequential deletion requests (docs/sequential.md)."""
     p.add_argument("--requests", type=int, default=None, metavar="K",
                    help="also run sequential unlearning for every method x budget x seed: K deletion requests, one "
                         "after the other (off by default; docs/sequential.md)")
@@ -41,9 +70,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--theta0", choices=("previous", "original"), default="previous",
                    help="theta0 of teacher / task-vector methods in sequential runs: previous output (default) or "
                         "the Compromised model")
-    p.add_argument("--redo", action="append", default=[], metavar="STAGE_GLOB",
-                   help="redo matching stages from scratch, repeatable (e.g. 'unlearn-finetune*'; "
-                        "stage ids are listed in RUN_DIR/.stages)")
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Devices, workers and threads (not part of any cache key; docs/run.md)."""
     p.add_argument("--device", default=None, help="torch device (default: cpu; cuda when available for unlearning)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="stages run at once, each in a worker process (default: one per --devices entry, else "
@@ -55,8 +85,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", default=None, metavar="D1,D2,...",
                    help="one device per concurrent stage, round-robin over the free ones (e.g. cuda:0,cuda:1; "
                         "cpu,cpu); default --jobs: their number")
-    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of progress bars")
-    p.set_defaults(func=run)
 
 
 def _split(text: str, cast, what: str) -> tuple:
@@ -90,9 +118,21 @@ def build_run_config(args: argparse.Namespace):
     get_preset(args.preset)  # an unknown name: one line with suggestions, before anything is written
     recipe = args.recipe
     budgets = args.budgets
-    if budgets is None:  # a full recipe name fixes the budget
-        budgets = recipe.partition("@")[2].removesuffix("x") if "@" in recipe else "1"
-    out = args.out or (f"runs/{args.preset}" if recipe == "default" else f"runs/{args.preset}_{recipe}")
+    if budgets is None:  # a full recipe name or a recipe file fixes the budget
+        from salmubench.recipes import budget_of
+
+        fixed = budget_of(recipe)
+        budgets = "1" if fixed is None else f"{fixed:g}"
+    given = {"--data": args.data, "--compromised": args.compromised, "--clean": args.clean}
+    if any(given.values()) and not all(given.values()):
+        missing = " ".join(k for k, v in given.items() if not v)
+        raise ConfigError(f"--data, --compromised and --clean go together (missing {missing})")
+    if args.arch and not args.data:
+        raise ConfigError("--arch is for given reference checkpoints (with --data, --compromised, --clean)")
+    out = args.out
+    if out is None and not args.data:  # with --data the library names it after the data's fingerprint
+        tag = recipe.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".json")  # a recipe file: its file name
+        out = f"runs/{args.preset}" if recipe == "default" else f"runs/{args.preset}_{tag}"
     devices = _split(args.devices, str, "devices") if args.devices is not None else None
     if args.devices is not None and not devices:
         raise ConfigError(f"--devices {args.devices!r}: expected comma-separated devices (cuda:0,cuda:1 or cpu,cpu)")
@@ -110,7 +150,9 @@ def build_run_config(args: argparse.Namespace):
                          train_seed=args.train_seed, overrides=method_overrides(args.overrides),
                          attacks=not args.no_attacks, attack_seed=args.attack_seed, requests=args.requests,
                          request_unit=args.request_unit, request_seed=args.request_seed, theta0=args.theta0,
-                         redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads or STAGE_THREADS, devices=devices)
+                         redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads or STAGE_THREADS,
+                         devices=devices, data=args.data, compromised=args.compromised, clean=args.clean,
+                         arch=args.arch, imagenet=args.imagenet)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None

@@ -16,13 +16,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", required=True,
                    help="method name (salmubench ls methods), or an external method: path/to/file.py:Class "
                         "or package.module:Class")
-    p.add_argument("--model", required=True, help="starting model folder (the Compromised model)")
+    p.add_argument("--model", required=True, help="starting model folder (the Compromised model), or a checkpoint "
+                                                  "file (.bin / .pt state dict) with --arch")
+    p.add_argument("--arch", default=None, help="open_clip architecture for a bare checkpoint (e.g. ViT-B-16)")
     p.add_argument("--data", required=True, help="SALMUBench dataset directory")
     p.add_argument("--out", required=True, help="output model folder (skipped if already complete)")
     p.add_argument("--budget", type=float, default=1.0, help="forget-set passes (default 1.0)")
     p.add_argument("--recipe", default="default", metavar="NAME",
                    help="hyperparameters before --set: default (the default protocol's recipe at this budget), a "
-                        "protocol (structured, forget-retain), a recipe (forget-retain@5x) or none (code defaults)")
+                        "protocol (structured, forget-retain), a recipe (forget-retain@5x, harness@vitb16), a recipe "
+                        "file (path.json) or none (code defaults); a recipe tuned on another architecture than the "
+                        "model's is refused (docs/tuning.md)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="method config override, repeatable (e.g. --set lr=1e-5)")
     p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
@@ -44,26 +48,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     seq.add_argument("--clean", default=None, metavar="MODEL",
                      help="the Clean model: target of the efficacy metrics after each request")
     seq.add_argument("--no-step-eval", action="store_true", help="do not evaluate after each request")
+    seq.add_argument("--imagenet", default=None, metavar="DIR",
+                     help="ImageNet-1K val set (ImageFolder or parquet shards) for GenKnow after each request "
+                          "(default: the data's zeroshot split)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Call the library with plain keyword arguments and print where the model went."""
     from salmubench.cli.display import progress_display
+    from salmubench.errors import ConfigError
     from salmubench.execution import ExecContext
     from salmubench.io_utils import read_json
     from salmubench.sequential.api import unlearn_sequential
     from salmubench.unlearning.api import UNLEARN_FILE, unlearn
 
+    if args.imagenet is not None and (args.requests is None or args.no_step_eval):
+        raise ConfigError("--imagenet is read by the evaluations after each request: give it with --requests K "
+                          "(and without --no-step-eval); evaluate a one-shot model with salmubench eval --imagenet")
     common = {"budget": args.budget, "overrides": parse_overrides(args.overrides), "seed": args.seed,
-              "recipe": None if args.recipe == "none" else args.recipe}
+              "recipe": None if args.recipe == "none" else args.recipe, "arch": args.arch}
     with progress_display(not args.no_progress) as on_progress:
         context = ExecContext(device=args.device, threads=args.threads, on_progress=on_progress)
         if args.requests is not None:
             out = unlearn_sequential(args.method, args.model, args.data, args.out, args.requests,
                                      request_unit=args.request_unit, request_seed=args.request_seed,
                                      theta0=args.theta0, clean=args.clean, evaluate_steps=not args.no_step_eval,
-                                     context=context, **common)
+                                     imagenet=args.imagenet, context=context, **common)
             print_sequential(out)
             return 0
         out = unlearn(args.method, args.model, args.data, args.out, context=context, **common)
@@ -72,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     recipe = (record.get("recipe") or {}).get("name") or "none"
     print(f"{record.get('method', args.method)}: {out} (recipe {recipe}, steps {record.get('steps')}, "
           f"{cost.get('unlearn_seconds')} s, fwd {cost.get('fwd_passes')}, bwd {cost.get('bwd_passes')} sample passes)")
+    fit = record.get("recipe_fit") or {}
+    if fit.get("fits") is False or (fit.get("note") and fit.get("recipe") != "none"):
+        print(f"note: {fit.get('note')}")  # e.g. the code defaults were tuned on another architecture
     return 0
 
 

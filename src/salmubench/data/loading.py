@@ -26,13 +26,17 @@ from salmubench.errors import DataError
 
 
 def find_shards(root: Path, subdir: str) -> dict[str, list[Path]]:
-    """``{split: [shard paths in order]}`` for the ``*.parquet`` files under ``root/subdir``."""
-    out: dict[str, list[Path]] = {}
+    """``{split: [shard paths in order]}`` for the ``*.parquet`` files under ``root/subdir``.
+
+    Every ``*.parquet`` file there must be named as :data:`schema.SHARD_RE` says (the validator's rule
+    too), else a one-line DataError: a stray file is never read as part of a split."""
+    out: dict[str, list[tuple[int, Path]]] = {}
     for path in sorted((root / subdir).glob("*.parquet")):
-        match = S.SHARD_RE.match(path.name)
-        split = match.group("split") if match else path.stem.split("-")[0]
-        out.setdefault(split, []).append(path)
-    return out
+        name = S.parse_shard_name(path.name)
+        if name is None:
+            raise DataError(f"{path}: file name is not {S.SHARD_NAME_FORM}")
+        out.setdefault(name.split, []).append((name.index, path))
+    return {split: [p for _, p in sorted(items)] for split, items in out.items()}
 
 
 def read_split(name: str, paths: Iterable[Path], lazy_images: bool = False) -> SplitTable:

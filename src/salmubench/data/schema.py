@@ -6,6 +6,7 @@ This module is the single place that spells these strings; everything else impor
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # --- splits of the released evaluation dataset (data/{split}-NNNNN-of-NNNNN.parquet) ---
 FORGET = "forget"
@@ -81,7 +82,11 @@ IDENTITY_FIELDS = ("name", "city", "country_code", "job", "blood_type", "phone_n
 
 IDENTITY_ID_RE = re.compile(r"^\d{8}$")
 FILE_NAME_RE = re.compile(r"^(\d{8})_(\d{3})_ar-(\d+\.\d{2})\.jpg$")
-SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<idx>\d{5})-of-(?P<total>\d{5})\.parquet$")
+# Shard file names, the one rule of the loader and the validator: ``{split}-NNNNN-of-NNNNN.parquet``,
+# optionally with a lowercase hex hash before ``.parquet`` (``forget-00000-of-00003-4d7a4fe0a19b4e0a.parquet``,
+# as Hugging Face ``datasets`` writes shards with ``push_to_hub``). Nothing else is a shard.
+SHARD_RE = re.compile(r"^(?P<split>[a-z_]+)-(?P<idx>\d{5})-of-(?P<total>\d{5})(?:-(?P<hash>[0-9a-f]+))?\.parquet$")
+SHARD_NAME_FORM = "{split}-NNNNN-of-NNNNN.parquet (optionally -HASH before .parquet, as Hugging Face writes)"
 
 
 def canonical_attribute(name: str) -> str:
@@ -98,6 +103,31 @@ def identity_id_str(index: int) -> str:
 def image_file_name(identity_id: str, idx: int, aspect_ratio: float) -> str:
     """``{identity_id}_{idx:03d}_ar-{ratio:.2f}.jpg`` as in the release."""
     return f"{identity_id}_{idx:03d}_ar-{aspect_ratio:.2f}.jpg"
+
+
+@dataclass(frozen=True)
+class ShardName:
+    """What a shard's file name says: its split, its index in the series and the series length."""
+
+    split: str
+    index: int
+    total: int
+
+
+def parse_shard_name(name: str) -> ShardName | None:
+    """The :class:`ShardName` of a file name that follows :data:`SHARD_RE`, else None."""
+    m = SHARD_RE.match(name)
+    return ShardName(m.group("split"), int(m.group("idx")), int(m.group("total"))) if m else None
+
+
+def shard_set_problem(names: list[ShardName]) -> str | None:
+    """Why the shards of one split are not one complete series (indices 0..N-1 of one N, each once),
+    or None when they are."""
+    totals = sorted({n.total for n in names})
+    idx = sorted(n.index for n in names)
+    if len(totals) != 1 or idx != list(range(totals[0])):
+        return f"incomplete or inconsistent shard set (indices {idx}, totals {totals})"
+    return None
 
 
 def shard_name(split: str, index: int, total: int) -> str:

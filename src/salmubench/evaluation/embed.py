@@ -2,7 +2,8 @@
 
 Images are keyed by ``{source split}/{file_name}`` (derived subsets such as ``retain_joint`` map to
 their source split, so a row shared by two subsets is decoded and embedded once), external files
-(ImageNet) by ``file:{path}:{size}:{mtime}``, captions by their string. Embeddings are
+(ImageNet) by ``file:{path}:{size}:{mtime}``, ImageNet parquet rows by
+``parquet:{shard}:{size}:{mtime}:{row}``, captions by their string. Embeddings are
 L2-normalised float32 numpy arrays from the model's own open_clip preprocess and tokenizer.
 
 On-disk cache (never pickled): ``CACHE_DIR/<key>/{images,texts}.npy`` + ``*.keys.json`` +
@@ -46,7 +47,10 @@ class Embeddings(Protocol):
         """[len(texts), d] embeddings of caption strings."""
 
     def files(self, paths: Sequence[Path]) -> np.ndarray:
-        """[len(paths), d] embeddings of image files (ImageNet)."""
+        """[len(paths), d] embeddings of image files (ImageNet as an ImageFolder)."""
+
+    def encoded(self, keys: Sequence[str], loaders: Sequence[Callable]) -> np.ndarray:
+        """[len(keys), d] embeddings of keyed images given by loaders (ImageNet parquet rows)."""
 
 
 def default_cache_dir() -> Path:
@@ -166,7 +170,7 @@ class EmbeddingBank:
                 self._embed_prepared(todo, images, rows, f"{split.name}: {len(todo)}")
             else:
                 # each image's bytes are read when decoded (a lazily loaded split: a shard at a time)
-                loaders = [lambda r=r, k=k: decode_image_bytes(split.image_bytes(r), k)
+                loaders = [lambda r=r, k=k: decode_image_bytes(split.image_bytes(r), f"{split.name} row {r} ({k})")
                            for r, k in zip(rows, todo, strict=True)]
                 self._embed_images(todo, loaders, f"{split.name}: {len(todo)}")
         return self._images.lookup(keys)
@@ -178,6 +182,15 @@ class EmbeddingBank:
         if todo:
             by_key = dict(zip(keys, paths, strict=True))
             self._embed_images(todo, [lambda p=by_key[k]: _open_image(Path(p)) for k in todo], f"files: {len(todo)}")
+        return self._images.lookup(keys)
+
+    def encoded(self, keys: Sequence[str], loaders: Sequence[Callable]) -> np.ndarray:
+        """[len(keys), d] embeddings of images named by unique ``keys`` (e.g. ImageNet parquet rows),
+        each loaded by its loader (a callable returning an RGB PIL image) only when not yet embedded."""
+        todo = self._images.missing(keys)
+        if todo:
+            by_key = dict(zip(keys, loaders, strict=True))
+            self._embed_images(todo, [by_key[k] for k in todo], f"images: {len(todo)}")
         return self._images.lookup(keys)
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -312,7 +325,8 @@ def _file_key(path: Path) -> str:
 
 
 def _open_image(path: Path):
-    from PIL import Image
+    """An image file (an ImageNet ImageFolder's) as RGB; a one-line DataError naming the file if it does
+    not decode or is over ``data.tables.MAX_IMAGE_PIXELS``."""
+    from salmubench.data.tables import open_image
 
-    with Image.open(path) as img:
-        return img.convert("RGB")
+    return open_image(path, str(path))

@@ -21,6 +21,7 @@ from salmubench.data.dataset import SalmuDataset
 from salmubench.data.loading import load_dataset
 from salmubench.errors import ResultError
 from salmubench.evaluation.embed import EmbeddingBank, cache_key, default_cache_dir
+from salmubench.evaluation.imagenet import ImageNetImages, open_imagenet
 from salmubench.evaluation.protocol import (
     BASE_SEED,
     METRIC_KEYS,
@@ -47,6 +48,7 @@ from salmubench.progress import OnProgress
 from salmubench.runtime import environment, resolve_device
 
 OFFICIAL_PREFIX = "evaluation_"
+UNLEARN_RECORD = "unlearn.json"  # unlearning.execute.UNLEARN_FILE (a floor above: not imported)
 
 
 def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir: str | os.PathLike,
@@ -62,10 +64,13 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
         data_dir: dataset directory (or a loaded SalmuDataset).
         out_dir: where ``result.json`` and ``evaluation_<slug>.json`` go.
         arch: open_clip architecture for a bare checkpoint file (``ViT-B-16``).
-        imagenet: ImageFolder of the ImageNet-1K val set for GenKnow (else our zeroshot split).
+        imagenet: the ImageNet-1K val set for GenKnow, an ImageFolder or the HF dataset's parquet shards
+            (``evaluation.imagenet``; checked before the model is loaded); else our zeroshot split.
         reference_clean: result dir of the Clean model; adds the KS statistic of the per-row
             forget similarities (``extras.assoc_str_ks_vs_clean``).
-        role / name / run_info: provenance recorded in ``result.json`` (``model.role`` etc.).
+        role / name / run_info: provenance recorded in ``result.json`` (``model.role`` etc.). Without
+            ``run_info``, an unlearned model folder's ``unlearn.json`` gives the run block (method,
+            budget, seed, params, recipe and its fit, cost, config hash) and the unlearning cost.
         cache_dir: embedding cache root (default ``default_cache_dir()``); ``False`` disables it.
         device: torch device (``runtime.resolve_device``: None / "auto" = CUDA if available).
         on_progress: progress callback while embedding (``salmubench.progress``).
@@ -75,28 +80,31 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     start = time.perf_counter()
     out = check_out_dir(out_dir, "out_dir")
     device = resolve_device(device)
+    images = open_imagenet(imagenet) if imagenet is not None else None  # a bad folder fails before any work
     bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
     bundle.model.to(device)
     data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir, images="lazy")
     reference = _reference_scores(reference_clean, data) if reference_clean else None
     bank = protocol_bank(bundle, data, device, on_progress, cache_dir, batch_size)
-    outputs, seconds = compute_metrics(data, bank, Path(imagenet) if imagenet else None)
+    outputs, seconds = compute_metrics(data, bank, images)
     bank.save()
     slug = slugify(name or _default_name(model_spec, bundle))
     official_name = f"{OFFICIAL_PREFIX}{slug}.json"
     atomic_write_json(out / official_name, to_official(outputs))
     extras = build_extras(data, outputs, reference)
     extras.update({"metric_seconds": seconds, "embeddings": dict(bank.counts)})
+    run = _run_info(run_info, _salmu_config(model_spec), model_spec, bundle)
     result = EvalResult(
         protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
         dataset=dataset_info(data),
         model=model_info(model_spec, bundle, role, name),
-        run=_run_info(run_info, _salmu_config(model_spec)),
+        run=run,
         metrics={k: _metric_value(k, o) for k, o in outputs.items()},
         extras=extras,
         gen_know_source=outputs["gen_know"].extra.get("source", "none"),
         seeds={"base_seed": BASE_SEED, **{k: metric_seed(k) for k in METRIC_KEYS}},
-        cost=Cost(eval_seconds=round(time.perf_counter() - start, 3), embed_seconds=round(bank.embed_seconds, 3)),
+        cost=Cost(eval_seconds=round(time.perf_counter() - start, 3), embed_seconds=round(bank.embed_seconds, 3),
+                  **_record_cost(run)),
         env=environment(),
         files={"official": official_name},
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -122,10 +130,11 @@ def prefetch_protocol_splits(bank: EmbeddingBank, data: SalmuDataset) -> None:
     bank.prefetch([data.split(name) for name in (*S.RELEASED_SPLITS, S.ZEROSHOT) if data.has_split(name)])
 
 
-def compute_metrics(data: SalmuDataset, emb, imagenet: Path | None = None,
+def compute_metrics(data: SalmuDataset, emb, imagenet: Path | ImageNetImages | None = None,
                     keys: tuple[str, ...] = METRIC_KEYS) -> tuple[dict[str, MetricOutput], dict]:
     """The protocol metrics ``keys`` (default: all, in protocol order), each with its own seeded
-    generator; plus timings. ``emb`` is an :class:`~salmubench.evaluation.embed.EmbeddingBank`."""
+    generator; plus timings. ``emb`` is an :class:`~salmubench.evaluation.embed.EmbeddingBank`;
+    ``imagenet`` what GenKnow reads (a folder or :func:`~salmubench.evaluation.imagenet.open_imagenet`'s)."""
     outputs, seconds = {}, {}
     for key in keys:
         t0 = time.perf_counter()
@@ -252,12 +261,55 @@ def model_info(model_spec: Any, bundle, role: str | None, name: str | None) -> M
                      base_checkpoint_sha256=meta.get("base_checkpoint_sha256"), name=name)
 
 
-def _run_info(run_info: RunInfo | dict | None, meta: dict) -> RunInfo:
-    """The caller's run info, else what an unlearned model folder records (method, config hash)."""
+def _run_info(run_info: RunInfo | dict | None, meta: dict, model_spec: Any = None, bundle=None) -> RunInfo:
+    """The caller's run info, else the model folder's ``unlearn.json`` (:func:`unlearn_run_info`), else
+    what an unlearned model folder's config records (method, config hash)."""
     if isinstance(run_info, RunInfo):
         return run_info
+    if run_info is None:
+        recorded = unlearn_run_info(model_spec, bundle.checkpoint_sha256 if bundle is not None else None)
+        if recorded is not None:
+            return recorded
     source = run_info if isinstance(run_info, dict) else (meta if meta.get("role") == "unlearned" else {})
     return RunInfo(**{k: v for k, v in source.items() if k in RunInfo.model_fields})
+
+
+def unlearn_run_info(model_spec: Any, checkpoint_sha256: str | None = None) -> RunInfo | None:
+    """The run block of an unlearned model folder, read from its complete ``unlearn.json`` (written by
+    ``unlearning.api.unlearn`` and ``sequential.runner``): method, budget, seed, params, config hash,
+    recipe, recipe fit, cost and the deletion requests. None when the folder has no such record, or one
+    of other weights (its ``checkpoint_sha256`` differs from ``checkpoint_sha256``)."""
+    if not isinstance(model_spec, str | os.PathLike):
+        return None
+    path = Path(str(model_spec).removeprefix("local-dir:")) / UNLEARN_RECORD
+    try:
+        record = read_json(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not record.get("complete") or not record.get("method"):
+        return None
+    if checkpoint_sha256 and record.get("checkpoint_sha256") not in (None, checkpoint_sha256):
+        return None
+    seq = record.get("sequential") if isinstance(record.get("sequential"), dict) else None
+    requests = (seq or {}).get("requests") if isinstance((seq or {}).get("requests"), dict) else {}
+    theta0 = (seq or {}).get("theta0")
+    return RunInfo(method=record["method"], budget=record.get("budget"), seed=record.get("seed"),
+                   params=record.get("params") or {}, config_hash=record.get("config_hash"),
+                   recipe=record.get("recipe"), recipe_fit=record.get("recipe_fit"),
+                   cost=record.get("cost") if isinstance(record.get("cost"), dict) else None,
+                   sequential=None if seq is None else {
+                       "k": requests.get("k"), "unit": requests.get("unit"), "seed": requests.get("seed"),
+                       "theta0": theta0.get("setting") if isinstance(theta0, dict) else theta0},
+                   record=str(path))
+
+
+def _record_cost(run: RunInfo) -> dict[str, Any]:
+    """The result's unlearning cost from a run block read from ``unlearn.json`` (the pipeline adds its own)."""
+    if run.record is None or not run.cost:
+        return {}
+    keys = {"unlearn_seconds": float, "fwd_passes": int, "bwd_passes": int}
+    return {k: cast(run.cost[k]) for k, cast in keys.items()
+            if isinstance(run.cost.get(k), int | float) and not isinstance(run.cost.get(k), bool)}
 
 
 def _default_name(model_spec: Any, bundle) -> str:

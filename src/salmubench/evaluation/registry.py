@@ -32,7 +32,9 @@ class MetricContext:
     data: SalmuDataset
     emb: Embeddings
     rng: np.random.Generator
-    imagenet: Path | None = None  # ImageFolder of the ImageNet-1K val set (GenKnow)
+    # the ImageNet-1K val set (GenKnow): a folder (ImageFolder or parquet shards) or an opened
+    # evaluation.imagenet.ImageNetImages
+    imagenet: Path | Any | None = None
 
 
 @dataclass
@@ -85,7 +87,8 @@ def metric_rng(key: str) -> np.random.Generator:
     return rng_for(BASE_SEED, key)
 
 
-def run_metric(key: str, data: SalmuDataset, emb: Embeddings, imagenet: Path | None = None) -> MetricOutput:
-    """Compute one metric with its own fresh seeded generator."""
+def run_metric(key: str, data: SalmuDataset, emb: Embeddings, imagenet: Path | Any | None = None) -> MetricOutput:
+    """Compute one metric with its own fresh seeded generator (``imagenet``: what GenKnow reads, see
+    :class:`MetricContext`; the other metrics ignore it)."""
     ctx = MetricContext(data=data, emb=emb, rng=metric_rng(key), imagenet=imagenet)
     return get_metric(key)(ctx)

@@ -15,7 +15,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
@@ -55,7 +63,12 @@ class ModelInfo(_Strict):
 
 
 class RunInfo(_Strict):
-    """Provenance of an unlearned model (empty for reference models)."""
+    """Provenance of an unlearned model (empty for reference models).
+
+    ``evaluate`` fills it from the caller's ``run_info`` (the pipeline) or, without one, from the model
+    folder's ``unlearn.json`` (``salmubench eval`` of an unlearned model). The fields after ``recipe``
+    are written only when set, so a file without them reads and writes as before.
+    """
 
     method: str | None = None
     budget: float | None = None
@@ -63,6 +76,21 @@ class RunInfo(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     config_hash: str | None = None
     recipe: dict[str, Any] | None = None  # the recipe the params came from (salmubench.recipes); None: none
+    recipe_fit: dict[str, Any] | None = None  # the recipe check's record (unlearn.json "recipe_fit"), if any
+    cost: dict[str, Any] | None = None  # unlearn.json "cost": unlearn_seconds, fwd/bwd sample passes, ...
+    sequential: dict[str, Any] | None = None  # deletion requests: {"k", "unit", "seed", "theta0"}
+    record: str | None = None  # the unlearn.json these fields were read from (None: given by the caller)
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        for key in OPTIONAL_RUN_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
+OPTIONAL_RUN_FIELDS = ("recipe_fit", "cost", "sequential", "record")  # written only when set
 
 
 class MetricValue(_Strict):

@@ -68,12 +68,12 @@ BASELINES: tuple[Baseline, ...] = (
 
 
 def profile(values: Mapping[str, float], comp: Mapping[str, float],
-            clean: Mapping[str, float]) -> dict[str, float | None]:
+            clean: Mapping[str, float], gen_know_measured: bool = True) -> dict[str, float | None]:
     """Positions of RetFail / InterIdSim / IntraIdSim (None where the references' gap is degenerate:
-    ``evaluation.scoring.position``) and the relative GenKnow drop of one row."""
+    ``evaluation.scoring.position``) and the relative GenKnow drop of one row (None: not measured)."""
     out = {f"pos_{k}": position(values[k], comp[k], clean[k]) for k in ("ret_fail", "inter_id_sim", "intra_id_sim")}
     gk = comp["gen_know"]
-    out["gen_know_drop"] = (gk - values["gen_know"]) / gk if gk > 0 else 0.0
+    out["gen_know_drop"] = None if not gen_know_measured else (gk - values["gen_know"]) / gk if gk > 0 else 0.0
     return out
 
 
@@ -82,7 +82,7 @@ def tags(prof: Mapping[str, float]) -> list[str]:
     out = []
     if prof["pos_ret_fail"] is not None and 1 - prof["pos_ret_fail"] < RULE["ineffective_progress"]:
         out.append(INEFFECTIVE)
-    if prof["gen_know_drop"] > RULE["catastrophic_relative_drop"]:
+    if prof["gen_know_drop"] is not None and prof["gen_know_drop"] > RULE["catastrophic_relative_drop"]:
         out.append(CATASTROPHIC)
     positions = [prof[f"pos_{k}"] for k in RULE["overgen_keys"]]
     if any(p is not None and 1 - p > RULE["overgen_progress"] for p in positions):
@@ -98,13 +98,16 @@ def paper_side(baseline: Baseline) -> dict:
     return {"profile": prof, "tags": tags(prof)}
 
 
-def compare(rows: Sequence[Mapping], comp: Mapping[str, float], clean: Mapping[str, float]) -> dict:
+def compare(rows: Sequence[Mapping], comp: Mapping[str, float], clean: Mapping[str, float],
+            gen_know_measured: bool = True) -> dict:
     """Agreement of leaderboard rows with the paper.
 
     Args:
         rows: leaderboard rows (``method``, ``name``, ``budget``, ``values``); rows of methods that are
             not paper baselines are ignored.
         comp / clean: the reference values of the same run.
+        gen_know_measured: False when the run has no GenKnow: our GenKnow drop is None and
+            ``catastrophic`` is left out of the comparison on both sides (``unmeasured`` in each entry).
 
     Returns:
         ``{"rule", "baselines": [...], "count": {budget: {"agree", "of"}}}``: one entry per baseline row
@@ -116,11 +119,13 @@ def compare(rows: Sequence[Mapping], comp: Mapping[str, float], clean: Mapping[s
         baseline = by_method.get(row.get("method") or "")
         if baseline is None:
             continue
-        ours = profile(row["values"], comp, clean)
+        ours = profile(row["values"], comp, clean, gen_know_measured)
         our_tags, paper = tags(ours), paper_side(baseline)
-        entries.append({"paper_name": baseline.paper_name, "method": baseline.method, "row": row["name"],
-                        "budget": row.get("budget"), "ours": {"profile": ours, "tags": our_tags},
-                        "paper": paper, "agree": sorted(our_tags) == sorted(paper["tags"])})
+        compared = [t for t in paper["tags"] if gen_know_measured or t != CATASTROPHIC]
+        entry = {"paper_name": baseline.paper_name, "method": baseline.method, "row": row["name"],
+                 "budget": row.get("budget"), "ours": {"profile": ours, "tags": our_tags},
+                 "paper": paper, "agree": sorted(our_tags) == sorted(compared)}
+        entries.append(entry if gen_know_measured else {**entry, "unmeasured": [CATASTROPHIC]})
     count: dict[str, dict[str, int]] = {}
     for e in entries:
         c = count.setdefault(f"{e['budget']:g}x" if e["budget"] is not None else "-", {"agree": 0, "of": 0})

@@ -22,6 +22,9 @@ from salmubench.version import __version__
 
 LEADERBOARD_SCHEMA = "salmubench.leaderboard/1"
 HIST_BINS = 30
+HEADLINE_CLAIM = ">99% RetFail reduction with <1% relative GenKnow drop"
+UNMEASURED = "unmeasured (GenKnow not measured)"
+DISPLAY = {m.key: m.display for m in METRICS}
 
 
 def build_leaderboard(paths: Iterable[str | os.PathLike], allow_mixed_recipes: bool = False) -> dict:
@@ -50,14 +53,18 @@ def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = Fals
     notes: list[str] = []
     rows = [summarise(g, notes) for g in (comp, clean, *methods)]
     ref_c, ref_k = rows[0]["values"], rows[1]["values"]
+    measured = gen_know_measured(loaded)  # False: GenKnow -1 somewhere (docs/leaderboard.md, "Unmeasured")
     gk_n = comp.members[0].result.metrics["gen_know"].extra.get("n")
-    gk_n = gk_n if isinstance(gk_n, int) and gk_n > 0 else None
+    gk_n = gk_n if isinstance(gk_n, int) and gk_n > 0 and measured else None
+    utility_keys = scoring.UTILITY_KEYS if measured else scoring.UTILITY_KEYS_WITHOUT_GEN_KNOW
     for row in rows:
-        s = scoring.score_row(row["values"], ref_c, ref_k)
+        s = scoring.score_row(row["values"], ref_c, ref_k, utility_keys=utility_keys)
         row["scores"] = {"efficacy": s.efficacy, "utility": s.utility, "combined": s.combined,
                          "per_metric": s.per_metric}
         is_ref = row["role"] in ("compromised", "clean")
-        row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k, gen_know_n=gk_n)
+        row["tags"] = [] if is_ref else scoring.failure_tags(row["values"], ref_c, ref_k, gen_know_n=gk_n,
+                                                             gen_know_measured=measured)
+        row["tags_unmeasured"] = [] if is_ref else scoring.unmeasured_tags(measured)
         row["retfail_gap_closed"] = scoring.gap_progress(row["values"]["ret_fail"], ref_c["ret_fail"],
                                                          ref_k["ret_fail"])
     attacks = attach_robustness(rows, [comp, clean, *methods], notes)
@@ -81,16 +88,40 @@ def build_from_loaded(loaded: Sequence[Loaded], allow_mixed_recipes: bool = Fals
         "thresholds": scoring.Thresholds().as_dict(),
         "score": {"eps": scoring.EPS, "tau": scoring.TAU},
         "gen_know_n": gk_n,
+        "gen_know_measured": measured,
+        "unmeasured": unmeasured_notes(loaded, measured, attacks),
         "rows": rows,
-        "findings": findings(rows),
+        "findings": findings(rows, gen_know=measured),
         "recipes": sorted({recipe_label(r["recipe"]) for r in rows[2:]}),
         "mixed_recipes": mixed,
-        "agreement": agreement.compare(rows[2:], ref_c, ref_k),
+        "agreement": agreement.compare(rows[2:], ref_c, ref_k, gen_know_measured=measured),
         "pareto": pareto_for(rows[2:]),
         "notes": notes,
         "n_files": len(loaded),
         **extra,
     }
+
+
+def gen_know_measured(loaded: Sequence[Loaded]) -> bool:
+    """False when some result has no GenKnow: value -1 (``gen_know_source == "none"``: evaluated
+    without an ImageNet-1K folder on data without a zeroshot split, as the released data)."""
+    return all(x.result.gen_know_source != "none" and x.result.value("gen_know") >= 0 for x in loaded)
+
+
+def unmeasured_notes(loaded: Sequence[Loaded], gen_know: bool, attacks: dict | None) -> list[str]:
+    """The header's lines on what this board could not measure (empty when everything was measured)."""
+    out = []
+    if not gen_know:
+        n = sum(x.result.gen_know_source == "none" or x.result.value("gen_know") < 0 for x in loaded)
+        others = ", ".join(DISPLAY[k] for k in scoring.UTILITY_KEYS_WITHOUT_GEN_KNOW)
+        out.append(f"GenKnow not measured: {n} of {len(loaded)} result files have no GenKnow (evaluated without an "
+                   f"ImageNet-1K folder on data without a zeroshot split); it is left out of the utility pillar "
+                   f"(U = mean of {others}), the catastrophic tag and the headline finding are unmeasured.")
+    no_unseen = [x for x in loaded if x.attack is not None and not x.attack.dataset.has_unseen]
+    if no_unseen or (attacks and "mia" in attacks.get("unavailable", {})):
+        out.append("Membership attack unavailable: the data has no unseen split (the MIA's non-members); "
+                   "Robustness is computed without it.")
+    return out
 
 
 def recipe_label(recipe: dict | None) -> str:
@@ -231,8 +262,9 @@ def _attach_histograms(rows: list[dict], groups: list[Group]) -> None:
         row["hist"] = {"edges": [float(e) for e in edges], "density": [float(c) / counts.sum() for c in counts]}
 
 
-def findings(rows: list[dict]) -> list[dict]:
-    """The paper's qualitative findings (SALMUBENCH.md section 5), checked with numbers."""
+def findings(rows: list[dict], gen_know: bool = True) -> list[dict]:
+    """The paper's qualitative findings (SALMUBENCH.md section 5), checked with numbers (``holds`` None:
+    unmeasured, when ``gen_know`` is False for the findings that read GenKnow)."""
     comp, clean, methods = rows[0], rows[1], rows[2:]
     ratio = comp["values"]["ret_fail"] / max(clean["values"]["ret_fail"], 1e-12)
     out = [{
@@ -242,13 +274,28 @@ def findings(rows: list[dict]) -> list[dict]:
     }]
     for tag in scoring.TAGS:
         hit = [m["name"] for m in methods if tag in m["tags"]]
+        if tag == scoring.CATASTROPHIC and not gen_know:
+            out.append({"claim": f"at least one method is {tag}", "holds": None, "detail": UNMEASURED})
+            continue
         out.append({"claim": f"at least one method is {tag}", "holds": bool(hit),
                     "detail": ", ".join(hit) or "none"})
     clean_ok = [m["name"] for m in methods if not set(m["tags"]) & set(scoring.TAGS)]  # shallow is not a failure mode
-    out.append({"claim": "at least one method has none of the three failure tags", "holds": bool(clean_ok),
-                "detail": ", ".join(clean_ok) or "none"})
-    out.append(_headline(comp, methods))
+    out.append({"claim": "at least one method has none of the three failure tags",
+                "holds": bool(clean_ok) if gen_know or not clean_ok else None,
+                "detail": (", ".join(clean_ok) or "none") if gen_know or not clean_ok else
+                f"{UNMEASURED}; none of the other two: {', '.join(clean_ok)}"})
+    out.append(_headline(comp, methods) if gen_know else
+               {"claim": HEADLINE_CLAIM, "holds": None, "detail": f"{UNMEASURED}; " + _lowest_retfail(comp, methods)})
     return out
+
+
+def _lowest_retfail(comp: dict, methods: list[dict]) -> str:
+    """RetFail reduction of the method of lowest RetFail (what the headline can say without GenKnow)."""
+    best = max(methods, key=lambda m: -m["values"]["ret_fail"], default=None)
+    if best is None:
+        return "no method"
+    red = 1 - best["values"]["ret_fail"] / max(comp["values"]["ret_fail"], 1e-12)
+    return f"lowest RetFail {best['name']}: {best['values']['ret_fail']:.4f} ({100 * red:.1f}% reduction)"
 
 
 def _headline(comp: dict, methods: list[dict]) -> dict:
@@ -265,5 +312,4 @@ def _headline(comp: dict, methods: list[dict]) -> dict:
         "none" if best is None else
         f"none; lowest RetFail {best['name']}: {best['values']['ret_fail']:.4f} "
         f"(GenKnow {best['values']['gen_know']:.4f} vs {gk:.4f})")
-    return {"claim": ">99% RetFail reduction with <1% relative GenKnow drop", "holds": bool(hits),
-            "detail": detail}
+    return {"claim": HEADLINE_CLAIM, "holds": bool(hits), "detail": detail}

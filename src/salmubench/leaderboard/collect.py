@@ -36,6 +36,12 @@ from salmubench.config import config_hash
 from salmubench.errors import ResultError
 from salmubench.evaluation.protocol import METRIC_KEYS
 from salmubench.evaluation.results import RESULT_FILE, EvalResult, read_official, read_result
+from salmubench.leaderboard.official import (
+    OFFICIAL_GLOB,
+    check_references_named,
+    official_name,
+    result_from_official,
+)
 
 ROW_ARRAYS = {  # metric key -> (pillar section, official key, array field) of the official JSON
     "ret_fail": ("efficacy", "1.1_RetFail", "outcomes"),
@@ -80,27 +86,42 @@ class Group:
 
 
 def find_result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Every result.json under the given run dirs (or the given files), sorted, de-duplicated."""
+    """Every result.json under the given run dirs (or the given files), sorted, de-duplicated; a dir with
+    no result.json below it gives its official evaluator files instead (``evaluation_<model>.json``,
+    :mod:`salmubench.leaderboard.official`)."""
     found: dict[Path, None] = {}
+    paths = list(paths)
     for raw in paths:
         path = Path(raw)
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
-            for f in sorted(path.rglob(RESULT_FILE)):
-                if not any(part.startswith(".") for part in f.relative_to(path).parts):
-                    found[f.resolve()] = None
+            files = _visible(path, RESULT_FILE) or _visible(path, OFFICIAL_GLOB)
+            found.update((f.resolve(), None) for f in files)
         else:
             raise ResultError(f"no such run dir or result file: {path}")
     if not found:
-        raise ResultError(f"no {RESULT_FILE} found under {', '.join(map(str, paths))}")
+        raise ResultError(f"no {RESULT_FILE} (nor an official evaluation_<model>.json) found under "
+                          f"{', '.join(map(str, paths))}")
     return list(found)
+
+
+def _visible(folder: Path, pattern: str) -> list[Path]:
+    """Files named ``pattern`` under ``folder``, sorted, hidden folders skipped."""
+    return [f for f in sorted(folder.rglob(pattern)) if f.is_file()
+            and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
+
+
+def read_any(path: Path) -> EvalResult:
+    """A result.json, or an official ``evaluation_<model>.json`` read as one (official.py)."""
+    return result_from_official(path) if official_name(path) is not None else read_result(path)
 
 
 def load_results(paths: Iterable[str | os.PathLike]) -> list[Loaded]:
     """Read and validate every result file under ``paths``; refuse incompatible mixes."""
-    loaded = [Loaded(path=p, result=read_result(p)) for p in find_result_files(paths)]
+    loaded = [Loaded(path=p, result=read_any(p)) for p in find_result_files(paths)]
     check_compatible(loaded)
+    check_references_named(loaded)
     for item in loaded:
         attach_rows(item)
         attach_attack(item)
@@ -182,6 +203,10 @@ def row_identity(result: EvalResult) -> tuple[str, str]:
     run = result.run
     if run.method:  # seeds of one method, budget and hyperparameter set form one row
         budget = f"@{run.budget:g}x" if run.budget is not None else ""
+        seq = run.sequential or {}
+        if seq.get("k"):  # the final model of K deletion requests is its own row
+            unit = seq.get("unit")
+            budget += f"/K{seq['k']}" + (f"-{unit}" if unit not in (None, "identity") else "")
         return f"{run.method}{budget}#{config_hash(run.params, length=8)}", f"{run.method}{budget}"
     name = result.model.name or result.model.source
     if result.run.seed is not None:
@@ -264,6 +289,8 @@ def forget_row_identities(result: EvalResult, n_rows: int) -> np.ndarray | None:
     ids = result.extras.get("forget_identity_ids")
     if isinstance(ids, list) and len(ids) == n_rows:
         return np.asarray([str(i) for i in ids])
+    if not result.dataset.root:  # an official evaluator file alone: no dataset recorded
+        return None
     return _dataset_forget_identities(Path(result.dataset.root), n_rows)
 
 

@@ -41,6 +41,16 @@ def fmt_cost(row: dict) -> str:
     return f"{sec:.1f} s" + (f" / {passes / 1000:.1f}k passes" if passes else "")
 
 
+def fmt_tags(row: dict) -> str:
+    """The row's tags, then the tags it could not be tested for marked ``n/m`` (not measured), or '-'."""
+    return ", ".join([*row["tags"], *(f"{t} n/m" for t in row.get("tags_unmeasured") or [])]) or "-"
+
+
+def finding_mark(finding: dict) -> str:
+    """``[x]`` holds, ``[ ]`` does not, ``[?]`` unmeasured (``holds`` None)."""
+    return "[?]" if finding["holds"] is None else ("[x]" if finding["holds"] else "[ ]")
+
+
 def label(row: dict) -> str:
     """Display name with the number of seeds when more than one."""
     n = len(row["seeds"])
@@ -61,6 +71,7 @@ def to_markdown(lb: dict) -> str:
         + (f" (preset {lb['dataset']['preset']})" if lb["dataset"].get("preset") else "")
         + f", GenKnow source: {', '.join(lb['gen_know_source'])}, {lb['n_files']} result files.",
         "",
+        *[line for text in lb.get("unmeasured") or [] for line in (f"**{text}**", "")],
         "Efficacy metrics (↘ Clean) score closeness to the Clean value, utility metrics (= Compromised) "
         "closeness to the Compromised value; Score = harmonic mean of the two pillar scores "
         "(docs/leaderboard.md). Values: mean over seeds ±half-width of the 95% CI.",
@@ -70,15 +81,17 @@ def to_markdown(lb: dict) -> str:
     ]
     for row in lb["rows"]:
         s = row["scores"]
-        cells = [str(row["rank"]) if row["rank"] else "ref", label(row), *[fmt_value(row, k) for k in keys],
+        cells = [str(row["rank"]) if row["rank"] else "ref", label(row),
+                 *["n/m" if k == "gen_know" and lb.get("gen_know_measured") is False else fmt_value(row, k)
+                   for k in keys],
                  fmt(s["efficacy"], 3), fmt(s["utility"], 3), *([fmt(row.get("robustness"), 3)] if rob else []),
                  fmt(s["combined"], 3),
                  *([fmt(s.get("robust"), 3), str(row.get("robust_rank") or ("ref" if not row["rank"] else "-"))]
                    if rob else []),
-                 ", ".join(row["tags"]) or "-", fmt_cost(row)]
+                 fmt_tags(row), fmt_cost(row)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Paper findings on this run", ""]
-    lines += [f"- [{'x' if f['holds'] else ' '}] {f['claim']}: {f['detail']}" for f in lb["findings"]]
+    lines += [f"- {finding_mark(f)} {f['claim']}: {f['detail']}" for f in lb["findings"]]
     t = lb["thresholds"]
     lines += ["", "## Failure-mode thresholds", "",
               f"- ineffective: RetFail closes < {t['ineffective_progress']:.0%} of the Compromised→Clean gap",
@@ -88,6 +101,8 @@ def to_markdown(lb: dict) -> str:
               f"- over-generalised: {', '.join(DISPLAY[k] for k in t['overgen_keys'])} past Clean by more "
               f"than {t['overgen_margin']:g}× the Compromised→Clean gap (gap closed > {1 + t['overgen_margin']:g})",
               "- tags describe methods; the reference rows get none"]
+    if any(row.get("tags_unmeasured") for row in lb["rows"]):
+        lines.append("- n/m: not measured on this run (catastrophic: GenKnow not measured); [?]: unmeasured finding")
     if rob:
         lines += ["", *robustness_markdown(lb)]
     lines += ["", "## Recipes", "",
@@ -103,8 +118,8 @@ def to_markdown(lb: dict) -> str:
 
 def _pair(ours: dict, paper: dict | None, key: str, pct: bool = False) -> str:
     """``ours / paper`` of one agreement value (``-`` when the paper gives no number)."""
-    def one(x: float) -> str:
-        return f"{100 * x:+.1f}%" if pct else f"{x:.2f}"
+    def one(x: float | None) -> str:
+        return "n/m" if x is None else f"{100 * x:+.1f}%" if pct else f"{x:.2f}"
 
     return f"{one(ours[key])} / {'-' if paper is None else one(paper[key])}"
 
@@ -126,7 +141,8 @@ def agreement_markdown(agreement: dict | None) -> list[str]:
         cells.append(_pair(ours, paper, "gen_know_drop", pct=True))
         lines.append(f"| {e['paper_name']} | {e['row']} | {' | '.join(cells)} | "
                      f"{', '.join(e['ours']['tags']) or 'none'} | {', '.join(e['paper']['tags']) or 'none'} | "
-                     f"{'yes' if e['agree'] else 'no'} |")
+                     f"{'yes' if e['agree'] else 'no'}"
+                     + "".join(f" ({t} n/m)" for t in e.get("unmeasured") or []) + " |")
     counts = ", ".join(f"{b}: {c['agree']} of {c['of']}" for b, c in agreement["count"].items())
     lines += ["", f"In the paper's mode: {counts}."]
     return lines
@@ -149,7 +165,7 @@ def robustness_markdown(lb: dict) -> list[str]:
         atts = row.get("attacks") or {}
         cells = [label(row)] + [_attack_cell(atts.get(n)) for n in names]
         cells += [fmt(row.get("robustness"), 3), str(row.get("robust_rank") or ("ref" if not row["rank"] else "-")),
-                  ", ".join(row["tags"]) or "-"]
+                  fmt_tags(row)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Attacked values (each attack's headline value before → after the attack; MIA: AUC):", "",
               "| Model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -214,6 +230,8 @@ def csv_rows(lb: dict) -> list[dict]:
                 flat[f"{name}_position"] = "" if h.get("position") is None else h["position"]
                 flat[f"{name}_recovery"] = "" if h.get("recovery") is None else h["recovery"]
         flat["tags"] = ";".join(row["tags"])
+        if lb.get("gen_know_measured") is False:  # the column only then: other boards' CSV is as it was
+            flat["tags_unmeasured"] = ";".join(row.get("tags_unmeasured") or [])
         flat |= {k: "" if v is None else v for k, v in row["cost"].items()}
         out.append(flat)
     return out

@@ -20,7 +20,8 @@ re-exported here. Per-metric scores, each in [0, 1] (1 = on target):
 
 Pillar scores are the unweighted means E = mean_m e_m and U = mean_m u_m over the five metrics of
 each pillar; the combined score is their harmonic mean ``2EU / (E + U)`` (0 when either pillar is
-0), which ranks the methods.
+0), which ranks the methods. When the results have no GenKnow (-1: no ImageNet-1K and no zeroshot
+split), U is the mean over the four other utility metrics and ``catastrophic`` is unmeasured.
 
 Failure-mode tags (SALMUBENCH.md section 5), thresholds in :class:`Thresholds`:
 
@@ -63,6 +64,7 @@ from salmubench.evaluation.scoring import (  # noqa: F401 - the primitives, re-e
 
 EFFICACY_KEYS = tuple(m.key for m in METRICS if m.pillar == "efficacy")
 UTILITY_KEYS = tuple(m.key for m in METRICS if m.pillar == "utility")
+UTILITY_KEYS_WITHOUT_GEN_KNOW = tuple(k for k in UTILITY_KEYS if k != "gen_know")  # GenKnow not measured
 
 INEFFECTIVE = "ineffective"
 CATASTROPHIC = "catastrophic"
@@ -94,10 +96,12 @@ class Scores:
     per_metric: dict[str, float] = field(default_factory=dict)
 
 
-def score_row(values: Mapping[str, float], comp: Mapping[str, float], clean: Mapping[str, float]) -> Scores:
-    """Per-metric, pillar and combined scores of one row against the two references."""
-    per = metric_scores(values, comp, clean, EFFICACY_KEYS, UTILITY_KEYS)
-    eff, util = pillar(per, EFFICACY_KEYS), pillar(per, UTILITY_KEYS)
+def score_row(values: Mapping[str, float], comp: Mapping[str, float], clean: Mapping[str, float],
+              utility_keys: Sequence[str] = UTILITY_KEYS) -> Scores:
+    """Per-metric, pillar and combined scores of one row against the two references (``utility_keys``:
+    the utility metrics scored; :data:`UTILITY_KEYS_WITHOUT_GEN_KNOW` when GenKnow was not measured)."""
+    per = metric_scores(values, comp, clean, EFFICACY_KEYS, utility_keys)
+    eff, util = pillar(per, EFFICACY_KEYS), pillar(per, utility_keys)
     return Scores(efficacy=eff, utility=util, combined=harmonic(eff, util), per_metric=per)
 
 
@@ -107,21 +111,30 @@ def failure_tags(
     clean: Mapping[str, float],
     thresholds: Thresholds = Thresholds(),
     gen_know_n: int | None = None,
+    gen_know_measured: bool = True,
 ) -> list[str]:
     """The failure modes of one row, in TAGS order (see the module docstring).
 
     ``gen_know_n``: size of the GenKnow test set (for the standard-error floor), if known.
+    ``gen_know_measured``: False when the results have no GenKnow (-1): ``catastrophic`` is then
+    unmeasured (:func:`unmeasured_tags`), never tested.
     """
     tags = []
     closed = gap_progress(values["ret_fail"], comp["ret_fail"], clean["ret_fail"]) if "ret_fail" in values else None
     if closed is not None and closed < thresholds.ineffective_progress:
         tags.append(INEFFECTIVE)
-    if "gen_know" in values and _genknow_collapsed(values["gen_know"], comp["gen_know"], thresholds, gen_know_n):
+    if gen_know_measured and "gen_know" in values and \
+            _genknow_collapsed(values["gen_know"], comp["gen_know"], thresholds, gen_know_n):
         tags.append(CATASTROPHIC)
     overgen = [gap_progress(values[k], comp[k], clean[k]) for k in thresholds.overgen_keys if k in values]
     if any(g is not None and g > 1 + thresholds.overgen_margin for g in overgen):
         tags.append(OVER_GENERALISED)
     return tags
+
+
+def unmeasured_tags(gen_know_measured: bool) -> list[str]:
+    """The tags a method row cannot be tested for: ``catastrophic`` without GenKnow."""
+    return [] if gen_know_measured else [CATASTROPHIC]
 
 
 def _genknow_collapsed(value: float, comp: float, t: Thresholds, n: int | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from salmubench.config import StrictModel
 from salmubench.runtime import STAGE_THREADS
@@ -17,7 +17,13 @@ class RunConfig(StrictModel):
     """What one benchmark run does. Stage cache keys are derived from these values."""
 
     preset: str = "mini"  # data and training preset (tiny, mini, paper); mini is the embedded default
-    out: str = "runs/mini"  # the run dir
+    out: str | None = None  # the run dir (None: runs/<preset>, or runs/given-<data fingerprint[:8]> when given)
+    # the real tier (pipeline/given.py): given data and references instead of generated and trained ones
+    data: str | None = None  # a dataset dir (released layout) or a Hugging Face dataset id
+    compromised: str | None = None  # the Compromised model: anything `eval` takes (folder, local-dir:, hf-hub:, file)
+    clean: str | None = None  # the Clean model
+    arch: str | None = None  # open_clip architecture of bare checkpoint files among the given references
+    imagenet: str | None = None  # ImageNet-1K val (ImageFolder or parquet) for GenKnow, instead of the zeroshot split
     methods: tuple[str, ...] = ("all",)  # method names or external specs (path.py:Class), or ("all",)
     budgets: tuple[float, ...] = (1.0,)  # forget-set passes (1x = one pass)
     seeds: tuple[int, ...] = (0,)  # unlearning seeds (the references are trained once, train_seed)
@@ -38,6 +44,16 @@ class RunConfig(StrictModel):
     jobs: int = Field(1, ge=1)  # stages run at once, each in its own worker process when > 1
     threads: int = Field(STAGE_THREADS, ge=1)  # torch threads of every stage, not split by the jobs (numbers depend on it)
     devices: tuple[str, ...] | None = None  # one device per concurrent stage, round-robin (cuda:0,cuda:1 / cpu,cpu)
+
+    @model_validator(mode="after")
+    def _given_together(self) -> RunConfig:
+        given = {k: getattr(self, k) for k in ("data", "compromised", "clean")}
+        if any(v is not None for v in given.values()) and any(v is None for v in given.values()):
+            missing = ", ".join(k for k, v in given.items() if v is None)
+            raise ValueError(f"data, compromised and clean go together (missing: {missing})")
+        if self.arch is not None and self.data is None:
+            raise ValueError("arch is for given reference checkpoints (with data, compromised, clean)")
+        return self
 
     @field_validator("budgets")
     @classmethod

@@ -52,6 +52,7 @@ from salmubench.pipeline.execute import (
     one_line,
     resolve_methods,
 )
+from salmubench.pipeline.given import load_given
 from salmubench.pipeline.plan import Planner, Stage
 from salmubench.pipeline.stages import StageFns
 from salmubench.progress import ProgressEvent
@@ -317,7 +318,9 @@ def _planner() -> Planner:
         methods = resolve_methods(cfg, fns)  # loads external methods (file.py:Class) in this process too
         if methods != _WORKER["methods"]:
             raise RuntimeError(f"the worker resolved methods {methods}, the parent {_WORKER['methods']}")
-        planner = Planner(cfg, fns, methods, StageCache(Path(cfg.out).resolve()), on_progress=_send)
+        root = Path(cfg.out).resolve()
+        given = load_given(root) if cfg.data is not None else None
+        planner = Planner(cfg, fns, methods, StageCache(root), on_progress=_send, given=given)
         planner.build()
         planner.threads = _WORKER["threads"]
         _WORKER["planner"] = planner

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 
 from salmubench.errors import ConfigError
@@ -38,6 +39,8 @@ from salmubench.pipeline.execute import (  # noqa: F401 - re-exported (salmubenc
     one_line,
     resolve_methods,
 )
+from salmubench.pipeline.given import GIVEN, GivenInputs, check_same_tier, default_out, resolve_given, tier
+from salmubench.pipeline.lock import run_folder_lock
 from salmubench.pipeline.parallel import run_concurrent
 from salmubench.pipeline.plan import Planner, Stage
 from salmubench.pipeline.stages import StageFns, real_stage_fns
@@ -89,16 +92,30 @@ def run_benchmark(cfg: RunConfig, fns: StageFns | None = None, view=None) -> Run
         fns: the stage functions (default: the library's, :func:`real_stage_fns`); with ``jobs`` > 1 they
             must be picklable (module-level functions or methods of an importable class).
         view: receives the stages as they run (module docstring); default: nothing is drawn.
+
+    The run folder is locked while the run lasts (``RUN_DIR/.lock``, :mod:`salmubench.pipeline.lock`): a
+    second run on the same folder is refused in one line (ConfigError naming the holder's pid).
     """
+    with ExitStack() as held:  # the run folder's lock, taken in _run once the folder is known; released on any exit
+        return _run(cfg, fns, view, held)
+
+
+def _run(cfg: RunConfig, fns: StageFns | None, view, held: ExitStack) -> RunReport:
+    """:func:`run_benchmark`, taking the run folder's lock into ``held`` before anything is written there."""
     fns = fns or real_stage_fns()
     start = time.perf_counter()
     if cfg.device and cfg.devices:
         raise ConfigError("give device or devices, not both (devices: one per concurrent stage)")
     if cfg.devices:
         check_devices(cfg.devices)
+    given = resolve_given(cfg) if tier(cfg) == GIVEN else None
+    cfg = cfg.model_copy(update={"out": cfg.out or default_out(cfg, given), "recipe": run_recipe(cfg)})
+    check_run_recipe(cfg)
     root = check_out_dir(cfg.out, "out").resolve()
+    check_same_tier(root, tier(cfg))
     methods = resolve_methods(cfg, fns)
-    atomic_write_json(root / "run.json", cfg.model_dump(mode="json") | {"resolved_methods": methods})
+    held.enter_context(run_folder_lock(root))  # before run.json: a second run on root stops here
+    atomic_write_json(root / "run.json", run_record(cfg, methods, given))
     cache = StageCache(root)
     view = view or _NoView()
 
@@ -106,7 +123,7 @@ def run_benchmark(cfg: RunConfig, fns: StageFns | None = None, view=None) -> Run
         if view.on_progress is not None:
             view.on_progress(event)
 
-    planner = Planner(cfg, fns, methods, cache, on_progress=relay)
+    planner = Planner(cfg, fns, methods, cache, on_progress=relay, given=given)
     stages = planner.build()
     report = RunReport(run_dir=root)
     with view:
@@ -121,6 +138,45 @@ def run_benchmark(cfg: RunConfig, fns: StageFns | None = None, view=None) -> Run
             run_concurrent(cfg, fns, methods, stages, cache, report, root, view)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def run_recipe(cfg: RunConfig) -> str | None:
+    """The recipe spec the run applies: ``"default"`` on an embedded preset means that preset's recipe
+    (``presets.RECIPE_OF_PRESET``: mini's shipped recipes, the code defaults on tiny and paper, whose
+    architectures no recipe was tuned on); any other spec, and every spec of a given run, as given."""
+    if cfg.recipe != "default" or tier(cfg) == GIVEN:
+        return cfg.recipe
+    from salmubench.presets import PRESETS
+
+    if cfg.preset not in PRESETS:  # an unknown preset fails where it is read, with suggestions
+        return cfg.recipe
+    return PRESETS.get(cfg.preset).recipe
+
+
+def check_run_recipe(cfg: RunConfig) -> None:
+    """Refuse, before anything is written, a recipe tuned on another architecture than the run's
+    Compromised model (the given one, or the preset's before it is trained): one line per
+    ``unlearning.job.check_recipe_fits``, once per budget."""
+    from salmubench.unlearning.job import check_recipe_fits
+
+    if tier(cfg) == GIVEN:
+        model, arch = cfg.compromised, cfg.arch
+    else:
+        from salmubench.presets import PRESETS
+
+        if cfg.preset not in PRESETS:
+            return
+        model, arch = None, PRESETS.get(cfg.preset).train.arch
+    for budget in cfg.budgets:
+        check_recipe_fits(cfg.recipe, budget, model, arch=arch)
+
+
+def run_record(cfg: RunConfig, methods: list[str], given: GivenInputs | None) -> dict:
+    """``RUN_DIR/run.json``: the resolved config, the methods, the tier and (given tier) the inputs."""
+    record = cfg.model_dump(mode="json") | {"resolved_methods": methods, "tier": tier(cfg)}
+    if given is not None:
+        record["given"] = given.record()
+    return record
 
 
 def _run_one(stage: Stage, cache: StageCache, report: RunReport, root: Path,

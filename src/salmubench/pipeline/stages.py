@@ -21,7 +21,11 @@ Signatures (all keyword arguments; ``on_progress`` is a ``salmubench.progress`` 
   (``sequential.api.unlearn_sequential``, docs/sequential.md; returns the summary's cost)
 * ``methods() -> list[str]``: the registered unlearning methods
 * ``attack(model_dir, data_dir, out_dir, role, name, references, seed, on_progress, device, threads) -> dict``
-  writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references)
+  writes ``out_dir/attack.json`` (``references``: the run's results folder, None for the references); on
+  given references also ``constants`` (the calibration file below)
+* ``calibrate_attacks(compromised, clean, data_dir, out, seed, on_progress, device, threads) -> dict`` writes
+  ``out`` (``attack_constants.json``: the fine-tuning attacks' lr and steps chosen on the given references,
+  ``attacks.calibration``)
 * ``resolve(spec) -> str``: the registered name of a method spec (a name, ``file.py:Class`` or
   ``module:Class``; loading an external one registers it)
 """
@@ -58,13 +62,15 @@ class StageFns:
     method_config: Callable[[str, dict], dict] | None = None  # (method, overrides) -> method config
     attack_config: Callable[[], dict] | None = None  # the attack suite's version and constants hash
     method_source: Callable[[str], str | None] | None = None  # method -> sha256 of an external method's file
+    calibrate_attacks: Callable[..., Any] | None = None  # None: no attack-calibration stage (e.g. test fakes)
 
 
 def real_stage_fns() -> StageFns:
     """StageFns backed by the library."""
     return StageFns(generate=_generate, train=_train, evaluate=_evaluate, unlearn=_unlearn, methods=_methods,
                     attack=_attack, unlearn_sequential=_unlearn_sequential, resolve=_resolve, data_config=_data_config, train_config=_train_config,
-                    method_config=_method_config, attack_config=_attack_config, method_source=_method_source)
+                    method_config=_method_config, attack_config=_attack_config, method_source=_method_source,
+                    calibrate_attacks=_calibrate_attacks)
 
 
 EXECUTION_FIELDS = ("device", "threads", "workers", "checkpoint_every", "keep_checkpoints")
@@ -129,37 +135,41 @@ def _train(kind: str, data_dir: Path, out_dir: Path, preset: str, seed: int, res
     return info
 
 
-def _evaluate(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: str, run_info: dict | None,
+def _evaluate(model_dir: Path | str, data_dir: Path, out_dir: Path, role: str, name: str, run_info: dict | None,
               reference_clean: Path | None, on_progress: OnProgress | None, device: str | None,
-              threads: int | None = None) -> dict:
+              threads: int | None = None, arch: str | None = None, imagenet: str | None = None) -> dict:
     from salmubench.evaluation.evaluator import evaluate
 
     with torch_threads(threads):
         result = evaluate(str(model_dir), data_dir, out_dir, role=role, name=name, run_info=run_info,
-                          reference_clean=reference_clean, on_progress=on_progress, device=device or "cpu")
+                          reference_clean=reference_clean, on_progress=on_progress, device=device or "cpu",
+                          arch=arch, imagenet=imagenet)
     return {"eval_seconds": result.cost.eval_seconds}
 
 
-def _unlearn(method: str, model_dir: Path, data_dir: Path, out_dir: Path, budget: float, overrides: dict,
+def _unlearn(method: str, model_dir: Path | str, data_dir: Path, out_dir: Path, budget: float, overrides: dict,
              seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None,
-             recipe: str | None = None) -> dict:
+             recipe: str | None = None, arch: str | None = None) -> dict:
     from salmubench.unlearning.api import unlearn
 
+    extra = {"arch": arch} if arch else {}  # given references: a bare checkpoint's architecture
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device, threads=threads, recipe=recipe)
+                  on_progress=on_progress, device=device, threads=threads, recipe=recipe, **extra)
     return read_json(Path(out) / "unlearn.json")
 
 
 def _unlearn_sequential(method: str, model_dir: Path, clean_dir: Path, data_dir: Path, out_dir: Path, budget: float,
                         overrides: dict, seed: int, requests: int, request_unit: str, request_seed: int, theta0: str,
                         on_progress: OnProgress | None, device: str | None, threads: int | None = None,
-                        recipe: str | None = None) -> dict:
+                        recipe: str | None = None, arch: str | None = None, imagenet: str | None = None) -> dict:
     from salmubench.sequential.api import unlearn_sequential
     from salmubench.sequential.results import read_summary
 
+    extra = ({"arch": arch} if arch else {}) | ({"imagenet": imagenet} if imagenet else {})
     out = unlearn_sequential(method, model_dir, data_dir, out_dir, requests, budget=budget, overrides=overrides,
                              seed=seed, recipe=recipe, request_unit=request_unit, request_seed=request_seed,
-                             theta0=theta0, clean=clean_dir, on_progress=on_progress, device=device, threads=threads)
+                             theta0=theta0, clean=clean_dir, on_progress=on_progress, device=device, threads=threads,
+                             **extra)
     return {"cost": read_summary(out).cost.model_dump(mode="json")}
 
 
@@ -169,13 +179,26 @@ def _attack_config() -> dict:
     return {"version": SUITE_VERSION, "hash": suite_hash()}
 
 
-def _attack(model_dir: Path, data_dir: Path, out_dir: Path, role: str, name: str, references: Path | None,
-            seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None) -> dict:
+def _attack(model_dir: Path | str, data_dir: Path, out_dir: Path, role: str, name: str, references: Path | None,
+            seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None,
+            arch: str | None = None, constants: str | None = None) -> dict:
     from salmubench.attacks.api import attack
 
     result = attack(str(model_dir), data_dir, out_dir, references=references, seed=seed, role=role,
-                    name=name, device=device or "cpu", threads=threads, on_progress=on_progress)
+                    name=name, device=device or "cpu", threads=threads, on_progress=on_progress, arch=arch,
+                    constants=constants)
     return {"seconds": result.cost.get("seconds"), "robustness": result.summary.robustness if result.summary else None}
+
+
+def _calibrate_attacks(compromised: Path | str, clean: Path | str, data_dir: Path, out: Path, seed: int,
+                       on_progress: OnProgress | None, device: str | None, threads: int | None = None,
+                       arch: str | None = None) -> dict:
+    from salmubench.attacks.calibration import calibrate
+    from salmubench.execution import ExecContext
+
+    context = ExecContext(device=device or "cpu", threads=threads, on_progress=on_progress)
+    record = calibrate(str(compromised), str(clean), data_dir, out, seed=seed, context=context, arch=arch)
+    return {"relearn": record["relearn"], "satisfied": record["satisfied"], "seconds": record["seconds"]}
 
 
 def _methods() -> list[str]:

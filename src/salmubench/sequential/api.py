@@ -29,7 +29,8 @@ def unlearn_sequential(method: str, model_dir: str | os.PathLike, data_dir: str 
                        request_unit: str = "identity", request_seed: int = 0, theta0: str = "previous",
                        clean: str | os.PathLike | None = None, evaluate_steps: bool = True,
                        context: ExecContext | None = None, *, on_progress: OnProgress | None = None,
-                       device: str | None = None, threads: int | None = None) -> Path:
+                       device: str | None = None, threads: int | None = None, arch: str | None = None,
+                       imagenet: str | os.PathLike | None = None) -> Path:
     """Unlearn ``data_dir``'s forget set from ``model_dir`` as ``requests`` deletion requests.
 
     The forget set is split into K requests; the method runs K times, each run starting from the
@@ -52,13 +53,18 @@ def unlearn_sequential(method: str, model_dir: str | os.PathLike, data_dir: str 
         context: execution settings (:class:`salmubench.execution.ExecContext`); one process only
             (torchrun is refused in one line).
         on_progress / device / threads: shorthands for the same fields of ``context`` (not both).
+        arch: open_clip architecture of a bare checkpoint ``model_dir`` / ``clean`` (a ``.bin`` / ``.pt``
+            state dict); ignored for model folders.
+        imagenet: the ImageNet-1K val set (an ImageFolder or parquet shards, ``evaluation.imagenet``) for
+            GenKnow after each request and of the references; without it GenKnow comes from the data's
+            zeroshot split, as in ``evaluate``. Part of the run identity when given.
 
     Returns:
         The output folder.
     """
     job = prepare_job(method, out_dir, budget, overrides, seed, recipe,
-                      inputs={"model_dir": model_dir, "clean": clean})
+                      inputs={"model_dir": model_dir, "clean": clean}, model=model_dir, arch=arch)
     ctx = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
     settings = SequentialSettings(requests=requests, unit=request_unit, seed=request_seed, theta0=theta0,
-                                  clean=clean, evaluate=evaluate_steps)
-    return SequentialRun.start(job, model_dir, data_dir, settings, ctx).finish()
+                                  clean=clean, evaluate=evaluate_steps, imagenet=imagenet)
+    return SequentialRun.start(job, model_dir, data_dir, settings, ctx, arch=arch).finish()

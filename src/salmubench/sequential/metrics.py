@@ -41,11 +41,13 @@ class RowViews:
         return self._cache[key]
 
 
-def raw_values(views: RowViews, step: int, emb, full: dict[str, float] | None = None) -> dict[str, float | None]:
+def raw_values(views: RowViews, step: int, emb, full: dict[str, float] | None = None,
+               imagenet=None) -> dict[str, float | None]:
     """``{key: value}`` of every :data:`SEQ_METRICS` entry for one model after step ``step``.
 
     ``emb`` is the model's EmbeddingBank. ``full``: the model's full-split values when already known
     (they do not depend on the step: references compute them once). None: no rows in the view.
+    ``imagenet``: what GenKnow reads (``run_metric``'s; None: the zeroshot split).
     """
     from salmubench.evaluation.registry import run_metric
 
@@ -55,15 +57,16 @@ def raw_values(views: RowViews, step: int, emb, full: dict[str, float] | None = 
             out[m.key] = full[m.key]
             continue
         data = views.view(m.rows, step)
-        out[m.key] = None if data is None else float(run_metric(m.metric, data, emb).value)
+        out[m.key] = None if data is None else float(run_metric(m.metric, data, emb, imagenet).value)
     return out
 
 
-def full_values(ds: SalmuDataset, emb) -> dict[str, float]:
-    """The full-split metrics of one model (they do not depend on the step)."""
+def full_values(ds: SalmuDataset, emb, imagenet=None) -> dict[str, float]:
+    """The full-split metrics of one model (they do not depend on the step; ``imagenet`` as in
+    :func:`raw_values`)."""
     from salmubench.evaluation.registry import run_metric
 
-    return {m.key: float(run_metric(m.metric, ds, emb).value) for m in SEQ_METRICS if m.rows == "all"}
+    return {m.key: float(run_metric(m.metric, ds, emb, imagenet).value) for m in SEQ_METRICS if m.rows == "all"}
 
 
 def view_sizes(views: RowViews, step: int) -> dict[str, int]:

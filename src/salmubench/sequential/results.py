@@ -145,7 +145,9 @@ class SeqStep(_Strict):
         return value
 
 
-class _Common(_Strict):
+class SeqHeader(_Strict):
+    """The blocks every ``step.json`` and the ``sequential.json`` summary share."""
+
     run: SeqRun
     requests: SeqRequests
     theta0: Theta0Info
@@ -153,6 +155,13 @@ class _Common(_Strict):
     protocol: ProtocolInfo
     dataset: SeqDataset
     env: dict[str, Any] = Field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """The blocks as they are (not dumped), to build a step record or summary from."""
+        return {name: getattr(self, name) for name in SeqHeader.model_fields}
+
+
+class _Common(SeqHeader):
     created_at: str
 
 

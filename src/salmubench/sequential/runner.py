@@ -36,6 +36,7 @@ import torch
 from salmubench.config import config_hash
 from salmubench.data.io import SalmuDataset, load_dataset
 from salmubench.errors import ConfigError
+from salmubench.evaluation.imagenet import ImageNetImages, open_imagenet
 from salmubench.evaluation.protocol import PROTOCOL_NAME, PROTOCOL_VERSION, protocol_hash
 from salmubench.evaluation.reference_cache import keyed_json
 from salmubench.evaluation.results import ProtocolInfo
@@ -53,6 +54,7 @@ from salmubench.sequential.results import (
     THETA0,
     SeqCost,
     SeqDataset,
+    SeqHeader,
     SeqModels,
     SeqRequests,
     SeqRun,
@@ -104,26 +106,11 @@ class SequentialSettings:
     theta0: str = "previous"
     clean: str | os.PathLike | None = None
     evaluate: bool = True
+    imagenet: str | os.PathLike | None = None  # what GenKnow reads (evaluation.imagenet); None: the zeroshot split
 
     def __post_init__(self) -> None:
         check_unit(self.unit)
         check_theta0(self.theta0)
-
-
-@dataclass(frozen=True)
-class RecordHeader:
-    """The blocks every ``step.json`` and the ``sequential.json`` summary share."""
-
-    run: SeqRun
-    requests: SeqRequests
-    theta0: Theta0Info
-    models: SeqModels
-    protocol: ProtocolInfo
-    dataset: SeqDataset
-    env: dict[str, Any]
-
-    def fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +121,7 @@ class StepInputs:
     data: UnlearnData
     views: M.RowViews
     refs: dict | None
-    header: RecordHeader
+    header: SeqHeader
     original: torch.nn.Module | None
 
 
@@ -153,25 +140,29 @@ class SequentialRun:
     run: dict[str, Any]
     run_hash: str
     wall0: float
+    imagenet: ImageNetImages | None = None  # opened settings.imagenet
 
     @classmethod
     def start(cls, job: UnlearnJob, model_dir: str | os.PathLike, data_dir: str | os.PathLike,
-              settings: SequentialSettings, ctx: ExecContext) -> SequentialRun:
+              settings: SequentialSettings, ctx: ExecContext, arch: str | None = None) -> SequentialRun:
         """Load the models and data, split the requests, compute the run identity (one process only)."""
         if init_distributed(ctx.device).world_size > 1:
             raise ConfigError("sequential unlearning (requests) runs in one process; start it without torchrun")
         wall0 = time.perf_counter()
-        bundle = load_model(model_dir, device=ctx.device)
+        images = open_imagenet(settings.imagenet) if settings.imagenet is not None and settings.evaluate else None
+        bundle = load_model(model_dir, arch=arch, device=ctx.device)
         ds = load_dataset(data_dir, images="lazy")  # read in order once, into tensors
         split = forget_split(ds, settings.requests, settings.unit, settings.seed)
         evaluated_clean = settings.clean is not None and settings.evaluate
-        clean_bundle = load_model(settings.clean, device=ctx.device) if evaluated_clean else None
+        clean_bundle = load_model(settings.clean, arch=arch, device=ctx.device) if evaluated_clean else None
         run = job.identity(bundle.checkpoint_sha256, ds.fingerprint)
         run["sequential"] = {"requests": split.record(), "theta0": settings.theta0, "evaluate": bool(settings.evaluate),
                              "clean_checkpoint_sha256": clean_bundle.checkpoint_sha256 if clean_bundle else None,
                              "protocol": protocol_hash()}
+        if images is not None:  # only then: every other run keeps its config hash
+            run["sequential"]["imagenet"] = images.identity()
         return cls(job=job, settings=settings, ctx=ctx, bundle=bundle, clean_bundle=clean_bundle, ds=ds, split=split,
-                   model_source=str(model_dir), run=run, run_hash=config_hash(run), wall0=wall0)
+                   model_source=str(model_dir), run=run, run_hash=config_hash(run), wall0=wall0, imagenet=images)
 
     @property
     def out(self) -> Path:
@@ -260,7 +251,7 @@ class SequentialRun:
         step_bundle.checkpoint_sha256 = sha
         bank = EmbeddingBank(step_bundle, device=self.ctx.device, on_progress=on_progress)
         prefetch_protocol_splits(bank, inputs.views.ds)  # the evaluator's embeddings, to the bit
-        raw = M.raw_values(inputs.views, k, bank)
+        raw = M.raw_values(inputs.views, k, bank, imagenet=self.imagenet)
         values = M.step_values(raw, inputs.refs, k, M.view_sizes(inputs.views, k))
         return values, round(time.perf_counter() - t0, 3)
 
@@ -272,7 +263,8 @@ class SequentialRun:
         ds, split = views.ds, views.split
         key = {"split": split.digest, "protocol": protocol_hash(), "data": ds.fingerprint,
                "fragile": _fragile_digest(ds), "compromised": self.bundle.checkpoint_sha256,
-               "clean": self.clean_bundle.checkpoint_sha256 if self.clean_bundle else None}
+               "clean": self.clean_bundle.checkpoint_sha256 if self.clean_bundle else None,
+               **({"imagenet": self.run["sequential"]["imagenet"]} if self.imagenet is not None else {})}
         cache = keyed_json(self.out / REFERENCES_FILE, key, schema=REFS_SCHEMA)
         return cache.get_or_compute(lambda: self._reference_values(views, key))
 
@@ -285,9 +277,10 @@ class SequentialRun:
             if bundle is None:
                 continue
             bank = protocol_bank(bundle, views.ds, self.ctx.device, self.ctx.on_progress)  # the evaluator's cache
-            full = M.full_values(views.ds, bank)
+            full = M.full_values(views.ds, bank, imagenet=self.imagenet)
             values["full"][role] = full
-            per_ref[role] = {k: M.raw_values(views, k, bank, full=full) for k in range(1, self.split.k + 1)}
+            per_ref[role] = {k: M.raw_values(views, k, bank, full=full, imagenet=self.imagenet)
+                             for k in range(1, self.split.k + 1)}
             bank.save()
         for k in range(1, self.split.k + 1):
             values["steps"][str(k)] = {"compromised": per_ref["compromised"][k],
@@ -296,9 +289,9 @@ class SequentialRun:
 
     # ------------------------------------------------------------ records
 
-    def _header(self, data: UnlearnData, env: dict[str, Any]) -> RecordHeader:
+    def _header(self, data: UnlearnData, env: dict[str, Any]) -> SeqHeader:
         job, run, clean = self.job, self.run, self.clean_bundle
-        return RecordHeader(
+        return SeqHeader(
             run=SeqRun(method=job.method, params=job.cfg.model_dump(mode="json"), budget=run["budget"],
                        seed=run["seed"], recipe=run.get("recipe"), config_hash=self.run_hash,
                        method_source=run.get("method_source")),
@@ -312,7 +305,7 @@ class SequentialRun:
                                retain_rows=len(data.retain), preset=(self.ds.manifest or {}).get("preset")),
             env=env)
 
-    def _summary(self, header: RecordHeader, steps: list[SeqStep], refs_seconds: float) -> SequentialSummary:
+    def _summary(self, header: SeqHeader, steps: list[SeqStep], refs_seconds: float) -> SequentialSummary:
         def total(key: str) -> float:
             return sum(float(s.cost.get(key, 0.0)) for s in steps)
 
@@ -333,7 +326,7 @@ class SequentialRun:
                 "threads": torch.get_num_threads(),
                 "cost": {"unlearn_seconds": cost.unlearn_seconds, "fwd_passes": cost.fwd_passes,
                          "bwd_passes": cost.bwd_passes},
-                "base_model": {"source": self.model_source, "arch": self.bundle.arch},
+                "base_model": {"source": self.model_source, "arch": self.bundle.arch}, "recipe_fit": job.recipe_fit,
                 "data": {"root": str(self.ds.root), "forget_rows": summary.dataset.forget_rows,
                          "retain_rows": summary.dataset.retain_rows},
                 "sequential": {**self.run["sequential"],

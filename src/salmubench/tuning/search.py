@@ -37,6 +37,8 @@ from salmubench.evaluation.reference_cache import keyed_json
 from salmubench.io_utils import atomic_write_json, check_out_dir, read_json
 from salmubench.progress import OnProgress, Task
 from salmubench.runtime import resolve_device, torch_threads
+from salmubench.tuning.architecture import check_out_folder, same_architecture
+from salmubench.tuning.pareto import pareto_data, pareto_front  # noqa: F401 - pareto_front re-exported
 from salmubench.tuning.selection import (
     DEFAULT_SELECTION,
     SELECTIONS,
@@ -45,10 +47,11 @@ from salmubench.tuning.selection import (
     score_proxies,
     tuning_budget,
 )
-from salmubench.tuning.spaces import grid
+from salmubench.tuning.spaces import grid, size_class, space_record
 from salmubench.tuning.validation import (
     VALIDATION_VERSION,
     ValidationViews,
+    gen_know_proxy,
     load_tuning_source,
     make_views,
     proxy_metrics,
@@ -77,14 +80,19 @@ class TuneSetup:
     references: dict[str, dict[str, float]]
     device: str = "cpu"
     selection: str = DEFAULT_SELECTION  # the protocol whose choice is ``chosen`` (all are recorded)
+    proxy_imagenet: Any = None  # what the GenKnow proxy reads (validation.gen_know_proxy); None: zeroshot split
+    gen_know_proxy: dict[str, Any] | None = None  # its record (source, identity or note); in keys if imagenet
+    arch: dict[str, Any] | None = None  # the Compromised model's architecture (models.model_architecture): tuned_on
 
 
 def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
             out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, device: str = "cpu",
-            selection: str = DEFAULT_SELECTION) -> TuneSetup:
-    """Load the references and the holdout-free data, draw the split, compute the reference proxies."""
+            selection: str = DEFAULT_SELECTION, *, arch: str | None = None,
+            imagenet: str | os.PathLike | None = None, tune_imagenet: str | os.PathLike | None = None) -> TuneSetup:
+    """Load the references and the holdout-free data, draw the split, compute the reference proxies
+    (``arch``, ``imagenet``, ``tune_imagenet``: :func:`tune`'s)."""
     from salmubench.evaluation.embed import EmbeddingBank
-    from salmubench.models import load_model
+    from salmubench.models import load_model, model_architecture
     from salmubench.unlearning.base import Budget
     from salmubench.unlearning.data import build_unlearn_data
 
@@ -93,23 +101,26 @@ def prepare(model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | 
     ds = load_tuning_source(data_dir)
     split = validation_split(ds, seed=seed)
     views = make_views(ds, split)
-    comp = load_model(model, device=device)
-    clean_bundle = load_model(clean, device=device)
+    images, proxy = gen_know_proxy(ds, tune_imagenet, imagenet)
+    comp = load_model(model, arch=arch, device=device)
+    clean_bundle = load_model(clean, arch=arch, device=device)
     key = config_hash({"version": VALIDATION_VERSION, "comp": comp.checkpoint_sha256,
-                       "clean": clean_bundle.checkpoint_sha256, "data": ds.fingerprint, "split": split.digest})
+                       "clean": clean_bundle.checkpoint_sha256, "data": ds.fingerprint, "split": split.digest,
+                       **({"gen_know_proxy": proxy} if images is not None else {})})
 
     def compute() -> dict[str, Any]:
-        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device))
+        refs = {name: proxy_metrics(views, EmbeddingBank(b, device=device), imagenet=images)
                 for name, b in (("compromised", comp), ("clean", clean_bundle))}
         return {"key": key, "split": {**split.counts(), "digest": split.digest},
-                "models": {"compromised": str(model), "clean": str(clean)}, **refs}
+                "models": {"compromised": str(model), "clean": str(clean)}, "gen_know_proxy": proxy, **refs}
 
     record = keyed_json(Path(out_dir) / REFERENCES_FILE, key).get_or_compute(compute)
     refs = {name: record[name] for name in ("compromised", "clean")}
     data = build_unlearn_data(views.a, comp.preprocess, comp.tokenizer)
     return TuneSetup(bundle=comp, clean_sha256=clean_bundle.checkpoint_sha256, views=views, data=data,
                      n_forget=len(ds.forget), budget=float(budget), seed=seed, fingerprint=ds.fingerprint,
-                     references=refs, device=device, selection=selection)
+                     references=refs, device=device, selection=selection, proxy_imagenet=images, gen_know_proxy=proxy,
+                     arch=model_architecture(comp))
 
 
 def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
@@ -119,8 +130,9 @@ def trial_key(setup: TuneSetup, method: str, params: dict[str, Any]) -> str:
     and its scores are recomputed against the current references every time (:func:`rescore`).
     """
     return config_hash({"version": VALIDATION_VERSION, "method": method, "params": params, "budget": setup.budget,
-                        "seed": setup.seed, "base": setup.bundle.checkpoint_sha256,
-                        "data": setup.fingerprint, "split": setup.views.split.digest}, length=16)
+                        "seed": setup.seed, "base": setup.bundle.checkpoint_sha256, "data": setup.fingerprint,
+                        "split": setup.views.split.digest,
+                        **({"gen_know_proxy": setup.gen_know_proxy} if setup.proxy_imagenet is not None else {})}, 16)
 
 
 def rescore(setup: TuneSetup, record: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +171,7 @@ def run_trial(setup: TuneSetup, method: str, overrides: dict[str, Any]) -> dict[
         return {**record, "error": str(exc), "proxies": None, "scores": {"score": 0.0}, "cost": None,
                 "seconds": round(time.perf_counter() - start, 3)}
     bundle = dataclasses.replace(setup.bundle, model=model, checkpoint_sha256=None)
-    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device))
+    proxies = proxy_metrics(setup.views, EmbeddingBank(bundle, device=setup.device), imagenet=setup.proxy_imagenet)
     if not all(math.isfinite(v) for v in proxies.values()):
         record["error"] = "non-finite proxy metric"
     record["steps_run"] = len(runtime.log)  # optimiser steps the runner logged (0: training-free)
@@ -191,13 +203,14 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
         setup: from :func:`prepare`.
         method: registered method name.
         out_dir: the tuning output folder.
-        space: override dicts to try (default: :func:`~.spaces.grid` of ``method``).
+        space: override dicts to try (default: :func:`~.spaces.grid` of ``method`` on ``setup.arch``).
         on_trial: called after each trial with (trial record, whether it came from the cache).
     """
     from salmubench.unlearning.registry import get_method
 
     cls = get_method(method)
-    space = grid(method) if space is None else space
+    searched = space_record(method, setup.arch) if space is None else {"rule": "given by the caller"}
+    space = grid(method, setup.arch) if space is None else space
     folder = Path(out_dir) / TRIALS_DIR / method
     trials = []
     for overrides in space:
@@ -223,6 +236,7 @@ def tune_method(setup: TuneSetup, method: str, out_dir: str | os.PathLike,
     target_pick = meeting[choose([trials[k] for k in meeting])] if meeting else None
     result = {"schema": TUNE_SCHEMA, "method": method, "budget": setup.budget, "seed": setup.seed,
               "validation_version": VALIDATION_VERSION, "selection": setup.selection,
+              "gen_know_proxy": setup.gen_know_proxy, "tuned_on": setup.arch, "search_space": searched,
               "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
               "references": setup.references, "grid": space, "trials": trials,
               "chosen": {"index": best, "overrides": trials[best]["overrides"], "params": trials[best]["params"],
@@ -257,7 +271,9 @@ def resolve_methods(method: str) -> list[str]:
 def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_dir: str | os.PathLike,
          out_dir: str | os.PathLike, budget: float = 1.0, seed: int = 0, threads: int | None = 1,
          device: str = "cpu", on_progress: OnProgress | None = None, selection: str = DEFAULT_SELECTION,
-         on_trial: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, dict[str, Any]]:
+         on_trial: Callable[[dict[str, Any], bool], None] | None = None, *, arch: str | None = None,
+         imagenet: str | os.PathLike | None = None,
+         tune_imagenet: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
     """Tune one method, a comma list, or ``all``; returns ``{method: tune_<method>.json content}``.
 
     Args:
@@ -274,15 +290,22 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
             ``forget-retain``, docs/tuning.md); every protocol's choice is recorded in
             ``chosen_by_selection`` and in one recipe file each (``recipe_<selection>@<budget>x.json``).
         on_trial: per-trial callback (see :func:`tune_method`).
+        arch: open_clip architecture of bare checkpoints ``model`` / ``clean`` (``.bin`` / ``.pt``).
+        imagenet / tune_imagenet: the folder the evaluation reports as GenKnow (never read) / the GenKnow
+            proxy's images (default: the zeroshot split); :func:`~.validation.gen_know_proxy`.
+
+    The Compromised model's architecture picks each method's space (``spaces.grid``) and is recorded as
+    ``tuned_on``; an ``out_dir`` holding files tuned on another architecture is refused (``architecture``).
     """
     methods = resolve_methods(method)
     out = check_out_dir(out_dir, "out_dir", inputs={"model": model, "clean": clean, "data_dir": data_dir})
+    check_out_folder(out, model, arch)  # from the model's config, before loading anything
     results: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with torch_threads(threads):
         setup = prepare(model, clean, data_dir, out, budget=budget, seed=seed, device=resolve_device(device),
-                        selection=selection)
-        task = Task(on_progress, "tune", sum(len(grid(m)) for m in methods)).start()
+                        selection=selection, arch=arch, imagenet=imagenet, tune_imagenet=tune_imagenet)
+        task = Task(on_progress, "tune", sum(len(grid(m, setup.arch)) for m in methods)).start()
         for name in methods:
             def hook(record: dict[str, Any], cached: bool, name: str = name) -> None:
                 task.advance(status=f"{name} {record['overrides']}")
@@ -303,7 +326,7 @@ def tune(method: str, model: str | os.PathLike, clean: str | os.PathLike, data_d
 
 
 def tune_records(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, dict[str, Any]]:
-    """Every ``tune_<method>.json`` in ``out_dir`` made with ``setup``'s split, budget and seed."""
+    """Every ``tune_<method>.json`` in ``out_dir`` made with ``setup``'s split, budget, seed and architecture."""
     out = {}
     for path in sorted(Path(out_dir).glob("tune_*.json")):
         try:
@@ -313,7 +336,8 @@ def tune_records(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, dict
         same = (isinstance(record, dict) and record.get("schema") == TUNE_SCHEMA
                 and record.get("budget") == setup.budget and record.get("seed") == setup.seed
                 and (record.get("split") or {}).get("digest") == setup.views.split.digest
-                and "chosen_by_selection" in record)
+                and "chosen_by_selection" in record and same_architecture(record, setup)
+                and (record.get("gen_know_proxy") or {}).get("sha256") == (setup.gen_know_proxy or {}).get("sha256"))
         if same:
             out[record["method"]] = record
     return out
@@ -333,7 +357,8 @@ def write_recipes(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, Pat
     provenance = {"compromised_sha256": setup.bundle.checkpoint_sha256, "clean_sha256": setup.clean_sha256,
                   "data_fingerprint": setup.fingerprint, "validation_version": VALIDATION_VERSION,
                   "split": {**setup.views.split.counts(), "digest": setup.views.split.digest},
-                  "seed": setup.seed, "references": setup.references,
+                  "seed": setup.seed, "references": setup.references, "gen_know_proxy": setup.gen_know_proxy,
+                  "search_space": size_class(setup.arch),
                   "trials": sum(len(r["trials"]) for r in records.values()),
                   "trial_seconds": round(sum(float(t.get("seconds") or 0) for r in records.values()
                                              for t in r["trials"]), 1)}
@@ -346,39 +371,9 @@ def write_recipes(out_dir: str | os.PathLike, setup: TuneSetup) -> dict[str, Pat
                    for m, r in sorted(records.items())}
         paths[sel] = Path(out_dir) / f"recipe_{name}.json"
         atomic_write_json(paths[sel], {"schema": RECIPE_SCHEMA, "name": name, "selection": sel,
-                                       "budget": setup.budget, "version": 1, "tuning": provenance,
+                                       "budget": setup.budget, "version": 1, "tuned_on": setup.arch,
+                                       "tuning": provenance,
                                        "methods": methods})
     atomic_write_json(Path(out_dir) / f"pareto@{setup.budget:g}x.json", pareto_data(records, setup))
     return paths
-
-
-def pareto_data(records: dict[str, dict[str, Any]], setup: TuneSetup) -> dict[str, Any]:
-    """Per method: every trial's (efficacy, utility) proxy scores under each protocol, the
-    non-dominated trials under each, and each protocol's chosen trial (docs/tuning.md)."""
-    methods = {}
-    for method, record in sorted(records.items()):
-        trials = record["trials"]
-        entry: dict[str, Any] = {"overrides": [t["overrides"] for t in trials], "selections": {}}
-        for sel in SELECTIONS:
-            points = [[float(t["scores_by_selection"][sel].get("efficacy", 0.0)),
-                       float(t["scores_by_selection"][sel].get("utility", 0.0))] for t in trials]
-            entry["selections"][sel] = {"points": points, "front": pareto_front(points),
-                                        "chosen": record["chosen_by_selection"][sel]["index"]}
-        methods[method] = entry
-    return {"schema": "salmubench.pareto/1", "budget": setup.budget, "seed": setup.seed,
-            "axes": {"x": "utility score of the protocol's utility proxies", "y": "efficacy score"},
-            "references": {"compromised": {"efficacy": 0.0, "utility": 1.0},
-                           "clean": {sel: score_proxies(setup.references["clean"], setup.references["compromised"],
-                                                        setup.references["clean"], sel) for sel in SELECTIONS}},
-            "methods": methods}
-
-
-def pareto_front(points: list[list[float]]) -> list[int]:
-    """Indices of the points not dominated by another (efficacy >= and utility >=, one strictly)."""
-    front = []
-    for i, (e, u) in enumerate(points):
-        dominated = any(e2 >= e and u2 >= u and (e2 > e or u2 > u) for j, (e2, u2) in enumerate(points) if j != i)
-        if not dominated:
-            front.append(i)
-    return front
 

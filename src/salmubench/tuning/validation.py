@@ -22,8 +22,13 @@ Proxy metrics of a model (:func:`proxy_metrics`), computed by the evaluator's ow
 | ``assoc_str`` | mean cos(image, own caption) on V_A | Clean |
 | ``intra_id_sim`` | mean cos on V_B | Compromised |
 | ``inter_id_sim`` | mean cos on O | Compromised |
-| ``gen_know`` | zero-shot top-1 on the ``zeroshot`` split (shared with the reported GenKnow) | Compromised |
+| ``gen_know`` | zero-shot top-1 on ``tune_imagenet`` (e.g. a slice of the ImageNet *train* set), else on the ``zeroshot`` split | Compromised |
 | ``retain_sim`` | mean cos on ``retain_disjoint`` (FragSim's fallback: the view has no fragile set) | Compromised |
+
+The GenKnow proxy never reads the images reported as GenKnow: :func:`gen_know_proxy` refuses a
+``tune_imagenet`` that is the evaluation's ``imagenet`` folder (or shares its parquet shards); without
+either a zeroshot split or ``tune_imagenet`` the proxy is -1 for every model, left out of the scores,
+and the tune records say so.
 
 How the proxies are scored and a trial chosen (the two selection protocols) is
 :mod:`salmubench.tuning.selection`; the step-matched budget of the V_A run is
@@ -36,13 +41,14 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from salmubench.data import schema as S
 from salmubench.data.dataset import SalmuDataset
 from salmubench.data.views import forget_attributes, load_without_holdouts, with_forget
-from salmubench.errors import DataError
+from salmubench.errors import ConfigError, DataError
 from salmubench.seeding import rng_for
 
 VALIDATION_VERSION = 2  # bump when the split rule or a proxy definition changes (invalidates caches)
@@ -166,11 +172,37 @@ def make_views(ds: SalmuDataset, split: ValidationSplit) -> ValidationViews:
                            other=with_forget(ds, split.other_rows, f"tune-other:{split.digest}"))
 
 
-def proxy_metrics(views: ValidationViews, emb) -> dict[str, float]:
+def gen_know_proxy(ds: SalmuDataset, tune_imagenet: str | os.PathLike | None = None,
+                   imagenet: str | os.PathLike | None = None) -> tuple[object | None, dict]:
+    """What the GenKnow proxy reads: ``(opened tune_imagenet or None, record)``.
+
+    ``record`` is ``{"source": "imagenet" | "zeroshot" | "none", ...}`` (with the images' identity, or
+    a note when there is nothing to read). ``imagenet`` is the folder the evaluation reports as GenKnow:
+    never read here beyond its file list, and a ``tune_imagenet`` reading the same files is refused.
+    """
+    from salmubench.evaluation.imagenet import open_imagenet, same_images
+
+    if tune_imagenet is None:
+        if ds.has_split(S.ZEROSHOT):
+            return None, {"source": "zeroshot"}
+        return None, {"source": "none", "note": "no zeroshot split and no tune_imagenet: the GenKnow proxy is "
+                                                "-1 for every model and left out of the scores"}
+    if imagenet is not None and Path(tune_imagenet).resolve() == Path(imagenet).resolve():
+        raise ConfigError(f"tune_imagenet {tune_imagenet} is the imagenet folder reported as GenKnow; tune the "
+                          f"GenKnow proxy on other images (e.g. a slice of the ImageNet train set)")
+    images = open_imagenet(tune_imagenet, what="tune_imagenet")
+    if imagenet is not None and same_images(images, open_imagenet(imagenet)):
+        raise ConfigError(f"tune_imagenet {tune_imagenet} reads the parquet shards of the imagenet folder "
+                          f"{imagenet} reported as GenKnow; tune the GenKnow proxy on other images")
+    return images, {"source": "imagenet", "path": str(tune_imagenet), **images.identity()}
+
+
+def proxy_metrics(views: ValidationViews, emb, imagenet=None) -> dict[str, float]:
     """The five proxy values of one model, from its embeddings ``emb`` (an EmbeddingBank).
 
     Each proxy calls the evaluator's metric function (``run_metric``, same seeded generator per
-    metric key) on the view listed in ``PROXY_VIEWS``. GenKnow is -1 when there is no zeroshot split.
+    metric key) on the view listed in ``PROXY_VIEWS``; ``imagenet`` (:func:`gen_know_proxy`'s images)
+    is what GenKnow reads, else the zeroshot split. GenKnow is -1 when there is neither.
     """
     from salmubench.evaluation.registry import run_metric
 
@@ -180,5 +212,5 @@ def proxy_metrics(views: ValidationViews, emb) -> dict[str, float]:
         data = getattr(views, view)
         if metric == "frag_sim" and data.fragile_ids is not None:
             raise DataError("tuning views must not carry a fragile set (retain_sim reads all of retain_disjoint)")
-        out[key] = float(run_metric(metric, data, emb).value)
+        out[key] = float(run_metric(metric, data, emb, imagenet).value)
     return out

@@ -47,7 +47,8 @@ from salmubench.unlearning.job import UnlearnJob, prepare_job
 def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
             budget: float = 1.0, overrides: dict[str, Any] | None = None, seed: int = 0,
             recipe: str | None = DEFAULT, context: ExecContext | None = None, *,
-            on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None) -> Path:
+            on_progress: OnProgress | None = None, device: str | None = None, threads: int | None = None,
+            arch: str | None = None) -> Path:
     """Unlearn ``data_dir``'s forget set from the model at ``model_dir`` with ``method``, once.
 
     Args:
@@ -62,19 +63,25 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
         recipe: where the method's hyperparameters come from before ``overrides``
             (``salmubench.recipes.resolve_for``): ``"default"`` (the default protocol's recipe at this
             budget, when shipped), a protocol (``"forget-retain"``), a recipe name
-            (``"forget-retain@5x"``), or None / ``"none"`` (the method's code defaults). Recorded.
+            (``"forget-retain@5x"``, ``"harness@vitb16"``), a recipe file (``"path.json"``), or None /
+            ``"none"`` (the method's code defaults). Recorded. A recipe tuned on another architecture than
+            the model's, and ``"default"`` on another architecture than the code defaults' (salmu-tiny at
+            32 px), are refused in one line before anything runs (``unlearning.job.check_recipe_fits``);
+            ``unlearn.json`` records the check as ``recipe_fit``.
         context: execution settings (:class:`salmubench.execution.ExecContext`: device, threads,
             precision, progress callback; one event per optimiser step). Under torchrun and without
             ``threads`` each rank gets its share of the cores.
         on_progress / device / threads: shorthands for the same fields of ``context`` (not both).
+        arch: open_clip architecture of a bare checkpoint ``model_dir`` (``.bin`` / ``.pt`` state dict).
 
     Returns:
         The output folder.
     """
-    job = prepare_job(method, out_dir, budget, overrides, seed, recipe, inputs={"model_dir": model_dir})
+    job = prepare_job(method, out_dir, budget, overrides, seed, recipe, inputs={"model_dir": model_dir},
+                      model=model_dir, arch=arch)
     ctx = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
     env = init_distributed(ctx.device)
-    bundle = load_model(model_dir, device=ctx.device)
+    bundle = load_model(model_dir, arch=arch, device=ctx.device)
     ds = load_dataset(data_dir, images="lazy")  # read in order once, into tensors
     run = job.identity(bundle.checkpoint_sha256, ds.fingerprint)
     run_hash = config_hash(run)
@@ -104,7 +111,7 @@ def _record(job: UnlearnJob, run: dict, run_hash: str, bundle, ds, data, runtime
     return {"schema": UNLEARN_SCHEMA, "complete": True, "config_hash": run_hash, **run,
             "description": job.cls.summary(), "steps": job.budget.steps(len(data.forget), job.cfg.forget_batch_size),
             "world_size": world, "threads": threads, "cost": costs,
-            "base_model": {"source": str(model_dir), "arch": bundle.arch},
+            "base_model": {"source": str(model_dir), "arch": bundle.arch}, "recipe_fit": job.recipe_fit,
             "data": {"root": str(ds.root), "forget_rows": len(data.forget), "retain_rows": len(data.retain),
                      "retain_sources": data.retain_sources},
             "loss_first": log[0] if log else None, "loss_last": log[-1] if log else None,

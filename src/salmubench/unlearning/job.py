@@ -32,6 +32,8 @@ class UnlearnJob:
         budget: forget-set passes.
         seed: the run seed.
         out: the checked output folder.
+        recipe_fit: whether the recipe (or the code defaults) was tuned on the model's architecture
+            (:func:`check_recipe_fits`); None when no model was given to :func:`prepare_job`.
     """
 
     cls: type[UnlearningMethod]
@@ -40,6 +42,7 @@ class UnlearnJob:
     budget: Budget
     seed: int
     out: Path
+    recipe_fit: dict[str, Any] | None = None  # check_recipe_fits' record (unlearn.json; not in the identity)
 
     @property
     def method(self) -> str:
@@ -59,16 +62,53 @@ def local_path(spec: str | os.PathLike) -> Path:
     return Path(str(spec).removeprefix("local-dir:"))
 
 
+def check_recipe_fits(recipe_spec: str | None, budget: float, model_spec: Any = None,
+                      arch: str | None = None) -> dict[str, Any]:
+    """Refuse a recipe tuned on another architecture than the model's; else its fit record.
+
+    The one check of every unlearning entry (``unlearn``, ``unlearn_sequential`` call it through
+    :func:`prepare_job` before loading anything but the model's config), for ``salmubench run`` to call
+    before planning, once per budget: ``check_recipe_fits(cfg.recipe, budget, cfg.compromised, arch=cfg.arch)``
+    with given references, or ``check_recipe_fits(cfg.recipe, budget, None, arch=<the preset's TrainConfig
+    arch>)`` before the references are trained. No weights are loaded.
+
+    Args:
+        recipe_spec: as ``unlearn``'s ``recipe``: None / ``"none"``, ``"default"``, a protocol, a shipped name
+            (``"structured@1x"``, ``"harness@vitb16"``) or a recipe file path (``"path.json"``).
+        budget: the run's budget (it picks ``default``'s and a protocol's recipe).
+        model_spec: the starting model: anything ``salmubench.models.load_model`` takes, or a loaded
+            ClipBundle; None: the architecture ``arch`` alone.
+        arch: an architecture name or model config path (a bare checkpoint's, or the model-less check's).
+
+    Returns:
+        The record ``unlearn.json`` stores as ``recipe_fit`` (``salmubench.recipes.check_fit``):
+        ``{"recipe", "tuned_on", "model", "fits", "note"}`` (+ ``"path"`` for a recipe file); with ``"none"``
+        on another architecture than the code defaults' ``fits`` is False and the note says so.
+
+    Raises:
+        ConfigError: one line naming the recipe, both architectures (name and image size) and the choices,
+            when the recipe, or ``"default"`` (a shipped recipe or the code defaults), was tuned on another
+            architecture; also an unknown recipe, a bad recipe file, a budget a fixed-budget recipe refuses.
+        CheckpointError: a model that ``load_model`` could not load either (not found, no architecture).
+    """
+    from salmubench.models.identity import model_architecture
+
+    return recipes.check_fit(recipe_spec, float(budget), model_architecture(model_spec, arch))
+
+
 def prepare_job(method: str, out_dir: str | os.PathLike, budget: float = 1.0, overrides: dict[str, Any] | None = None,
                 seed: int = 0, recipe: str | None = recipes.DEFAULT,
-                inputs: dict[str, str | os.PathLike | None] | None = None) -> UnlearnJob:
+                inputs: dict[str, str | os.PathLike | None] | None = None, model: Any = None,
+                arch: str | None = None) -> UnlearnJob:
     """Resolve ``method`` (``unlearning.registry.get_method``), apply ``recipe`` then ``overrides``
     (``recipes.apply``; unknown keys fail naming the valid ones), validate the config and ``budget``,
-    and check ``out_dir`` (``io_utils.check_out_dir``: a folder, none of ``inputs``)."""
+    check ``out_dir`` (``io_utils.check_out_dir``: a folder, none of ``inputs``), then, when ``model`` (the
+    starting model's spec, with ``arch`` for a bare checkpoint) is given, :func:`check_recipe_fits`."""
     cls = get_method(method)
     overrides, recipe_record = recipes.apply(recipe, cls.name, float(budget), overrides)
     cfg = build_config(cls.config_cls, overrides, what=f"{cls.name} config")
     budget_obj = Budget(float(budget))
     paths = {name: local_path(p) for name, p in (inputs or {}).items() if p is not None}
     out = check_out_dir(out_dir, "out_dir", inputs=paths)
-    return UnlearnJob(cls=cls, cfg=cfg, recipe=recipe_record, budget=budget_obj, seed=seed, out=out)
+    fit = check_recipe_fits(recipe, budget, model, arch) if model is not None else None
+    return UnlearnJob(cls=cls, cfg=cfg, recipe=recipe_record, budget=budget_obj, seed=seed, out=out, recipe_fit=fit)

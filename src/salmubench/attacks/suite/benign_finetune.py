@@ -10,7 +10,8 @@ relearning settings of Hu et al., arXiv 2406.13356, and of OpenUnlearning's robu
 forget, holdout or unseen pair); measure RetFail MRR on the whole forget split before and after.
 On the released data (no ``general_retain``) the retain data is ``retain_synth`` alone.
 
-**Constants.** Those of ``relearn`` (one attacker budget for both fine-tuning attacks).
+**Constants.** Those of ``relearn`` (one attacker budget for both fine-tuning attacks); ``lr`` and
+``steps`` are tunable as there (a calibration sets both attacks to the same budget).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ CONSTANTS = {"steps": STEPS, "lr": LR, "batch": BATCH, "optimizer": "adam", "dat
              "frozen": ["logit_scale"], "measure_on": "forget"}
 
 
-@register_attack("benign_finetune", kind="recovery", headline=("ret_fail",), constants=CONSTANTS)
+@register_attack("benign_finetune", kind="recovery", headline=("ret_fail",), constants=CONSTANTS,
+                 tunable=("lr", "steps"))
 def benign_finetune(ctx: AttackContext) -> AttackOutput:
     """Fine-tune on retain data (the relearn budget), measure RetFail on the whole forget split."""
     tables = retain_tables(ctx.data)
@@ -32,7 +34,8 @@ def benign_finetune(ctx: AttackContext) -> AttackOutput:
     if n == 0:
         return AttackOutput.unavailable("no retain data (retain_synth and general_retain are empty)")
     before = ctx.metric("ret_fail", ctx.data).value
-    plan = batch_plan(n, STEPS, BATCH, ctx.seed_for("batches"))
+    steps, lr = ctx.constant("steps", STEPS), ctx.constant("lr", LR)
+    plan = batch_plan(n, steps, BATCH, ctx.seed_for("batches"))
     rows = sorted({int(r) for index in plan for r in index.tolist()})
     pairs = gather(tables, rows, ctx.bundle.preprocess, ctx.bundle.tokenizer)
     local = {r: k for k, r in enumerate(rows)}  # global row -> row of the gathered pairs
@@ -40,8 +43,8 @@ def benign_finetune(ctx: AttackContext) -> AttackOutput:
 
     plan = [torch.tensor([local[int(r)] for r in index.tolist()]) for index in plan]
     model = ctx.copy_model()
-    losses = finetune(model, pairs, plan, LR, lambda s, k: ctx.progress("fine-tune on retain", s, k))
+    losses = finetune(model, pairs, plan, lr, lambda s, k: ctx.progress("fine-tune on retain", s, k))
     after = ctx.metric("ret_fail", ctx.data, ctx.embeddings(model)).value
     return AttackOutput(values={"ret_fail": Measure(after=after, before=before)},
                         info={"retain_pairs": n, "pairs_used": len(rows), "sources": {t.name: len(t) for t in tables},
-                              "loss_first": losses[0], "loss_last": losses[-1]})
+                              "steps": len(losses), "lr": lr, "loss_first": losses[0], "loss_last": losses[-1]})

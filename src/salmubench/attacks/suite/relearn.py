@@ -22,7 +22,9 @@ The Clean model learns R too; whatever it then shows on P is generalisation from
 normalisation ``(x - x_clean) / (x_comp - x_clean)`` removes it. Headline: RetFail on P.
 
 **Constants.** ``R_SHARE = 0.10``, ``STEPS``, ``LR``, ``BATCH`` below (how and when they were
-chosen: docs/attacks.md, "Choosing the constants").
+chosen: docs/attacks.md, "Choosing the constants"). ``lr`` and ``steps`` are tunable: a run on
+references of another architecture takes them from its calibration (``attacks/calibration.py``;
+``AttackContext.constants``), and ``info`` records the ones used.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def split_associations(identity_ids: list[str | None], attributes: list[str | No
     return r_rows, p_rows
 
 
-@register_attack("relearn", kind="recovery", headline=("ret_fail",), constants=CONSTANTS)
+@register_attack("relearn", kind="recovery", headline=("ret_fail",), constants=CONSTANTS,
+                 tunable=("lr", "steps"))
 def relearn(ctx: AttackContext) -> AttackOutput:
     """Fine-tune on R (10% of the forget associations), measure RetFail / AssocStr on the rest P."""
     ds = ctx.data
@@ -67,10 +70,11 @@ def relearn(ctx: AttackContext) -> AttackOutput:
     before = {k: ctx.metric(k, view).value for k in ("ret_fail", "assoc_str")}
     model = ctx.copy_model()
     pairs = tensorize(ds.forget.take(r_rows), ctx.bundle.preprocess, ctx.bundle.tokenizer)
-    plan = batch_plan(len(pairs), STEPS, BATCH, ctx.seed_for("batches"))
-    losses = finetune(model, pairs, plan, LR, lambda s, n: ctx.progress("fine-tune on R", s, n))
+    steps, lr = ctx.constant("steps", STEPS), ctx.constant("lr", LR)
+    plan = batch_plan(len(pairs), steps, BATCH, ctx.seed_for("batches"))
+    losses = finetune(model, pairs, plan, lr, lambda s, n: ctx.progress("fine-tune on R", s, n))
     emb = ctx.embeddings(model)
     after = {k: ctx.metric(k, view, emb).value for k in ("ret_fail", "assoc_str")}
     return AttackOutput(values={k: Measure(after=after[k], before=before[k]) for k in before},
-                        info={"r_rows": len(r_rows), "p_rows": len(p_rows),
+                        info={"r_rows": len(r_rows), "p_rows": len(p_rows), "steps": len(losses), "lr": lr,
                               "loss_first": losses[0], "loss_last": losses[-1]})

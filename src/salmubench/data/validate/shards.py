@@ -11,35 +11,35 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from salmubench.data import schema as S
+from salmubench.data.tables import MAX_IMAGE_PIXELS, ImageTooLargeError, open_image
 from salmubench.data.validate.report import ValidationReport, examples
+from salmubench.errors import DataError
 
 
 def check_shard_names(rep: ValidationReport, folder: Path, allowed: tuple[str, ...],
                        required: tuple[str, ...]) -> dict[str, list[Path]]:
-    """Shard files per split; flags bad names, unknown splits, incomplete shard sets."""
-    shards: dict[str, list[tuple[int, int, Path]]] = defaultdict(list)
+    """Shard files per split; flags bad names, unknown splits, incomplete shard sets. A name is good
+    exactly when the loader reads it (``schema.parse_shard_name``, Hugging Face hash suffixes too)."""
+    shards: dict[str, list[tuple[S.ShardName, Path]]] = defaultdict(list)
     for path in sorted(folder.glob("*.parquet")):
-        m = S.SHARD_RE.match(path.name)
-        if not m:
-            rep.errors.append(f"{path.relative_to(rep.root)}: file name is not {{split}}-NNNNN-of-NNNNN.parquet")
+        name = S.parse_shard_name(path.name)
+        if name is None:
+            rep.errors.append(f"{path.relative_to(rep.root)}: file name is not {S.SHARD_NAME_FORM}")
             continue
-        split = m.group("split")
-        if split not in allowed:
-            rep.errors.append(f"{path.relative_to(rep.root)}: unknown split name {split!r} "
+        if name.split not in allowed:
+            rep.errors.append(f"{path.relative_to(rep.root)}: unknown split name {name.split!r} "
                               f"(expected one of {', '.join(allowed)})")
             continue
-        shards[split].append((int(m.group("idx")), int(m.group("total")), path))
+        shards[name.split].append((name, path))
     for split in required:
         if split not in shards:
             rep.errors.append(f"missing split {split!r}: no {folder.name}/{split}-*.parquet")
     out = {}
     for split, items in shards.items():
-        totals = {t for _, t, _ in items}
-        idx = sorted(i for i, _, _ in items)
-        if len(totals) != 1 or idx != list(range(next(iter(totals)))):
-            rep.errors.append(f"split {split!r}: incomplete or inconsistent shard set "
-                              f"(indices {idx}, totals {sorted(totals)})")
-        out[split] = [p for _, _, p in sorted(items)]
+        problem = S.shard_set_problem([n for n, _ in items])
+        if problem:
+            rep.errors.append(f"split {split!r}: {problem}")
+        out[split] = [p for n, p in sorted(items, key=lambda item: (item[0].index, item[1].name))]
     return out
 
 
@@ -115,33 +115,44 @@ def check_rows(rep: ValidationReport, split: str, table: pa.Table) -> None:
             rep.errors.append(f"{split}: {len(no_id)} row(s) without identity_id (e.g. {examples(no_id)})")
 
 
-def image_decodes(data: bytes | None) -> bool:
-    """True when ``data`` is a complete, decodable image. JPEGs are decoded at 1/8 scale (``draft``):
-    the whole entropy-coded stream is still read, so truncation and corruption are still caught."""
+def image_problem(data: bytes | None) -> str | None:
+    """None when ``data`` is a complete, decodable image within ``MAX_IMAGE_PIXELS``; else
+    ``"too large"`` or ``"does not decode"``. JPEGs are decoded at 1/8 scale (``draft``): the whole
+    entropy-coded stream is still read, so truncation and corruption are still caught. An image over
+    the limit is refused from its header, before any pixel is decoded."""
     if not data:
-        return False
-    from PIL import Image, UnidentifiedImageError
-
+        return "does not decode"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
-            img.load()
-        return True
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return False
+        open_image(io.BytesIO(data), draft=True)
+    except ImageTooLargeError:
+        return "too large"
+    except DataError:
+        return "does not decode"
+    return None
+
+
+def image_decodes(data: bytes | None) -> bool:
+    """True when ``data`` is a complete, decodable image within the pixel limit (:func:`image_problem`)."""
+    return image_problem(data) is None
 
 
 def check_images(rep: ValidationReport, split: str, paths: list[Path], progress=None) -> None:
     """Decode every image of ``split``, reading the shards in batches of 256 rows."""
-    bad, row = [], 0
+    bad: dict[str, list[str]] = {"does not decode": [], "too large": []}
+    row = 0
     for path in paths:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=256, columns=[S.COL_IMAGE, S.COL_FILE]):
             cells, files = batch.column(0).to_pylist(), batch.column(1).to_pylist()
             for cell, name in zip(cells, files, strict=True):
-                if not image_decodes(cell.get("bytes") if isinstance(cell, dict) else None):
-                    bad.append(name or f"row {row}")
+                problem = image_problem(cell.get("bytes") if isinstance(cell, dict) else None)
+                if problem:
+                    bad[problem].append(name or f"row {row}")
                 row += 1
             if progress:
                 progress(len(files))
-    if bad:
-        rep.errors.append(f"{split}: {len(bad)} image(s) do not decode (e.g. {examples(bad)})")
+    if bad["does not decode"]:
+        rep.errors.append(f"{split}: {len(bad['does not decode'])} image(s) do not decode "
+                          f"(e.g. {examples(bad['does not decode'])})")
+    if bad["too large"]:
+        rep.errors.append(f"{split}: {len(bad['too large'])} image(s) over the limit of {MAX_IMAGE_PIXELS:,} "
+                          f"pixels (8192 x 8192), refused by the loader (e.g. {examples(bad['too large'])})")

@@ -7,17 +7,20 @@ embeddings of its prompts; an image is assigned the class of highest cosine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from salmubench.data import schema as S
 from salmubench.errors import DataError
+from salmubench.evaluation.imagenet import (  # noqa: F401 - imagefolder / imagenet_classnames: their old home
+    IMAGE_SUFFIXES,
+    imagefolder,
+    imagenet_classnames,
+    open_imagenet,
+)
 from salmubench.evaluation.metrics._common import nonempty
 from salmubench.evaluation.protocol import IDZSC_PROMPT, SCORE_TIE_EPS, ZEROSHOT_DEFAULT_TEMPLATES
 from salmubench.evaluation.registry import MetricContext, MetricOutput, register_metric
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".JPEG", ".JPG", ".PNG")
 
 
 def class_weights(emb, classnames: Sequence[str], templates: Sequence) -> np.ndarray:
@@ -73,31 +76,6 @@ def id_zsc(ctx: MetricContext) -> MetricOutput:
                         extra={"n": len(keep), "n_classes": len(ids), "chance": 1.0 / len(ids)})
 
 
-def imagefolder(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
-    """``(class folder names, image paths, labels)`` of an ImageFolder (sorted, as torchvision)."""
-    if not root.is_dir():
-        raise DataError(f"imagenet {root}: not a directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    paths, labels = [], []
-    for label, cls in enumerate(classes):
-        files = sorted(p for p in (root / cls).rglob("*") if p.suffix in IMAGE_SUFFIXES and p.is_file())
-        paths += files
-        labels += [label] * len(files)
-    if not paths:
-        raise DataError(f"imagenet {root}: no images in class folders")
-    return classes, paths, np.asarray(labels, dtype=np.int64)
-
-
-def imagenet_classnames(folders: Sequence[str]) -> list[str]:
-    """open_clip's IMAGENET_CLASSNAMES for a 1,000-folder val set (sorted wnids give the standard
-    order); for any other folder count the folder names themselves (underscores as spaces)."""
-    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
-
-    if len(folders) == len(IMAGENET_CLASSNAMES):
-        return list(IMAGENET_CLASSNAMES)
-    return [f.replace("_", " ") for f in folders]
-
-
 def _accuracy(img: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy (argmax, as open_clip's zero-shot evaluation)."""
     return float((np.argmax(img.astype(np.float64) @ weights.T, axis=1) == labels).mean())
@@ -106,11 +84,11 @@ def _accuracy(img: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float
 def _gen_know_imagenet(ctx: MetricContext) -> MetricOutput:
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-    folders, paths, labels = imagefolder(Path(ctx.imagenet))
-    classnames = imagenet_classnames(folders)
-    acc = _accuracy(ctx.emb.files(paths), class_weights(ctx.emb, classnames, OPENAI_IMAGENET_TEMPLATES), labels)
+    images = open_imagenet(ctx.imagenet)  # an ImageFolder or parquet shards (evaluation/imagenet.py)
+    acc = _accuracy(images.embed(ctx.emb), class_weights(ctx.emb, images.classnames, OPENAI_IMAGENET_TEMPLATES),
+                    images.labels)
     return MetricOutput(value=acc, official={"ImageNet1k_Accuracy": acc},
-                        extra={"source": "imagenet", "n": len(paths), "n_classes": len(classnames)})
+                        extra={"source": "imagenet", "n": len(images), "n_classes": len(images.classnames)})
 
 
 def _gen_know_zeroshot(ctx: MetricContext) -> MetricOutput:
@@ -133,8 +111,9 @@ def _gen_know_zeroshot(ctx: MetricContext) -> MetricOutput:
 def gen_know(ctx: MetricContext) -> MetricOutput:
     """GenKnow (2.1, primary utility, target Compromised): zero-shot top-1 accuracy.
 
-    With ``--imagenet DIR`` (an ImageFolder of the ImageNet-1K val set): open_clip's
-    ``IMAGENET_CLASSNAMES`` and the 80 ``OPENAI_IMAGENET_TEMPLATES`` (paper: 0.638 / 0.633).
+    With ``imagenet=DIR`` (the ImageNet-1K val set as an ImageFolder or as the HF dataset's parquet
+    shards, ``evaluation.imagenet``): open_clip's ``IMAGENET_CLASSNAMES`` and the 80
+    ``OPENAI_IMAGENET_TEMPLATES`` (paper: 0.638 / 0.633).
     Otherwise [our choice] our generated ``zeroshot`` split with the class names and templates of
     ``zeroshot_classes.json``; the official JSON then keeps ``ImageNet1k_Accuracy = -1`` (as the
     original without ImageNet) and adds ``salmubench_zeroshot_accuracy``. Without either (the

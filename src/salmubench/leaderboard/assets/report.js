@@ -35,9 +35,14 @@
       "Protocol " + p.name + " " + p.version + " (" + p.hash + "), dataset " + d.fingerprint.slice(0, 12) +
       (d.preset ? " (preset " + d.preset + ")" : "") + ", GenKnow source: " + LB.gen_know_source.join(", ") +
       ", " + LB.n_files + " result files, salmubench " + LB.salmubench_version + ".";
+    (LB.unmeasured || []).forEach(function (t) {  // what this board could not measure (GenKnow, MIA)
+      document.querySelector("header").appendChild(el("p", { "class": "unmeasured" }, t));
+    });
     var ul = document.getElementById("findings");
     LB.findings.forEach(function (f) {
-      ul.appendChild(el("li", { "class": f.holds ? "ok" : "ko" }, f.claim + ": " + f.detail));
+      var none = f.holds === null;  // unmeasured (GenKnow not measured)
+      ul.appendChild(el("li", { "class": none ? "unmeasured" : (f.holds ? "ok" : "ko") },
+                        (none ? "[unmeasured] " : "") + f.claim + ": " + f.detail));
     });
     var notes = document.getElementById("notes");
     (LB.notes.length ? LB.notes : ["none"]).forEach(function (n) { notes.appendChild(el("li", {}, n)); });
@@ -54,8 +59,8 @@
     COLUMNS.push({ id: m.key, label: m.display + (m.pillar === "efficacy" ? " ↘" : " ="), num: true,
       title: m.pillar + " metric, target: " + m.target,
       get: function (r) { return r.values[m.key]; },
-      show: function (r) { return fmt(r.values[m.key]); },
-      ci: function (r) { var c = r.ci[m.key]; if (!c) return "";
+      show: function (r) { return m.key === "gen_know" && LB.gen_know_measured === false ? "n/m" : fmt(r.values[m.key]); },
+      ci: function (r) { var c = r.ci[m.key]; if (!c || (m.key === "gen_know" && LB.gen_know_measured === false)) return "";
         return "±" + fmt(Math.max(r.values[m.key] - c.lo, c.hi - r.values[m.key])); } });
   });
   function scoreColumn(id, label, get, title) {
@@ -97,7 +102,10 @@
         td.setAttribute("data-sort", typeof v === "number" ? (isFinite(v) ? String(v) : "Infinity") : v);
         if (c.tags) {
           r.tags.forEach(function (t) { td.appendChild(el("span", { "class": "tag" }, t)); });
-          if (!r.tags.length) td.textContent = "-";
+          (r.tags_unmeasured || []).forEach(function (t) {
+            td.appendChild(el("span", { "class": "tag unmeasured", title: "not measured on this run" }, t + " n/m"));
+          });
+          if (!r.tags.length && !(r.tags_unmeasured || []).length) td.textContent = "-";
         } else {
           td.appendChild(document.createTextNode(c.show(r)));
           var ci = c.ci ? c.ci(r) : "";
@@ -266,14 +274,17 @@
      "paper tags", "agree"].forEach(function (h, i) { head.appendChild(el("th", { "class": i < 2 || i > 5 ? "txt" : "" }, h)); });
     document.querySelector("#agreement thead").appendChild(head);
     function pair(e, key, pct) {
-      var one = function (x) { return pct ? (x >= 0 ? "+" : "") + (100 * x).toFixed(1) + "%" : x.toFixed(2); };
+      var one = function (x) {
+        if (x === null || x === undefined) return "n/m";
+        return pct ? (x >= 0 ? "+" : "") + (100 * x).toFixed(1) + "%" : x.toFixed(2);
+      };
       return one(e.ours.profile[key]) + " / " + (e.paper.profile ? one(e.paper.profile[key]) : "-");
     }
     ag.baselines.forEach(function (e) {
       var tr = el("tr", { "class": e.agree ? "agree" : "disagree" });
       [e.paper_name, e.row, pair(e, "pos_ret_fail"), pair(e, "pos_inter_id_sim"), pair(e, "pos_intra_id_sim"),
        pair(e, "gen_know_drop", true), e.ours.tags.join(", ") || "none", e.paper.tags.join(", ") || "none",
-       e.agree ? "yes" : "no"].forEach(function (v, i) { tr.appendChild(el("td", { "class": i < 2 || i > 5 ? "txt" : "" }, v)); });
+       (e.agree ? "yes" : "no") + (e.unmeasured || []).map(function (t) { return " (" + t + " n/m)"; }).join("")].forEach(function (v, i) { tr.appendChild(el("td", { "class": i < 2 || i > 5 ? "txt" : "" }, v)); });
       body.appendChild(tr);
     });
     document.getElementById("agreement-count").textContent = "In the paper's mode: " +
