@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Real-tier smoke test on a CUDA machine without network: install our wheels (carried in .wheels/),
-# then generate a paper-preset slice (512 px), train ViT-B/16 Compromised+Clean for a few steps on the
-# GPU (torchrun, nccl), evaluate both on the GPU, unlearn once and evaluate. Usage: bash benchmarks/gpu_smoke.sh OUT
+# then generate a paper-preset slice (512 px, IDS identities) and run the GPU check (benchmarks/gpu_check.py,
+# docs/performance.md "GPU check": random-init ViT-B/16, no training; eval images/s against the embed-only
+# floor, 1x unlearning pairs/s, peak GPU memory, bf16 vs fp32 agreement; JSON in OUT/gpu_check.json).
+# Budget: <= 5 minutes on one H100 at the default IDS=24.
+# FULL=1 also runs the older path afterwards: train ViT-B/16 Compromised+Clean for a few steps on the GPU
+# (torchrun, nccl), evaluate both, unlearn with METHODS and evaluate (minutes more).
+# Usage: [IDS=24] [FULL=1] bash benchmarks/gpu_smoke.sh OUT
 set -euo pipefail
 out=${1:-/tmp/gpu_smoke}
 mkdir -p "$out"
@@ -13,6 +18,11 @@ sb="python3 -m salmubench.cli.main"
 t0=$(date +%s)
 $sb data generate --preset paper --limit-identities ${IDS:-24} --workers 16 --out "$out/data" --no-progress
 echo "generate_s $(( $(date +%s) - t0 ))"
+t0=$(date +%s)
+python3 benchmarks/gpu_check.py --data "$out/data" --out "$out/check" --json "$out/gpu_check.json" --device cuda \
+  --arch ViT-B-16 --method ${CHECK_METHOD:-finetune} --batch-size ${BS:-256}
+echo "gpu_check_s $(( $(date +%s) - t0 ))"
+[ "${FULL:-0}" = 1 ] || exit 0
 for kind in compromised clean; do
   t0=$(date +%s)
   torchrun --standalone --nproc_per_node=1 -m salmubench.cli.main train --kind $kind --preset paper \

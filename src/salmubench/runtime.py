@@ -1,7 +1,8 @@
 """The execution environment, one module for every entry point: CPU numerics, device, threads, ranks, record.
 
 * **CPU numerics** (below): pinned before torch / numpy load, so a seed gives the same bytes everywhere.
-* **Device** (:func:`resolve_device`): ``None``/``"auto"`` = this rank's CUDA device if any, else CPU.
+* **Device** (:func:`resolve_device`): ``None``/``"auto"`` = this rank's CUDA device if any, else CPU;
+  under torchrun :func:`local_device` maps a given ``"cuda"`` / ``"cuda:i"`` to ``cuda:LOCAL_RANK``.
 * **Threads** (:func:`default_threads`, :func:`torch_threads`): torch intra-op threads, by default the
   usable cores shared evenly by the local ranks (or by the concurrent stages of ``salmubench run --jobs``:
   :func:`default_jobs`, :func:`threads_per_job`).
@@ -186,6 +187,18 @@ def rank_device(device: str, env: DistEnv):
     if str(device).startswith("cuda") and env.distributed:
         return torch.device("cuda", env.local_rank)
     return torch.device(device)
+
+
+def local_device(device: str, env: DistEnv) -> str:
+    """This rank's device as a string: under torchrun a CUDA ``device`` (``"cuda"``, ``"cuda:0"``, ...)
+    becomes ``cuda:{LOCAL_RANK}`` and is made the current CUDA device (NCCL collectives run there);
+    CPU stays CPU, and one process keeps ``device`` as given."""
+    if not (str(device).startswith("cuda") and env.distributed):
+        return device
+    import torch
+
+    torch.cuda.set_device(env.local_rank)
+    return f"cuda:{env.local_rank}"
 
 
 def default_threads(world_size: int = 1) -> int:

@@ -87,16 +87,18 @@ def run_attacks(bundle: Any, data: SalmuDataset, names: Sequence[str], seed: int
                 ) -> tuple[dict[str, AttackOutput], dict[str, float]]:
     """Run the named attacks on a loaded model; returns (outputs, seconds per attack).
 
-    ``context``: device and progress callback (None: ``ExecContext()``, CUDA if available else CPU).
+    ``context``: device, precision and progress callback (None: ``ExecContext()``, CUDA if available else
+    CPU; bf16: fine-tuning and embedding under autocast, CUDA only).
     ``constants``: the tunable constants (module docstring; None: the module's).
     """
     from salmubench.evaluation.embed import EmbeddingBank
 
     context = (context or ExecContext()).resolved()
     bundle.model.to(context.device).eval()
-    emb = EmbeddingBank(bundle, batch_size=batch_size, device=context.device)
+    emb = EmbeddingBank(bundle, batch_size=batch_size, device=context.device, precision=context.precision)
     ctx = AttackContext(bundle=bundle, data=data, emb=emb, seed=seed, device=context.device, batch_size=batch_size,
-                        on_progress=context.on_progress, constants=resolve_constants(constants).values)
+                        on_progress=context.on_progress, constants=resolve_constants(constants).values,
+                        precision=context.precision)
     outputs, seconds = {}, {}
     task = Task(context.on_progress, "attacks", len(names)).start()
     for name in names:
@@ -157,6 +159,7 @@ def attack(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_dir:
                     for r in REFERENCE_ROLES}
     cost = {"seconds": round(time.perf_counter() - start, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
     result = _build(model_spec, bundle, data, seed, outputs, seconds, refs, role, name, cost, constants)
+    result.env["precision"] = context.precision
     write_attack(result, out_dir)
     return result
 
@@ -172,8 +175,8 @@ def _reference(root: Path, role: str, data: SalmuDataset, seed: int, names: list
     (``evaluation.reference_cache``), else attacked now and written there (module docstring)."""
     folder = root / role
     path = folder / ATTACK_FILE
-    cache = ReferenceCache(path, matches=lambda ref: _matches(ref, data, seed, names, constants), read=read_attack,
-                           write=None)
+    cache = ReferenceCache(path, read=read_attack, write=None, matches=lambda ref: (  # a file without one is fp32
+        _matches(ref, data, seed, names, constants) and ref.env.get("precision", "fp32") == context.precision))
     ref = cache.lookup()
     if ref is None:
         sha, source = _reference_model(folder, role, path)

@@ -161,6 +161,8 @@ class AttackContext:
         batch_size: embedding batch size.
         on_progress: progress callback (``salmubench.progress``), or None.
         constants: the run's ``{attack: {key: value}}`` for tunable constants (empty: the module's).
+        precision: ``"fp32"`` or ``"bf16"`` (CUDA only): fine-tuning forward passes and embeddings under
+            autocast (``execution.autocast``).
     """
 
     bundle: ClipBundle
@@ -172,6 +174,7 @@ class AttackContext:
     batch_size: int = 256
     on_progress: OnProgress | None = None
     constants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    precision: str = "fp32"
     _before: dict = field(default_factory=dict, repr=False)
 
     def constant(self, key: str, default: Any) -> Any:
@@ -206,7 +209,7 @@ class AttackContext:
         from salmubench.evaluation.embed import EmbeddingBank
 
         bundle = replace(self.bundle, model=model, checkpoint_sha256=None)
-        return EmbeddingBank(bundle, batch_size=self.batch_size, device=self.device)
+        return EmbeddingBank(bundle, batch_size=self.batch_size, device=self.device, precision=self.precision)
 
     def metric(self, key: str, view: SalmuDataset, emb: EmbeddingBank | None = None) -> MetricOutput:
         """The evaluator's metric ``key`` on a view of the data (``run_metric``: its own seeded generator).

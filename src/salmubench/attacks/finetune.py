@@ -28,6 +28,7 @@ from torch import nn
 from salmubench.data.tables import SplitTable
 from salmubench.data.torch_data import PairTensors, iter_batches, tensorize
 from salmubench.evaluation.embed import encode_text_trimmed
+from salmubench.execution import autocast
 from salmubench.seeding import torch_generator_for
 from salmubench.training.losses import clip_loss
 
@@ -45,6 +46,16 @@ def batch_plan(n: int, steps: int, batch_size: int, seed: int) -> list[torch.Ten
     while len(out) < steps:
         out += list(iter_batches(n, batch_size, generator=gen, shuffle=True, drop_last=drop))
     return out[:steps]
+
+
+def compact_plan(plan: Sequence[torch.Tensor]) -> tuple[list[int], list[torch.Tensor]]:
+    """(the rows a plan reads, sorted; the plan over their positions in that list): fine-tuning on
+    ``pairs.subset(rows)`` with the second plan reads the same pairs in the same order, so only the
+    rows of the plan need decoding (relearn: 640 of ~3,000 R rows)."""
+    rows = sorted({int(r) for index in plan for r in index.tolist()})
+    where = torch.full((rows[-1] + 1 if rows else 0,), -1, dtype=torch.long)
+    where[torch.tensor(rows, dtype=torch.long)] = torch.arange(len(rows))
+    return rows, [where[index] for index in plan]
 
 
 def gather(tables: Sequence[SplitTable], rows: Sequence[int], preprocess: Callable, tokenizer: Callable
@@ -74,8 +85,11 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
 
 
 def finetune(model: nn.Module, pairs: PairTensors, plan: Sequence[torch.Tensor], lr: float,
-             on_step: Callable[[int, int], None] | None = None) -> list[float]:
-    """Train ``model`` in place on ``pairs`` with one Adam step per index batch of ``plan``; returns losses."""
+             on_step: Callable[[int, int], None] | None = None, precision: str = "fp32") -> list[float]:
+    """Train ``model`` in place on ``pairs`` with one Adam step per index batch of ``plan``; returns losses.
+
+    ``precision="bf16"`` (CUDA only) computes the loss under autocast; backward and the Adam step (fp32
+    weights and states) run outside it. fp32: no autocast context at all."""
     frozen = {n: p.requires_grad for n, p in model.named_parameters() if n in FROZEN}
     params = [p for n, p in model.named_parameters() if n not in FROZEN]
     for name, p in model.named_parameters():
@@ -88,10 +102,11 @@ def finetune(model: nn.Module, pairs: PairTensors, plan: Sequence[torch.Tensor],
     try:
         for step, index in enumerate(plan):
             rows = index.tolist()
-            img = model.encode_image(pairs.images[index].to(device), normalize=True)
-            # the batch's all-padding tail cut (exact for open_clip's CLIP: causal mask, EOT pooling)
-            txt = F.normalize(encode_text_trimmed(model, pairs.tokens[index].to(device)), dim=-1)
-            loss = clip_loss(img, txt, scale, [pairs.identity_ids[r] for r in rows])
+            with autocast(precision, device):
+                img = model.encode_image(pairs.images[index].to(device), normalize=True)
+                # the batch's all-padding tail cut (exact for open_clip's CLIP: causal mask, EOT pooling)
+                txt = F.normalize(encode_text_trimmed(model, pairs.tokens[index].to(device)), dim=-1)
+                loss = clip_loss(img, txt, scale, [pairs.identity_ids[r] for r in rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="display name (default: from the model folder)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fine-tuning and embedding precision: fp32 (default) or bf16 (autocast; CUDA only)")
     p.add_argument("--batch-size", type=int, default=256, help="embedding batch size")
     p.add_argument("--constants", default=None, metavar="FILE",
                    help="fine-tuning constants chosen by salmubench attack-calibrate (default: the module "
@@ -72,13 +74,15 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ConfigError("--threads must be >= 1")
     from salmubench.attacks.calibration import ConstantsMismatch
+    from salmubench.execution import ExecContext
 
-    kwargs = dict(references=args.references, attacks=args.attacks, seed=args.seed, device=args.device,
-                  threads=args.threads, arch=args.arch, role=args.role, name=args.name, batch_size=args.batch_size,
-                  constants=args.constants)
+    kwargs = dict(references=args.references, attacks=args.attacks, seed=args.seed, arch=args.arch, role=args.role,
+                  name=args.name, batch_size=args.batch_size, constants=args.constants)
     try:
         with progress_display(not args.quiet) as on_progress:
-            result = attack(args.model, args.data, args.out, on_progress=on_progress, **kwargs)
+            context = ExecContext(device=args.device, threads=args.threads, on_progress=on_progress,
+                                  precision=args.precision)
+            result = attack(args.model, args.data, args.out, context=context, **kwargs)
     except ConstantsMismatch as exc:
         raise ConfigError(f"{exc.problem}; choose constants on these references: salmubench attack-calibrate "
                           f"--compromised M --clean M --data {args.data} --out constants.json, then rerun with "

@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
                         "DIR/data/*.parquet, columns image and label)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="embedding precision: fp32 (default) or bf16 (autocast; CUDA only)")
     p.add_argument("--reference-clean", default=None, help="result dir of the Clean model (adds a KS statistic)")
     p.add_argument("--cache-dir", default=None, help="embedding cache root (default ~/.cache/salmubench/embeddings)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.model, args.data, args.out, arch=args.arch, imagenet=args.imagenet,
                           batch_size=args.batch_size, device=args.device, reference_clean=args.reference_clean,
                           role=args.role, name=args.name, cache_dir=False if args.no_cache else args.cache_dir,
-                          on_progress=on_progress)
+                          on_progress=on_progress, precision=args.precision)
     if not args.quiet:
         _print_summary(result, args.out)
     return 0

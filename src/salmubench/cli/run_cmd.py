@@ -85,6 +85,9 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", default=None, metavar="D1,D2,...",
                    help="one device per concurrent stage, round-robin over the free ones (e.g. cuda:0,cuda:1; "
                         "cpu,cpu); default --jobs: their number")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="forward-pass precision of eval, unlearn and attack stages: fp32 (default) or bf16 "
+                        "(autocast, fp32 weights; CUDA only; enters those stages' cache keys)")
 
 
 def _split(text: str, cast, what: str) -> tuple:
@@ -142,6 +145,7 @@ def build_run_config(args: argparse.Namespace):
         raise ConfigError(f"--threads {args.threads}: expected 1 or more")
     if args.device and devices:
         raise ConfigError("--device and --devices: give one (--devices assigns one device per concurrent stage)")
+    _check_precision(args, devices)
     jobs = args.jobs if args.jobs is not None else default_jobs(devices, args.threads or STAGE_THREADS)
     try:
         return RunConfig(preset=args.preset, out=out, recipe=None if recipe == "none" else recipe,
@@ -152,10 +156,20 @@ def build_run_config(args: argparse.Namespace):
                          request_unit=args.request_unit, request_seed=args.request_seed, theta0=args.theta0,
                          redo=tuple(args.redo), device=args.device, jobs=jobs, threads=args.threads or STAGE_THREADS,
                          devices=devices, data=args.data, compromised=args.compromised, clean=args.clean,
-                         arch=args.arch, imagenet=args.imagenet)
+                         arch=args.arch, imagenet=args.imagenet, precision=args.precision)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise ConfigError(f"invalid --{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def _check_precision(args: argparse.Namespace, devices: tuple | None) -> None:
+    """bf16 needs CUDA devices and one-shot unlearning (RunConfig checks it too, without the flags)."""
+    if getattr(args, "precision", "fp32") == "fp32":
+        return
+    if not all(d.startswith("cuda") for d in (devices or ((args.device,) if args.device else ("cpu",)))):
+        raise ConfigError(f"--precision {args.precision} needs a CUDA --device or --devices")
+    if args.requests is not None:
+        raise ConfigError(f"--precision {args.precision}: sequential unlearning (--requests) runs in fp32 only")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="forward-pass precision: fp32 (default) or bf16 (autocast, fp32 weights; CUDA only)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     seq = p.add_argument_group("deletion requests over time (docs/sequential.md)")
     seq.add_argument("--requests", type=int, default=None, metavar="K",
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     common = {"budget": args.budget, "overrides": parse_overrides(args.overrides), "seed": args.seed,
               "recipe": None if args.recipe == "none" else args.recipe, "arch": args.arch}
     with progress_display(not args.no_progress) as on_progress:
-        context = ExecContext(device=args.device, threads=args.threads, on_progress=on_progress)
+        context = ExecContext(device=args.device, threads=args.threads, on_progress=on_progress,
+                              precision=args.precision)
         if args.requests is not None:
             out = unlearn_sequential(args.method, args.model, args.data, args.out, args.requests,
                                      request_unit=args.request_unit, request_seed=args.request_seed,

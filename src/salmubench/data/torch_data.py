@@ -4,7 +4,9 @@ Images in the embedded default are tiny, so a split is turned into dense tensors
 (``tensorize``; decoded once per machine, ``data/tensor_cache.py``) and batches are index slices: no
 per-step JPEG decoding, fully deterministic.
 Reference training at the real tier (ViT-B/16, 512 px sources) streams images instead
-(``salmubench.training.corpus.StreamedImages``); unlearning always tensorises forget and retain.
+(``salmubench.training.corpus.StreamedImages``); unlearning holds a large split's images encoded
+(``tensorize(..., lazy=True)``: :class:`~salmubench.data.lazy_images.LazyImages`, decoded per batch,
+bit-identical batches; ``unlearning/data.py`` chooses by size).
 """
 
 from __future__ import annotations
@@ -17,28 +19,42 @@ from dataclasses import dataclass
 
 import torch
 
+from salmubench.data.lazy_images import LazyImages
 from salmubench.data.tables import SplitTable
 from salmubench.data.tensor_cache import split_images
 
 
 @dataclass
 class PairTensors:
-    """Image-text pairs as tensors: ``images`` [N,3,H,W] float, ``tokens`` [N,ctx] long."""
+    """Image-text pairs as tensors: ``images`` [N,3,H,W] float, ``tokens`` [N,ctx] long.
 
-    images: torch.Tensor
+    ``images`` may be a :class:`~salmubench.data.lazy_images.LazyImages` (encoded, decoded when
+    indexed): :meth:`subset` (a batch) then holds a dense tensor, bit-identical to the dense path's.
+    """
+
+    images: torch.Tensor | LazyImages
     tokens: torch.Tensor
     identity_ids: list[str | None]
     texts: list[str]
     file_names: list[str]
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return len(self.images)
 
     def subset(self, index: torch.Tensor | Sequence[int]) -> PairTensors:
-        """Rows ``index`` (a LongTensor or list of ints) as a new PairTensors."""
+        """Rows ``index`` (a LongTensor or list of ints) as a new PairTensors (images dense: a batch)."""
         idx = torch.as_tensor(index, dtype=torch.long)
         rows = idx.tolist()
         return PairTensors(self.images[idx], self.tokens[idx], [self.identity_ids[i] for i in rows],
+                           [self.texts[i] for i in rows], [self.file_names[i] for i in rows])
+
+    def take(self, index: torch.Tensor | Sequence[int]) -> PairTensors:
+        """Rows ``index`` as a new PairTensors whose images stay lazy when they are (else :meth:`subset`)."""
+        if not isinstance(self.images, LazyImages):
+            return self.subset(index)
+        idx = torch.as_tensor(index, dtype=torch.long)
+        rows = idx.tolist()
+        return PairTensors(self.images.take(rows), self.tokens[idx], [self.identity_ids[i] for i in rows],
                            [self.texts[i] for i in rows], [self.file_names[i] for i in rows])
 
     def to(self, device: torch.device | str) -> PairTensors:
@@ -111,7 +127,8 @@ def _token_memo(tokenizer: Callable) -> dict[str, torch.Tensor] | None:
 
 
 def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
-              texts: Sequence[str] | None = None, progress: Callable[[int], None] | None = None) -> PairTensors:
+              texts: Sequence[str] | None = None, progress: Callable[[int], None] | None = None,
+              lazy: bool = False) -> PairTensors:
     """Decode + preprocess every image and tokenise every caption of ``split`` once.
 
     The images come from the machine's tensor cache when a stage has decoded them before
@@ -123,8 +140,15 @@ def tensorize(split: SplitTable, preprocess: Callable, tokenizer: Callable,
         tokenizer: open_clip tokenizer of the model.
         texts: captions to pair with the images instead of the split's own ``text`` column.
         progress: called with the number of rows done after each chunk (e.g. a rich progress task).
+        lazy: keep the images encoded instead (:class:`LazyImages`, decoded per batch; nothing decoded
+            here, ``progress`` called once with every row).
     """
-    images = split_images(split, preprocess, progress)
+    if lazy:
+        images = LazyImages.from_split(split, preprocess)
+        if progress:
+            progress(len(split))
+    else:
+        images = split_images(split, preprocess, progress)
     captions = list(texts) if texts is not None else split.texts
     return PairTensors(images, tokenize(captions, tokenizer), split.identity_ids, captions, split.file_names)
 

@@ -29,6 +29,7 @@ from salmubench.data import schema as S
 from salmubench.data.tables import SplitTable, decode_image_bytes
 from salmubench.data.tensor_cache import EVAL_MAX_CACHED_BYTES, cached_split_images
 from salmubench.data.torch_data import tokenize
+from salmubench.execution import autocast, check_precision
 from salmubench.io_utils import atomic_path, atomic_write_json, cache_root, read_json
 from salmubench.progress import OnProgress, Task
 
@@ -137,12 +138,16 @@ class EmbeddingBank:
         on_progress: progress callback, one task per embedding pass (``salmubench.progress``).
         workers: threads decoding + preprocessing images (default: 1 on CPU, where the model
             needs the cores, up to 8 on an accelerator).
+        precision: ``"fp32"`` (no autocast: the default) or ``"bf16"`` (forward passes under
+            ``execution.autocast``, CUDA only; features cast back to float32 before normalising).
     """
 
     def __init__(self, bundle: Any, batch_size: int = 256, device: str = "cpu",
                  cache_dir: str | os.PathLike | None = None, on_progress: OnProgress | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, precision: str = "fp32") -> None:
         self.bundle = bundle
+        check_precision(precision, device)  # bf16 off CUDA is refused before any work
+        self.precision = precision
         self.workers = workers or (1 if str(device) == "cpu" else min(8, os.cpu_count() or 1))
         self.batch_size = max(1, int(batch_size))
         self.device = device
@@ -277,7 +282,7 @@ class EmbeddingBank:
         chunks = []
         batches = list(_batches(items, self.batch_size))
         task = Task(self.on_progress, what, len(items)).start()
-        with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
+        with torch.inference_mode(), autocast(self.precision, self.device), ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare, batches[0])
             for k in range(len(batches)):
                 x = pending.result()

@@ -3,6 +3,10 @@
 * ``OUT_DIR/result.json``: our self-describing schema (``results.py``), validated on write and read.
 * ``OUT_DIR/evaluation_<slug>.json``: exactly the original evaluator's schema (SALMUBENCH.md §4),
   per-row ``outcomes`` / ``scores`` arrays included, so numbers compare with the authors' files.
+
+``precision``: ``"fp32"`` (default; no autocast) or ``"bf16"`` (the embedding passes under autocast, CUDA
+only, embeddings cast back to float32 before the metrics); recorded as ``result.json`` ``extras.precision``,
+and a bf16 evaluation has its own embedding cache folder (``<key>-bf16``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from salmubench.evaluation.results import (
     read_result,
     write_result,
 )
+from salmubench.execution import check_precision
 from salmubench.io_utils import atomic_write_json, check_out_dir, read_json, sha256_file
 from salmubench.progress import OnProgress
 from salmubench.runtime import environment, resolve_device
@@ -55,7 +60,8 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
              arch: str | None = None, imagenet: str | os.PathLike | None = None, batch_size: int = 256,
              device: str = "cpu", reference_clean: str | os.PathLike | None = None, role: str | None = None,
              name: str | None = None, run_info: RunInfo | dict | None = None,
-             cache_dir: str | os.PathLike | bool | None = None, on_progress: OnProgress | None = None) -> EvalResult:
+             cache_dir: str | os.PathLike | bool | None = None, on_progress: OnProgress | None = None,
+             precision: str = "fp32") -> EvalResult:
     """Evaluate one model with the SALMUBench protocol and write its result files.
 
     Args:
@@ -72,27 +78,26 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
             ``run_info``, an unlearned model folder's ``unlearn.json`` gives the run block (method,
             budget, seed, params, recipe and its fit, cost, config hash) and the unlearning cost.
         cache_dir: embedding cache root (default ``default_cache_dir()``); ``False`` disables it.
-        device: torch device (``runtime.resolve_device``: None / "auto" = CUDA if available).
+        device / precision: torch device (None / "auto": CUDA if any); ``"fp32"`` or ``"bf16"`` (module docstring).
         on_progress: progress callback while embedding (``salmubench.progress``).
     """
     from salmubench.models import ClipBundle, load_model
 
     start = time.perf_counter()
     out = check_out_dir(out_dir, "out_dir")
-    device = resolve_device(device)
+    device = _device(device, precision)
     images = open_imagenet(imagenet) if imagenet is not None else None  # a bad folder fails before any work
     bundle = model_spec if isinstance(model_spec, ClipBundle) else load_model(model_spec, arch=arch, device=device)
     bundle.model.to(device)
     data = data_dir if isinstance(data_dir, SalmuDataset) else load_dataset(data_dir, images="lazy")
     reference = _reference_scores(reference_clean, data) if reference_clean else None
-    bank = protocol_bank(bundle, data, device, on_progress, cache_dir, batch_size)
+    bank = protocol_bank(bundle, data, device, on_progress, cache_dir, batch_size, precision)
     outputs, seconds = compute_metrics(data, bank, images)
     bank.save()
-    slug = slugify(name or _default_name(model_spec, bundle))
-    official_name = f"{OFFICIAL_PREFIX}{slug}.json"
+    official_name = f"{OFFICIAL_PREFIX}{slugify(name or _default_name(model_spec, bundle))}.json"
     atomic_write_json(out / official_name, to_official(outputs))
     extras = build_extras(data, outputs, reference)
-    extras.update({"metric_seconds": seconds, "embeddings": dict(bank.counts)})
+    extras.update({"metric_seconds": seconds, "embeddings": dict(bank.counts), "precision": precision})
     run = _run_info(run_info, _salmu_config(model_spec), model_spec, bundle)
     result = EvalResult(
         protocol=ProtocolInfo(name=PROTOCOL_NAME, version=PROTOCOL_VERSION, hash=protocol_hash()),
@@ -113,13 +118,21 @@ def evaluate(model_spec: Any, data_dir: str | os.PathLike | SalmuDataset, out_di
     return result
 
 
+def _device(device: str | None, precision: str) -> str:
+    """The resolved torch device; bf16 off CUDA refused in one line (``execution.check_precision``)."""
+    device = resolve_device(device)
+    check_precision(precision, device)
+    return device
+
+
 def protocol_bank(bundle, data: SalmuDataset, device: str, on_progress: OnProgress | None = None,
-                  cache_dir: str | os.PathLike | bool | None = None, batch_size: int = 256) -> EmbeddingBank:
+                  cache_dir: str | os.PathLike | bool | None = None, batch_size: int = 256,
+                  precision: str = "fp32") -> EmbeddingBank:
     """The evaluator's EmbeddingBank of ``bundle`` on ``data``: its on-disk cache
-    (:func:`embedding_cache_dir`, shared by every evaluation of the same model and data) and the
+    (:func:`embedding_cache_dir`, shared by every evaluation of the same model, data and precision) and the
     protocol splits prefetched (:func:`prefetch_protocol_splits`)."""
     bank = EmbeddingBank(bundle, batch_size=batch_size, device=device, on_progress=on_progress,
-                         cache_dir=embedding_cache_dir(bundle, data, cache_dir))
+                         cache_dir=embedding_cache_dir(bundle, data, cache_dir, precision), precision=precision)
     prefetch_protocol_splits(bank, data)
     return bank
 
@@ -212,14 +225,16 @@ def _reference_scores(ref_dir: str | os.PathLike, data: SalmuDataset) -> dict:
     return {"scores": np.asarray(scores, dtype=np.float64), "source": str(ref_dir)}
 
 
-def embedding_cache_dir(bundle, data: SalmuDataset, cache_dir: str | os.PathLike | bool | None) -> Path | None:
+def embedding_cache_dir(bundle, data: SalmuDataset, cache_dir: str | os.PathLike | bool | None,
+                        precision: str = "fp32") -> Path | None:
     """The embedding cache folder of a model on a dataset under ``cache_dir`` (None / True: the
-    default root; False, or a model without a checkpoint sha256: no cache)."""
+    default root; False, or a model without a checkpoint sha256: no cache); a precision other than fp32
+    gets its own folder (``<key>-bf16``; fp32 keys are what they were)."""
     if cache_dir is False or not bundle.checkpoint_sha256:
         return None
     root = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)
-    return root / cache_key(bundle.checkpoint_sha256, bundle.arch, bundle.preprocess_cfg, data.fingerprint,
-                            protocol_hash())
+    key = cache_key(bundle.checkpoint_sha256, bundle.arch, bundle.preprocess_cfg, data.fingerprint, protocol_hash())
+    return root / (key if precision == "fp32" else f"{key}-{precision}")
 
 
 def _metric_value(key: str, out: MetricOutput) -> MetricValue:

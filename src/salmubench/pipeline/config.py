@@ -44,6 +44,8 @@ class RunConfig(StrictModel):
     jobs: int = Field(1, ge=1)  # stages run at once, each in its own worker process when > 1
     threads: int = Field(STAGE_THREADS, ge=1)  # torch threads of every stage, not split by the jobs (numbers depend on it)
     devices: tuple[str, ...] | None = None  # one device per concurrent stage, round-robin (cuda:0,cuda:1 / cpu,cpu)
+    # forward-pass precision of the eval / unlearn / attack stages; bf16 (CUDA only) enters their keys, fp32 not
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @model_validator(mode="after")
     def _given_together(self) -> RunConfig:
@@ -53,6 +55,12 @@ class RunConfig(StrictModel):
             raise ValueError(f"data, compromised and clean go together (missing: {missing})")
         if self.arch is not None and self.data is None:
             raise ValueError("arch is for given reference checkpoints (with data, compromised, clean)")
+        if self.precision != "fp32":
+            devices = self.devices or ((self.device,) if self.device else ())
+            if not devices or not all(d.startswith("cuda") for d in devices):
+                raise ValueError(f"precision {self.precision} needs a CUDA device (device or devices cuda...)")
+            if self.requests is not None:
+                raise ValueError(f"precision {self.precision}: sequential unlearning (requests) runs in fp32 only")
         return self
 
     @field_validator("budgets")

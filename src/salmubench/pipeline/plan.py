@@ -40,6 +40,7 @@ from salmubench.progress import OnProgress
 from salmubench.version import __version__
 
 REFERENCES = ("compromised", "clean")
+PRECISION_STAGES = ("eval", "unlearn", "attack")  # stages whose key holds a precision other than fp32
 
 
 @dataclass
@@ -97,6 +98,8 @@ class Planner:
 
     def _add(self, stage: Stage) -> Stage:
         self.stages.append(stage)
+        if self.cfg.precision != "fp32" and stage.kind in PRECISION_STAGES:  # fp32 keys are unchanged
+            stage.key["precision"] = self.cfg.precision
         if not stage.key_fn:
             self.hashes[stage.id] = key_hash(stage.key)
         return stage
@@ -117,6 +120,10 @@ class Planner:
     def eval_kw(self) -> dict[str, Any]:
         """Keywords of the evaluating stage functions (ImageNet for GenKnow when given)."""
         return {"imagenet": self.cfg.imagenet} if self.cfg.imagenet else {}
+
+    def precision_kw(self) -> dict[str, Any]:
+        """``precision`` for the evaluate / unlearn / attack stage functions, only when not fp32."""
+        return {"precision": self.cfg.precision} if self.cfg.precision != "fp32" else {}
 
     def build(self) -> list[Stage]:
         if self.given:
@@ -200,7 +207,8 @@ class Planner:
         def run(resume: bool) -> dict:
             info = self.fns.evaluate(model_dir=model, data_dir=self.data, out_dir=out, role=kind, name=kind,
                                      run_info=None, reference_clean=ref, on_progress=self.on_progress,
-                                     device=self.device, threads=self.threads, **self.model_kw(), **self.eval_kw())
+                                     device=self.device, threads=self.threads, **self.model_kw(), **self.eval_kw(),
+                                     **self.precision_kw())
             if not self.given:
                 attach_cost(out, train_seconds=self.cache.seconds(f"train-{kind}"))
             return info
@@ -223,7 +231,8 @@ class Planner:
             return self.fns.unlearn(method=method, model_dir=self.model_of("compromised"),
                                     data_dir=self.data, out_dir=out, budget=budget, overrides=overrides,
                                     seed=seed, on_progress=self.on_progress, device=self.device,
-                                    threads=self.threads, recipe=self.cfg.recipe, **self.model_kw())
+                                    threads=self.threads, recipe=self.cfg.recipe, **self.model_kw(),
+                                    **self.precision_kw())
 
         self._add(Stage(f"unlearn-{name}", "unlearn", f"unlearn {display_name(method, budget, seed)}",
                         ("data", self.ref_stage("compromised")), [out], run, key))
@@ -276,7 +285,7 @@ class Planner:
                                      name=display_name(method, budget, seed), run_info=run_info,
                                      reference_clean=self.root / "results" / "clean",
                                      on_progress=self.on_progress, device=self.device, threads=self.threads,
-                                     **self.eval_kw())
+                                     **self.eval_kw(), **self.precision_kw())
             cost = record.get("cost") or {}
             attach_cost(out, **{k: cost.get(k) for k in ("unlearn_seconds", "fwd_passes", "bwd_passes")})
             return info
@@ -321,7 +330,7 @@ class Planner:
                                    role=name if is_ref else "unlearned", name=display,
                                    references=None if is_ref else results, seed=self.cfg.attack_seed,
                                    on_progress=self.on_progress, device=self.device, threads=self.threads,
-                                   **(self.model_kw() if is_ref else {}), **constants)
+                                   **(self.model_kw() if is_ref else {}), **constants, **self.precision_kw())
 
         self._add(Stage(f"attack-{name}", "attack", f"attack {display}", deps,
                         [results / name / "attack.json"], run, key))

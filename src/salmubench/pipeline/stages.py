@@ -137,24 +137,27 @@ def _train(kind: str, data_dir: Path, out_dir: Path, preset: str, seed: int, res
 
 def _evaluate(model_dir: Path | str, data_dir: Path, out_dir: Path, role: str, name: str, run_info: dict | None,
               reference_clean: Path | None, on_progress: OnProgress | None, device: str | None,
-              threads: int | None = None, arch: str | None = None, imagenet: str | None = None) -> dict:
+              threads: int | None = None, arch: str | None = None, imagenet: str | None = None,
+              precision: str = "fp32") -> dict:
     from salmubench.evaluation.evaluator import evaluate
 
     with torch_threads(threads):
         result = evaluate(str(model_dir), data_dir, out_dir, role=role, name=name, run_info=run_info,
                           reference_clean=reference_clean, on_progress=on_progress, device=device or "cpu",
-                          arch=arch, imagenet=imagenet)
+                          arch=arch, imagenet=imagenet, precision=precision)
     return {"eval_seconds": result.cost.eval_seconds}
 
 
 def _unlearn(method: str, model_dir: Path | str, data_dir: Path, out_dir: Path, budget: float, overrides: dict,
              seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None,
-             recipe: str | None = None, arch: str | None = None) -> dict:
+             recipe: str | None = None, arch: str | None = None, precision: str = "fp32") -> dict:
+    from salmubench.execution import ExecContext
     from salmubench.unlearning.api import unlearn
 
     extra = {"arch": arch} if arch else {}  # given references: a bare checkpoint's architecture
+    context = ExecContext(device=device, threads=threads, on_progress=on_progress, precision=precision)
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  on_progress=on_progress, device=device, threads=threads, recipe=recipe, **extra)
+                  context=context, recipe=recipe, **extra)
     return read_json(Path(out) / "unlearn.json")
 
 
@@ -181,12 +184,13 @@ def _attack_config() -> dict:
 
 def _attack(model_dir: Path | str, data_dir: Path, out_dir: Path, role: str, name: str, references: Path | None,
             seed: int, on_progress: OnProgress | None, device: str | None, threads: int | None = None,
-            arch: str | None = None, constants: str | None = None) -> dict:
+            arch: str | None = None, constants: str | None = None, precision: str = "fp32") -> dict:
     from salmubench.attacks.api import attack
+    from salmubench.execution import ExecContext
 
     result = attack(str(model_dir), data_dir, out_dir, references=references, seed=seed, role=role,
-                    name=name, device=device or "cpu", threads=threads, on_progress=on_progress, arch=arch,
-                    constants=constants)
+                    name=name, context=ExecContext(device=device or "cpu", threads=threads, on_progress=on_progress,
+                                                   precision=precision), arch=arch, constants=constants)
     return {"seconds": result.cost.get("seconds"), "robustness": result.summary.robustness if result.summary else None}
 
 

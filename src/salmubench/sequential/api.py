@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from salmubench.errors import ConfigError
 from salmubench.execution import ExecContext, exec_context
 from salmubench.progress import OnProgress
 from salmubench.recipes import DEFAULT
@@ -65,6 +66,8 @@ def unlearn_sequential(method: str, model_dir: str | os.PathLike, data_dir: str 
     job = prepare_job(method, out_dir, budget, overrides, seed, recipe,
                       inputs={"model_dir": model_dir, "clean": clean}, model=model_dir, arch=arch)
     ctx = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
+    if ctx.precision != "fp32":
+        raise ConfigError(f"precision {ctx.precision} is not supported by sequential unlearning (fp32 only)")
     settings = SequentialSettings(requests=requests, unit=request_unit, seed=request_seed, theta0=theta0,
                                   clean=clean, evaluate=evaluate_steps, imagenet=imagenet)
     return SequentialRun.start(job, model_dir, data_dir, settings, ctx, arch=arch).finish()

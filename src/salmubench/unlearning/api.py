@@ -29,7 +29,7 @@ from salmubench.execution import ExecContext, exec_context
 from salmubench.models import load_model
 from salmubench.progress import OnProgress
 from salmubench.recipes import DEFAULT
-from salmubench.runtime import default_threads, environment, init_distributed, torch_threads
+from salmubench.runtime import default_threads, environment, init_distributed, local_device, torch_threads
 from salmubench.unlearning.base import Runtime
 from salmubench.unlearning.data import build_unlearn_data
 from salmubench.unlearning.execute import (  # noqa: F401 - re-exported: the names this module always had
@@ -69,7 +69,7 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
             32 px), are refused in one line before anything runs (``unlearning.job.check_recipe_fits``);
             ``unlearn.json`` records the check as ``recipe_fit``.
         context: execution settings (:class:`salmubench.execution.ExecContext`: device, threads,
-            precision, progress callback; one event per optimiser step). Under torchrun and without
+            precision, progress callback; one event per optimiser step; bf16: ``UnlearnJob.identity``). Under torchrun and without
             ``threads`` each rank gets its share of the cores.
         on_progress / device / threads: shorthands for the same fields of ``context`` (not both).
         arch: open_clip architecture of a bare checkpoint ``model_dir`` (``.bin`` / ``.pt`` state dict).
@@ -81,16 +81,18 @@ def unlearn(method: str, model_dir: str | os.PathLike, data_dir: str | os.PathLi
                       model=model_dir, arch=arch)
     ctx = exec_context(context, device=device, threads=threads, on_progress=on_progress).resolved()
     env = init_distributed(ctx.device)
-    bundle = load_model(model_dir, arch=arch, device=ctx.device)
+    device = local_device(ctx.device, env)  # cuda -> cuda:LOCAL_RANK under torchrun
+    bundle = load_model(model_dir, arch=arch, device=device)
     ds = load_dataset(data_dir, images="lazy")  # read in order once, into tensors
-    run = job.identity(bundle.checkpoint_sha256, ds.fingerprint)
+    run = job.identity(bundle.checkpoint_sha256, ds.fingerprint, ctx.precision, env.world_size)
     run_hash = config_hash(run)
     if is_complete(job.out, run_hash):
         return job.out
     threads = ctx.threads or (default_threads(env.world_size) if env.world_size > 1 else None)
     with torch_threads(threads):
         data = build_unlearn_data(ds, bundle.preprocess, bundle.tokenizer)
-        runtime = Runtime(seed=seed, on_progress=ctx.on_progress, rank=env.rank, world_size=env.world_size)
+        runtime = Runtime(seed=seed, on_progress=ctx.on_progress, rank=env.rank, world_size=env.world_size,
+                          precision=ctx.precision)
         bundle.model, cost = run_method(job.instance(runtime), bundle.model, data, job.budget)
         used_threads = torch.get_num_threads()
     costs = reduce_cost(cost, env.world_size) if env.world_size > 1 else cost.as_dict()  # collective under torchrun
@@ -110,7 +112,7 @@ def _record(job: UnlearnJob, run: dict, run_hash: str, bundle, ds, data, runtime
     log = runtime.log
     return {"schema": UNLEARN_SCHEMA, "complete": True, "config_hash": run_hash, **run,
             "description": job.cls.summary(), "steps": job.budget.steps(len(data.forget), job.cfg.forget_batch_size),
-            "world_size": world, "threads": threads, "cost": costs,
+            "world_size": world, "threads": threads, "precision": runtime.precision, "cost": costs,
             "base_model": {"source": str(model_dir), "arch": bundle.arch}, "recipe_fit": job.recipe_fit,
             "data": {"root": str(ds.root), "forget_rows": len(data.forget), "retain_rows": len(data.retain),
                      "retain_sources": data.retain_sources},

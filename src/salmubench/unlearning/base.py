@@ -180,6 +180,9 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     log: list[dict[str, float]] = field(default_factory=list)  # per-step loss terms (rank 0)
+    # "fp32" or "bf16": the runner's forward passes (train_step) under execution.autocast; weights and
+    # optimiser states stay fp32 (backward and steps run with autocast off)
+    precision: str = "fp32"
     # θ0 of methods that use one (teacher, task-vector origin): None = the starting model (every one-shot
     # run); sequential unlearning with theta0="original" passes the frozen Compromised model here
     # (docs/sequential.md). Never modified by a method.

@@ -16,10 +16,18 @@ method receives has no field that could hold them.
 Sequential unlearning (docs/sequential.md) gives each request's run :func:`request_data`: a new
 ``UnlearnData`` built from that request's forget rows only (its identities' metadata only), with the
 usual retain set; the rows of later requests are not in it.
+
+Images are held densely (decoded once, through the tensor cache) or lazily (encoded bytes, decoded per
+batch: :class:`~salmubench.data.lazy_images.LazyImages`), chosen for the forget set and for the retain
+set apart: lazily when a split's preprocessed images would exceed :data:`LAZY_ABOVE_BYTES` (the
+tensor cache's cap, 512 MiB: ~890 rows at 224 px; the embedded default stays dense), or as
+``$SALMUBENCH_UNLEARN_IMAGES`` / ``images=`` says (``auto``, ``lazy``, ``memory``). Both give the same
+batches bit for bit, so the same model (docs/performance.md, "Unlearning memory").
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +36,15 @@ import torch
 
 from salmubench.data import schema as S
 from salmubench.data.dataset import SalmuDataset
+from salmubench.data.lazy_images import concat_images
 from salmubench.data.tables import SplitTable
+from salmubench.data.tensor_cache import MAX_CACHED_BYTES, preprocessed_bytes
 from salmubench.data.torch_data import PairTensors, tensorize, tokenize
-from salmubench.errors import DataError
+from salmubench.errors import ConfigError, DataError
+
+IMAGES_ENV = "SALMUBENCH_UNLEARN_IMAGES"
+IMAGE_MODES = ("auto", "lazy", "memory")
+LAZY_ABOVE_BYTES = MAX_CACHED_BYTES  # auto: a split over this once preprocessed is held lazily
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,7 @@ class UnlearnData:
 def concat_pairs(parts: list[PairTensors]) -> PairTensors:
     """Row-wise concatenation of several PairTensors."""
     return PairTensors(
-        images=torch.cat([p.images for p in parts]),
+        images=concat_images([p.images for p in parts]),
         tokens=torch.cat([p.tokens for p in parts]),
         identity_ids=[i for p in parts for i in p.identity_ids],
         texts=[t for p in parts for t in p.texts],
@@ -89,8 +103,25 @@ def retain_tables(ds: SalmuDataset) -> list[SplitTable]:
     return tables
 
 
+def images_mode(images: str | None = None) -> str:
+    """``images`` or ``$SALMUBENCH_UNLEARN_IMAGES`` (default ``auto``); ConfigError if not a mode."""
+    mode = (images if images is not None else os.environ.get(IMAGES_ENV, "") or "auto").strip().lower()
+    if mode not in IMAGE_MODES:
+        raise ConfigError(f"unlearning images {mode!r}: expected one of {', '.join(IMAGE_MODES)} ({IMAGES_ENV})")
+    return mode
+
+
+def hold_lazily(tables: Sequence[SplitTable], preprocess: Callable, mode: str, lazy_above: int | None = None) -> bool:
+    """Whether the images of ``tables`` (one side: forget, or the retain parts) are held lazily."""
+    if mode != "auto":
+        return mode == "lazy"
+    limit = LAZY_ABOVE_BYTES if lazy_above is None else lazy_above
+    return any(preprocessed_bytes(t, preprocess) > limit for t in tables)
+
+
 def build_unlearn_data(ds: SalmuDataset, preprocess: Callable, tokenizer: Callable,
-                       progress: Callable[[int], None] | None = None) -> UnlearnData:
+                       progress: Callable[[int], None] | None = None, images: str | None = None,
+                       lazy_above: int | None = None) -> UnlearnData:
     """Build the data a method receives from a dataset, reading only forget and retain splits.
 
     Args:
@@ -99,10 +130,15 @@ def build_unlearn_data(ds: SalmuDataset, preprocess: Callable, tokenizer: Callab
         preprocess: the model's eval image transform.
         tokenizer: the model's tokenizer.
         progress: optional callback with the number of images decoded after each chunk.
+        images: ``auto`` / ``lazy`` / ``memory`` (module docstring); None: ``$SALMUBENCH_UNLEARN_IMAGES``.
+        lazy_above: ``auto``'s limit in preprocessed bytes (default :data:`LAZY_ABOVE_BYTES`).
     """
-    forget_split = ds.forget
-    forget = tensorize(forget_split, preprocess, tokenizer, progress=progress)
-    retain_parts = [tensorize(t, preprocess, tokenizer, progress=progress) for t in retain_tables(ds)]
+    mode = images_mode(images)
+    forget_split, tables = ds.forget, retain_tables(ds)
+    forget = tensorize(forget_split, preprocess, tokenizer, progress=progress,
+                       lazy=hold_lazily([forget_split], preprocess, mode, lazy_above))
+    lazy_retain = hold_lazily(tables, preprocess, mode, lazy_above)
+    retain_parts = [tensorize(t, preprocess, tokenizer, progress=progress, lazy=lazy_retain) for t in tables]
     retain = retain_parts[0] if len(retain_parts) == 1 else concat_pairs(retain_parts)
     forget_ids = {i for i in forget.identity_ids if i}
     return UnlearnData(
@@ -112,7 +148,7 @@ def build_unlearn_data(ds: SalmuDataset, preprocess: Callable, tokenizer: Callab
         forget_attributes=[ds.attribute_of(f) for f in forget.file_names],
         identities={i: dict(rec) for i, rec in ds.identities.items() if i in forget_ids},
         tokenizer=tokenizer,
-        retain_sources={t.name: len(t) for t in retain_tables(ds)},
+        retain_sources={t.name: len(t) for t in tables},
     )
 
 
@@ -128,7 +164,7 @@ def request_data(data: UnlearnData, rows: Sequence[int]) -> UnlearnData:
         raise DataError("a deletion request must hold at least one forget row")
     if len(set(rows)) != len(rows) or min(rows) < 0 or max(rows) >= len(data.forget):
         raise DataError(f"request rows must be distinct indices into the {len(data.forget)} forget rows")
-    forget = data.forget.subset(rows)
+    forget = data.forget.take(rows)
     ids = {i for i in forget.identity_ids if i}
     return UnlearnData(
         forget=forget,

@@ -41,20 +41,25 @@ def reduce_cost(meter: CostMeter, world: int) -> dict[str, Any]:
         import torch.distributed as dist
 
         keys = [k for k in cost if k != "unlearn_seconds"]
-        counts = torch.tensor([float(cost[k]) for k in keys], dtype=torch.float64)
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+        counts = torch.tensor([float(cost[k]) for k in keys], dtype=torch.float64, device=device)
         dist.all_reduce(counts)
         cost.update({k: int(v) for k, v in zip(keys, counts.tolist(), strict=True)})
     return cost
 
 
 def run_identity(cls: type[UnlearningMethod], cfg, budget: Budget, seed: int, base_sha256: str | None,
-                 data_fingerprint: str, recipe_record: dict[str, Any] | None) -> dict[str, Any]:
+                 data_fingerprint: str, recipe_record: dict[str, Any] | None, world_size: int = 1) -> dict[str, Any]:
     """What identifies an unlearning run (hashed into ``config_hash``): method, resolved params, budget,
-    seed, starting checkpoint, data, recipe, and an external method's file sha256."""
+    seed, starting checkpoint, data, recipe, an external method's file sha256, and the torchrun world size
+    when above 1 (same answer up to float error, not the same bytes; one process adds nothing, so every
+    single-process hash is unchanged)."""
     from salmubench.unlearning.registry import method_origin, method_source_sha256
 
     run = {"method": cls.name, "params": cfg.model_dump(mode="json"), "budget": budget.passes, "seed": seed,
            "base_checkpoint_sha256": base_sha256, "data_fingerprint": data_fingerprint, "recipe": recipe_record}
+    if world_size > 1:
+        run["world_size"] = world_size
     source = method_source_sha256(cls)
     if source:  # an external method: editing its file is a different run
         run["method_source"] = {"origin": method_origin(cls), "sha256": source}

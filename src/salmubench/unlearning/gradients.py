@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from salmubench.data.torch_data import PairTensors
+from salmubench.unlearning.distributed import all_reduce_mean, process_group
 from salmubench.unlearning.losses import clip_loss_of
 
 FROZEN_PARAMETERS = ("logit_scale", "logit_bias")  # never trained by any method (the runner freezes them)
@@ -45,16 +46,22 @@ def accumulate_grads(model: nn.Module, params: dict[str, nn.Parameter], pairs: P
         loss_fn: ``loss_fn(model, batch_pairs) -> scalar``.
         batch_size: rows per batch.
         square: accumulate squared batch gradients (a diagonal empirical Fisher, as in SSD).
+
+    Under torchrun (a joined process group of W > 1 ranks) rank r takes batches r, r+W, ... and the
+    per-batch sums are added over ranks in one flat all-reduce: every rank returns the single-process
+    mean (1/K)·Σ_k ∇L_k over all K batches (up to float summation order).
     """
     device = next(model.parameters()).device
     out = {n: torch.zeros_like(p) for n, p in params.items()}
     index = rows if rows is not None else torch.arange(len(pairs))
     names, tensors = list(params), list(params.values())
     batches = 0
+    env = process_group()
+    chunks = torch.split(index, batch_size)
     was_training = model.training
     model.eval()
     try:
-        for chunk in torch.split(index, batch_size):
+        for chunk in chunks[env.rank::env.world_size]:
             sub = pairs.subset(chunk).to(device)
             grads = torch.autograd.grad(loss_fn(model, sub), tensors, allow_unused=True)
             for name, g in zip(names, grads, strict=True):
@@ -63,6 +70,9 @@ def accumulate_grads(model: nn.Module, params: dict[str, nn.Parameter], pairs: P
             batches += 1
     finally:
         model.train(was_training)
+    if env.world_size > 1:
+        all_reduce_mean(list(out.values()), env.world_size, mean=False)
+        batches = len(chunks)
     return {n: g / max(1, batches) for n, g in out.items()}
 
 

@@ -48,9 +48,15 @@ class UnlearnJob:
     def method(self) -> str:
         return self.cls.name
 
-    def identity(self, base_sha256: str | None, data_fingerprint: str) -> dict[str, Any]:
-        """What identifies the run (``unlearning.execute.run_identity``): hashed into ``config_hash``."""
-        return run_identity(self.cls, self.cfg, self.budget, self.seed, base_sha256, data_fingerprint, self.recipe)
+    def identity(self, base_sha256: str | None, data_fingerprint: str, precision: str = "fp32",
+                 world_size: int = 1) -> dict[str, Any]:
+        """What identifies the run (``unlearning.execute.run_identity``): hashed into ``config_hash``. A
+        precision other than fp32 (``"bf16"``: forward passes under autocast, fp32 weights and optimiser) is
+        part of it; fp32 is not, so every fp32 config hash is what it was. The torchrun ``world_size`` is part of
+        it only when above 1 (a rerun on another GPU count is a different run; one process changes no hash)."""
+        run = run_identity(self.cls, self.cfg, self.budget, self.seed, base_sha256, data_fingerprint, self.recipe,
+                           world_size)
+        return run if precision == "fp32" else {**run, "precision": precision}
 
     def instance(self, runtime) -> UnlearningMethod:
         """A fresh method object on this job's config (one per run or per request)."""

@@ -8,6 +8,13 @@ mask them (their logits are -inf, so they leave the softmax denominator).
 The CLIP loss itself and the false-negative mask are the training ones (``salmubench.training.losses``,
 re-exported here: ``clip_loss``, ``clip_loss_masked``, ``false_negative_mask``, ``codes_of``).
 Gradient and Fisher accumulation live in ``salmubench.unlearning.gradients``.
+
+Multi-GPU (torchrun, ``unlearning.distributed``): in the runner's steps :func:`encode` gathers the
+embeddings of every rank, so S, C and every contrastive loss here are over the *global* batch (B rows,
+the negatives of all ranks), e.g. L_clip = ½[CE_rows(S) + CE_cols(S)] with S ∈ R^{B×B} on every rank.
+Each rank's loss value equals the single-process L; its gradient is g_r = W·(∂L/∂z_r)(∂z_r/∂θ) (the
+all-gather's backward sums over ranks), and the runner's all-reduce mean (1/W)·Σ_r g_r = ∂L/∂θ, the
+single-process gradient of the global batch (up to float error).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from salmubench.training.losses import (
     same_identity_mask,
     similarity_logits,
 )
+from salmubench.unlearning import distributed
 
 __all__ = [
     "clip_loss", "clip_loss_masked", "clip_loss_of", "codes_of", "cosine_matrix", "derangement", "diag_log_probs",
@@ -37,7 +45,18 @@ __all__ = [
 
 
 def encode(model: nn.Module, pairs: PairTensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-normalised (image, text) embeddings of ``pairs`` under ``model``: ([B, D], [B, D])."""
+    """L2-normalised (image, text) embeddings of ``pairs`` under ``model``: ([B, D], [B, D]).
+
+    Inside the runner's steps under torchrun (``unlearning.distributed.sharded``) each rank embeds its
+    share of the B rows and the embeddings are all-gathered with gradient, so every loss below sees the
+    global batch: for every loss L built on these embeddings, each rank computes the single-process value
+    L(z), its backward gives g_r = W·(∂L/∂z_r)(∂z_r/∂θ), and the runner's average (1/W)·Σ_r g_r = ∂L/∂θ
+    (the derivation: ``unlearning.distributed``).
+    """
+    env = distributed.active()
+    if env is not None:
+        return (distributed.split_apply(lambda x: model.encode_image(x, normalize=True), pairs.images, env),
+                distributed.split_apply(lambda t: model.encode_text(t, normalize=True), pairs.tokens, env))
     return model.encode_image(pairs.images, normalize=True), model.encode_text(pairs.tokens, normalize=True)
 
 
@@ -53,7 +72,11 @@ def logit_scale(model: nn.Module) -> torch.Tensor:
 
 
 def clip_loss_of(model: nn.Module, pairs: PairTensors) -> torch.Tensor:
-    """L_clip of ``pairs`` under ``model`` (symmetric InfoNCE, same-identity pairs masked)."""
+    """L_clip of ``pairs`` under ``model`` (symmetric InfoNCE, same-identity pairs masked).
+
+    Under torchrun, in the runner's steps: L_clip of the global batch on every rank (negatives from all ranks),
+    g_r = W·(∂L_clip/∂z_r)(∂z_r/∂θ), (1/W)·Σ_r g_r = ∂L_clip/∂θ (module docstring).
+    """
     img, txt = encode(model, pairs)
     return clip_loss(img, txt, logit_scale(model), pairs.identity_ids)
 

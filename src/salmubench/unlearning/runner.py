@@ -15,12 +15,15 @@ method interface (``base.py``) never imports the loop and the loop never imports
 * **Logit scale frozen** (METHODS.md: contrastive fine-tuning at small batch is unstable).
 * **Determinism.** All batch orders come from generators derived from the run seed
   (``salmubench.seeding``); the same seed gives the same model.
-* **Distributed.** Under ``torchrun`` (``torch.distributed`` initialised) each rank takes its
-  slice of every forget/retain batch, losses are computed on the local slice (in-batch negatives
-  are local, as open_clip without ``--gather-with-grad``), and gradients are averaged with an
-  all-reduce before clipping and stepping. Our choice: an explicit gradient all-reduce instead of
-  the ``DistributedDataParallel`` wrapper, because methods call ``encode_image``/``encode_text``
-  (and teachers) directly, which DDP's forward hooks do not see; the update is the same.
+* **Distributed.** Under ``torchrun`` (``torch.distributed`` initialised) every rank draws the same
+  global forget/retain batch; inside each step (``unlearning.distributed.sharded``) ``losses.encode``
+  embeds this rank's share of its rows and all-gathers the embeddings with gradient, so every loss
+  (in-batch negatives included) is the global batch's, as one process computes it. The gradients are
+  averaged in one flat all-reduce (:func:`all_reduce_grads`) before the ``on_after_backward`` hook,
+  clipping and stepping: the update is the single-process one (the derivation:
+  ``unlearning.distributed``). Our choice: an explicit all-reduce instead of the
+  ``DistributedDataParallel`` wrapper, because methods call ``encode_image``/``encode_text`` (and
+  teachers) directly, which DDP's forward hooks do not see; the update is the same.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ import torch
 from torch import nn
 
 from salmubench.data.torch_data import iter_batches
+from salmubench.execution import autocast, no_autocast
 from salmubench.progress import Task
 from salmubench.seeding import derive_seed, torch_generator_for
 from salmubench.unlearning.base import Batch, Budget, UnlearningError, UnlearningMethod
 from salmubench.unlearning.data import UnlearnData
+from salmubench.unlearning.distributed import all_reduce_mean, sharded
 from salmubench.unlearning.gradients import FROZEN_PARAMETERS
 
 
@@ -81,7 +86,8 @@ def index_stream(n: int, batch_size: int, generator: torch.Generator, drop_last:
 
 
 def rank_slice(index: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
-    """This rank's share of a batch (every rank gets at least one row)."""
+    """This rank's share of a batch (every rank gets at least one row); the runner's batches are global,
+    split at encoding instead (``unlearning.distributed``)."""
     if world_size == 1:
         return index
     if len(index) < world_size:
@@ -105,15 +111,16 @@ class BatchSampler:
                                        torch_generator_for(rt.seed, "unlearn", "retain"), drop_last=True)
 
     def next(self) -> Batch:
-        rt, streams = self.method.runtime, self.method.streams
-        f_idx = rank_slice(next(self.forget), rt.rank, rt.world_size)
+        """The global batch of the step, the same on every rank (``losses.encode`` splits its rows)."""
+        streams = self.method.streams
+        f_idx = next(self.forget)
         batch = Batch(forget_index=f_idx)
         if "forget" in streams:
             batch.forget = self.data.forget.subset(f_idx).to(self.device)
         if "forget_generic" in streams:
             batch.forget_generic = self.data.forget_generic.subset(f_idx).to(self.device)
         if self.retain is not None:
-            r_idx = rank_slice(next(self.retain), rt.rank, rt.world_size)
+            r_idx = next(self.retain)
             batch.retain_index = r_idx
             batch.retain = self.data.retain.subset(r_idx).to(self.device)
         return batch
@@ -136,18 +143,24 @@ class StepContext:
 
     def backward(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         """Zero grads, backpropagate the sum of the ``*_loss`` terms, average grads across ranks."""
-        total = total_loss(terms, self.method.name, self.step)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        all_reduce_grads(self.params, self.method.runtime.world_size)
-        self.method.on_after_backward(self.model)
+        with self._full_precision():
+            total = total_loss(terms, self.method.name, self.step)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            all_reduce_grads(self.params, self.method.runtime.world_size)
+            self.method.on_after_backward(self.model)
         return total
 
     def optimizer_step(self) -> None:
         """Clip the global gradient norm (if configured) and apply one AdamW step."""
-        if self.method.cfg.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.params, self.method.cfg.max_grad_norm)
-        self.optimizer.step()
+        with self._full_precision():
+            if self.method.cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.params, self.method.cfg.max_grad_norm)
+            self.optimizer.step()
+
+    def _full_precision(self):
+        """Autocast off (backward, clipping, the fp32 optimiser step) inside a bf16 ``train_step``."""
+        return no_autocast(self.method.runtime.precision, next(self.model.parameters()).device)
 
     def backward_and_step(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         total = self.backward(terms)
@@ -168,16 +181,13 @@ def total_loss(terms: dict[str, torch.Tensor], method: str, step: int) -> torch.
 
 
 def all_reduce_grads(params: list[nn.Parameter], world_size: int) -> None:
-    """Average gradients over ranks (no-op in a single process)."""
+    """Average gradients over ranks in one flat all-reduce (no-op in a single process)."""
     if world_size == 1:
         return
-    import torch.distributed as dist
-
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-        p.grad.div_(world_size)
+    all_reduce_mean([p.grad for p in params], world_size)
 
 
 def make_adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -219,7 +229,9 @@ def run_unlearning(model: nn.Module, method: GradientMethod, data: UnlearnData, 
     try:
         for step in range(steps):
             ctx.step = step
-            terms = method.train_step(model, sampler.next(), step, ctx)
+            batch = sampler.next()
+            with autocast(rt.precision, sampler.device), sharded(rt.rank, rt.world_size):  # fp32, 1 rank: no-ops
+                terms = method.train_step(model, batch, step, ctx)
             schedule.step()
             record = {k: float(v.detach()) for k, v in terms.items()}
             rt.log.append({"step": step, **record})

@@ -43,7 +43,8 @@ def benign_finetune(ctx: AttackContext) -> AttackOutput:
 
     plan = [torch.tensor([local[int(r)] for r in index.tolist()]) for index in plan]
     model = ctx.copy_model()
-    losses = finetune(model, pairs, plan, lr, lambda s, k: ctx.progress("fine-tune on retain", s, k))
+    losses = finetune(model, pairs, plan, lr, lambda s, k: ctx.progress("fine-tune on retain", s, k),
+                      precision=ctx.precision)
     after = ctx.metric("ret_fail", ctx.data, ctx.embeddings(model)).value
     return AttackOutput(values={"ret_fail": Measure(after=after, before=before)},
                         info={"retain_pairs": n, "pairs_used": len(rows), "sources": {t.name: len(t) for t in tables},

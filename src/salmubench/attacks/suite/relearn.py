@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from salmubench.attacks.base import AttackContext, AttackOutput, Measure, register_attack
-from salmubench.attacks.finetune import batch_plan, finetune
+from salmubench.attacks.finetune import batch_plan, compact_plan, finetune
 from salmubench.data.torch_data import tensorize
 from salmubench.data.views import association_groups, forget_attributes, with_forget
 
@@ -69,10 +69,12 @@ def relearn(ctx: AttackContext) -> AttackOutput:
     view = with_forget(ds, p_rows, "attack-relearn-P")
     before = {k: ctx.metric(k, view).value for k in ("ret_fail", "assoc_str")}
     model = ctx.copy_model()
-    pairs = tensorize(ds.forget.take(r_rows), ctx.bundle.preprocess, ctx.bundle.tokenizer)
     steps, lr = ctx.constant("steps", STEPS), ctx.constant("lr", LR)
-    plan = batch_plan(len(pairs), steps, BATCH, ctx.seed_for("batches"))
-    losses = finetune(model, pairs, plan, lr, lambda s, n: ctx.progress("fine-tune on R", s, n))
+    # only the R rows the plan reads are decoded (same pairs, same order: compact_plan)
+    used, plan = compact_plan(batch_plan(len(r_rows), steps, BATCH, ctx.seed_for("batches")))
+    pairs = tensorize(ds.forget.take([r_rows[u] for u in used]), ctx.bundle.preprocess, ctx.bundle.tokenizer)
+    losses = finetune(model, pairs, plan, lr, lambda s, n: ctx.progress("fine-tune on R", s, n),
+                      precision=ctx.precision)
     emb = ctx.embeddings(model)
     after = {k: ctx.metric(k, view, emb).value for k in ("ret_fail", "assoc_str")}
     return AttackOutput(values={k: Measure(after=after[k], before=before[k]) for k in before},
