@@ -48,6 +48,24 @@ model_dir, data_dir, root, runs = sys.argv[1], sys.argv[2], sys.argv[3], json.lo
 for method, overrides in runs.items():
     unlearn(method, model_dir, data_dir, f"{root}/{method}", budget=1.0, seed=0, recipe=None, overrides=overrides)
 
+# lazy images: the same finetune run, each rank counting the rows it decodes (its share of each batch only)
+import os
+import torch.distributed as dist
+from salmubench.data.lazy_images import LazyImages
+decoded = [0]
+_decode = LazyImages._decode
+def counting(self, row):
+    decoded[0] += 1
+    return _decode(self, row)
+LazyImages._decode = counting
+os.environ["SALMUBENCH_UNLEARN_IMAGES"] = "lazy"
+unlearn("finetune", model_dir, data_dir, f"{root}/lazy-finetune", budget=1.0, seed=0, recipe=None,
+        overrides=runs["finetune"])
+del os.environ["SALMUBENCH_UNLEARN_IMAGES"]
+LazyImages._decode = _decode
+with open(f"{root}/decoded-{dist.get_rank()}.json", "w") as fh:
+    json.dump(decoded[0], fh)
+
 # the gradient itself: CLIP loss (in-batch negatives) of 9 retain rows split 5 + 4 (one padding row), and
 # cosine loss of 1 row (rank 1 holds none), averaged, against the whole batch's gradient in this process
 import torch.distributed as dist
@@ -143,6 +161,15 @@ def test_two_processes_match_one_process(compromised_dir, unlearn_data_dir, tmp_
         print(f"{method}: max |w_1proc - w_2proc| = {diff:.3g}, max |w - w0| = {moved:.3g}")
         assert moved >= 10 * diff, method  # the difference is under a tenth of what the run moved
         assert diff <= WEIGHT_TOL, (method, diff)
+    # lazy images under torchrun: the same answer, each rank decoding about half of every batch's rows
+    w1 = load_model(tmp_path / "one" / "finetune").model.state_dict()
+    w2 = load_model(tmp_path / "two" / "lazy-finetune").model.state_dict()
+    diff = max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1)
+    print(f"finetune, lazy images, 2 processes: max |w_1proc - w_2proc| = {diff:.3g}")
+    assert diff <= WEIGHT_TOL
+    decoded = [read_json(tmp_path / "two" / f"decoded-{r}.json") for r in (0, 1)]
+    print(f"rows decoded per rank: {decoded}")
+    assert all(0 < d <= 0.6 * sum(decoded) for d in decoded), decoded  # never the whole batch on both ranks
 
 
 def test_each_rank_takes_its_own_gpu(monkeypatch):

@@ -102,3 +102,33 @@ def test_relearn_decodes_only_the_rows_of_its_plan_with_the_same_losses(unlearn_
     a, b = copy.deepcopy(bundle.model), copy.deepcopy(bundle.model)
     assert finetune(a, full, plan, 1e-3) == finetune(b, some, compact, 1e-3)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_a_torchrun_rank_gets_lazy_batches_and_decodes_only_the_rows_it_embeds(both, monkeypatch):
+    """Under torchrun (world size > 1) the sampler hands out lazy batches: nothing is decoded until
+    ``losses.encode`` slices this rank's rows (``distributed.local_rows``), and only those are decoded."""
+    from salmubench.runtime import DistEnv
+    from salmubench.unlearning.base import Runtime
+    from salmubench.unlearning.distributed import local_rows
+    from salmubench.unlearning.registry import get_method
+    from salmubench.unlearning.runner import BatchSampler
+
+    decoded = []
+    original = LazyImages._decode
+    monkeypatch.setattr(LazyImages, "_decode", lambda self, row: decoded.append(row) or original(self, row))
+    _, lazy = both
+    cls = get_method("finetune")
+    cfg = cls.config_cls(forget_batch_size=8, retain_batch_size=9)
+    rank1 = BatchSampler(cls(cfg, Runtime(seed=0, rank=1, world_size=2)), lazy, torch.device("cpu")).next()
+    assert isinstance(rank1.retain.images, LazyImages) and len(rank1.retain) == 9
+    decoded.clear()
+    rows = local_rows(len(rank1.retain), DistEnv(1, 2))
+    part = rank1.retain.images[rows.start:rows.stop]
+    assert len(decoded) == len(rows) == 4 and part.shape[0] == 4
+    one = BatchSampler(cls(cfg, Runtime(seed=0)), lazy, torch.device("cpu")).next()  # one process: dense
+    assert not isinstance(one.retain.images, LazyImages)
+    assert torch.equal(one.retain.images[rows.start:rows.stop], part)  # the same rows, the same tensors
+    delete = get_method("delete")  # reads batch.forget.images itself: dense batches on every rank
+    dense = BatchSampler(delete(delete.config_cls(), Runtime(seed=0, rank=1, world_size=2)), lazy,
+                         torch.device("cpu")).next()
+    assert not isinstance(dense.forget.images, LazyImages)

@@ -135,7 +135,7 @@ def grid_rows(bundle: Any, role: str, data: Any, lrs: Sequence[float], steps: Se
     """RetFail on P and on R before and after ``relearn``'s fine-tune on R, for every (lr, steps): one
     fresh fine-tune per cell, as the attack runs it (its split, batches and seed streams). Returns
     (rows, ``{"r_rows", "p_rows"}``). ``bundle`` is a loaded reference, ``data`` the attack data."""
-    from salmubench.attacks.finetune import batch_plan, finetune
+    from salmubench.attacks.finetune import batch_plan, compact_plan, finetune
     from salmubench.attacks.suite import relearn as R
     from salmubench.data.torch_data import tensorize
     from salmubench.data.views import forget_attributes, with_forget
@@ -153,13 +153,20 @@ def grid_rows(bundle: Any, role: str, data: Any, lrs: Sequence[float], steps: Se
                           "type), so relearn cannot run on it")
     views = {"P": with_forget(data, p_rows, "attack-relearn-P"), "R": with_forget(data, r_rows, "attack-relearn-R")}
     base = {v: ctx.metric("ret_fail", views[v]).value for v in views}
-    pairs = tensorize(data.forget.take(r_rows), bundle.preprocess, bundle.tokenizer)
+    # only the R rows some grid point's plan reads are decoded (the union of the plans; compact_plan keeps
+    # the same pairs in the same order), so memory follows the attack budget, not the forget set's size
+    plans = {n: batch_plan(len(r_rows), n, R.BATCH, ctx.seed_for("batches")) for n in steps}
+    used, flat = compact_plan([index for n in steps for index in plans[n]])
+    local, k = {}, 0
+    for n in steps:
+        local[n], k = flat[k:k + len(plans[n])], k + len(plans[n])
+    pairs = tensorize(data.forget.take([r_rows[u] for u in used]), bundle.preprocess, bundle.tokenizer)
     rows, task = [], Task(context.on_progress, f"calibrate on {role}", len(lrs) * len(steps)).start()
     for lr in lrs:
         for n in steps:
             t0 = time.perf_counter()
             model = ctx.copy_model()
-            finetune(model, pairs, batch_plan(len(pairs), n, R.BATCH, ctx.seed_for("batches")), lr)
+            finetune(model, pairs, local[n], lr)
             emb = ctx.embeddings(model)
             after = {v: ctx.metric("ret_fail", views[v], emb).value for v in views}
             rows.append({"role": role, "lr": lr, "steps": n, "batch": R.BATCH, "P_before": base["P"],

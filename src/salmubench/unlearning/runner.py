@@ -48,6 +48,11 @@ from salmubench.unlearning.gradients import FROZEN_PARAMETERS
 class GradientMethod(UnlearningMethod):
     """A method trained by the shared runner: implement ``loss``; override ``train_step`` rarely."""
 
+    # True when every image of a batch reaches the model through ``losses.encode`` (which embeds only this
+    # rank's rows under torchrun): the sampler then hands out lazy batches, so a rank decodes only its rows.
+    # A method that reads ``batch.forget.images`` itself (DELETE) sets False and gets dense batches.
+    encodes_through_losses: bool = True
+
     def loss(self, model: nn.Module, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         """Named terms for this step; keys ending in ``_loss`` are summed and minimised."""
         raise NotImplementedError(f"{type(self).__name__} must implement loss() or train_step()")
@@ -101,6 +106,8 @@ class BatchSampler:
     def __init__(self, method: GradientMethod, data: UnlearnData, device: torch.device) -> None:
         cfg, rt = method.cfg, method.runtime
         self.method, self.data, self.device = method, data, device
+        # under torchrun with lazy images: batches stay lazy, and losses.encode decodes this rank's rows only
+        self.rank_rows_only = rt.world_size > 1 and method.encodes_through_losses
         self.forget = index_stream(len(data.forget), cfg.forget_batch_size,
                                    torch_generator_for(rt.seed, "unlearn", "forget"), drop_last=False)
         self.retain = None
@@ -116,14 +123,21 @@ class BatchSampler:
         f_idx = next(self.forget)
         batch = Batch(forget_index=f_idx)
         if "forget" in streams:
-            batch.forget = self.data.forget.subset(f_idx).to(self.device)
+            batch.forget = self._rows(self.data.forget, f_idx)
         if "forget_generic" in streams:
-            batch.forget_generic = self.data.forget_generic.subset(f_idx).to(self.device)
+            batch.forget_generic = self._rows(self.data.forget_generic, f_idx)
         if self.retain is not None:
             r_idx = next(self.retain)
             batch.retain_index = r_idx
-            batch.retain = self.data.retain.subset(r_idx).to(self.device)
+            batch.retain = self._rows(self.data.retain, r_idx)
         return batch
+
+    def _rows(self, pairs, index: torch.Tensor):
+        """The batch's rows of ``pairs`` on the device: dense (``subset``), or, for a rank of a torchrun
+        run whose images are lazy, a lazy view whose rows are decoded when ``losses.encode`` embeds this
+        rank's share (``take``: dense images stay dense, so the two give the same tensors)."""
+        rows = pairs.take(index) if self.rank_rows_only else pairs.subset(index)
+        return rows.to(self.device)
 
 
 @dataclass

@@ -110,6 +110,7 @@ class Delete(GradientMethod):
     config_cls = DeleteConfig
     search_space = {"lr": [3e-4, 1e-3, 3e-3, 1e-2]}  # salmubench tune (docs/tuning.md)
     streams = ("forget",)
+    encodes_through_losses = False  # loss() encodes batch.forget.images itself (dense batches under torchrun)
     needs_teacher = True
 
     def prepare(self, model, data):
