@@ -29,6 +29,22 @@ def model_dirs(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def bundle(model_dirs):
+    """Model "a" of :func:`model_dirs`, loaded once per test module."""
+    from salmubench.models import load_model
+
+    return load_model(model_dirs["a"])
+
+
+@pytest.fixture(scope="module")
+def data(eval_data_dir):
+    """The evaluation dataset, loaded once per test module."""
+    from salmubench.data.loading import load_dataset
+
+    return load_dataset(eval_data_dir)
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     """Never write embeddings into the user's ~/.cache during tests."""

@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from salmubench.data import load_dataset
 from salmubench.evaluation.embed import EmbeddingBank, KeyedArrays, default_cache_dir
-from salmubench.models import load_model
-
-
-@pytest.fixture(scope="module")
-def bundle(model_dirs):
-    return load_model(model_dirs["a"])
-
-
-@pytest.fixture(scope="module")
-def data(eval_data_dir):
-    return load_dataset(eval_data_dir)
 
 
 def test_embeds_each_unique_item_once(bundle, data):

@@ -10,25 +10,13 @@ import pytest
 
 from salmubench import execution
 from salmubench.cli.main import main
-from salmubench.data import load_dataset
 from salmubench.errors import ConfigError
 from salmubench.evaluation.embed import EmbeddingBank
 from salmubench.evaluation.evaluator import embedding_cache_dir, evaluate
 from salmubench.execution import ExecContext
-from salmubench.models import load_model
 
 BF16_TOLERANCE = 0.02  # max |bf16 - fp32| of an L2-normalised embedding entry (bf16: 8 mantissa bits)
 REFUSAL = "precision bf16 needs a CUDA device"
-
-
-@pytest.fixture(scope="module")
-def bundle(model_dirs):
-    return load_model(model_dirs["a"])
-
-
-@pytest.fixture(scope="module")
-def data(eval_data_dir):
-    return load_dataset(eval_data_dir)
 
 
 @pytest.fixture

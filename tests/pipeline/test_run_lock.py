@@ -97,25 +97,31 @@ def test_an_unreadable_lock_is_held_while_young_and_stale_when_old(tmp_path, fak
     assert not (folder / LOCK_NAME).exists()
 
 
+class BeginView:
+    """A run view that calls ``on_begin()`` as each stage begins (and draws nothing)."""
+
+    on_progress = None
+
+    def __init__(self, on_begin) -> None:
+        self.on_begin = on_begin
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def begin(self, stage, index, stages, cache):
+        self.on_begin()
+
+    def end(self, stage, status):
+        return None
+
+
 def test_the_lock_is_held_during_the_run_and_gone_after_it(tmp_path, fakes):
     seen = []
-
-    class View:
-        on_progress = None
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
-        def begin(self, stage, index, stages, cache):
-            seen.append(json.loads((tmp_path / "run" / LOCK_NAME).read_text()))
-
-        def end(self, stage, status):
-            return None
-
-    assert run_benchmark(cfg(tmp_path), fakes.fns(), view=View()).ok
+    view = BeginView(lambda: seen.append(json.loads((tmp_path / "run" / LOCK_NAME).read_text())))
+    assert run_benchmark(cfg(tmp_path), fakes.fns(), view=view).ok
     assert seen and all(r["pid"] == os.getpid() and r["host"] == socket.gethostname() for r in seen)
     assert not (tmp_path / "run" / LOCK_NAME).exists()
 
@@ -126,24 +132,12 @@ def test_the_lock_is_released_after_ctrl_c_and_after_an_exception(tmp_path, fake
         run_benchmark(cfg(tmp_path), fakes.fns())
     assert not (tmp_path / "run" / LOCK_NAME).exists()
 
-    class Broken:
-        on_progress = None
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return None
-
-        def begin(self, stage, index, stages, cache):
-            raise RuntimeError("view crashed")
-
-        def end(self, stage, status):
-            return None
+    def crash():
+        raise RuntimeError("view crashed")
 
     fakes.interrupt_on = set()
     with pytest.raises(RuntimeError, match="view crashed"):
-        run_benchmark(cfg(tmp_path), fakes.fns(), view=Broken())
+        run_benchmark(cfg(tmp_path), fakes.fns(), view=BeginView(crash))
     assert not (tmp_path / "run" / LOCK_NAME).exists()
     assert run_benchmark(cfg(tmp_path), fakes.fns()).ok  # and the folder is usable again
 

@@ -140,18 +140,39 @@ def _find_weights(folder: Path) -> Path:
     raise CheckpointError(f"{folder}: no weights file (expected one of {', '.join(_WEIGHT_CANDIDATES)})")
 
 
-def _load_local_dir(folder: Path, device: str) -> ClipBundle:
-    cfg_path = folder / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{folder}: not a model folder (no {CONFIG_NAME})")
+def read_model_config(cfg_path: Path) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """``(model_cfg, preprocess_cfg, arch name or None)`` of a folder's ``open_clip_config.json`` (ours,
+    or the Hub's without a ``salmubench`` block); a one-line CheckpointError when it is not one."""
     try:
         config = json.loads(cfg_path.read_text())
         model_cfg = config.get("model_cfg", config)
         preprocess_cfg = config.get("preprocess_cfg", {})
-    except (ValueError, AttributeError) as exc:
+        arch = (config.get("salmubench") or {}).get("arch")
+    except (ValueError, AttributeError, OSError) as exc:
         raise CheckpointError(f"{cfg_path}: invalid JSON ({exc})") from None
+    if not isinstance(model_cfg, dict):
+        raise CheckpointError(f"{cfg_path}: model_cfg is not an object")
+    return model_cfg, preprocess_cfg, arch if isinstance(arch, str) else None
+
+
+def hub_snapshot(repo_id: str, patterns: list[str]) -> Path:
+    """The local folder of a Hugging Face model repo's files matching ``patterns`` (fetched where the
+    network allows, else the local cache); any hub failure is one line."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=repo_id, allow_patterns=patterns))
+    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line
+        raise CheckpointError(f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({exc.__class__.__name__})") from None
+
+
+def _load_local_dir(folder: Path, device: str) -> ClipBundle:
+    cfg_path = folder / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: not a model folder (no {CONFIG_NAME})")
+    model_cfg, preprocess_cfg, arch = read_model_config(cfg_path)
     weights = _find_weights(folder)
-    arch = (config.get("salmubench") or {}).get("arch") or "local-dir"
+    arch = arch or "local-dir"
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             f"local-dir:{folder}", load_weights=False, device="cpu",
@@ -172,12 +193,7 @@ def _load_file_with_arch(path: Path, arch: str, device: str) -> ClipBundle:
 
 
 def _load_hf_hub(repo_id: str, arch: str | None, device: str) -> ClipBundle:
-    try:
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(repo_id=repo_id, allow_patterns=["*.json", "*.safetensors", "*.bin"]))
-    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line
-        raise CheckpointError(f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({exc.__class__.__name__})") from None
+    folder = hub_snapshot(repo_id, ["*.json", "*.safetensors", "*.bin"])
     return load_model(str(folder), arch=arch, device=device)
 
 

@@ -16,7 +16,6 @@ or loaded with that name saves in its ``open_clip_config.json``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import open_clip
 
 from salmubench.config import config_hash
 from salmubench.errors import CheckpointError, ConfigError
-from salmubench.models.checkpoint import CONFIG_NAME
+from salmubench.models.checkpoint import CONFIG_NAME, hub_snapshot, read_model_config
 from salmubench.models.factory import (
     ClipBundle,
     is_arch_file,
@@ -95,7 +94,8 @@ def model_architecture(model: ClipBundle | str | os.PathLike | None = None, arch
         return arch_name_identity(arch)
     text = str(model)
     if text.startswith("hf-hub:"):
-        return model_architecture(_hub_json_files(text.removeprefix("hf-hub:")), arch)
+        # its JSON files only (load_model fetches the weights into the same cache folder)
+        return model_architecture(hub_snapshot(text.removeprefix("hf-hub:"), ["*.json"]), arch)
     path = Path(text.removeprefix("local-dir:"))
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         return _folder_identity(path / CONFIG_NAME)
@@ -109,24 +109,6 @@ def model_architecture(model: ClipBundle | str | os.PathLike | None = None, arch
 
 
 def _folder_identity(cfg_path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(cfg_path.read_text())
-        model_cfg = config.get("model_cfg", config)
-        name = (config.get("salmubench") or {}).get("arch")
-    except (ValueError, AttributeError, OSError) as exc:
-        raise CheckpointError(f"{cfg_path}: invalid JSON ({exc})") from None
-    if not isinstance(model_cfg, dict):
-        raise CheckpointError(f"{cfg_path}: model_cfg is not an object")
-    return identity_of_config(model_cfg, name if isinstance(name, str) else None)
-
-
-def _hub_json_files(repo_id: str) -> Path:
-    """The local folder of ``repo_id``'s JSON files (fetched once; ``load_model`` fetches the rest there)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id=repo_id, allow_patterns=["*.json"]))
-    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear line, as in load_model
-        raise CheckpointError(f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({exc.__class__.__name__})") \
-            from None
+    model_cfg, _, name = read_model_config(cfg_path)  # the config load_model reads
+    return identity_of_config(model_cfg, name)
 

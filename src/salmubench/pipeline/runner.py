@@ -140,17 +140,20 @@ def _run(cfg: RunConfig, fns: StageFns | None, view, held: ExitStack) -> RunRepo
     return report
 
 
+def embedded_preset(cfg: RunConfig):
+    """The :class:`~salmubench.presets.Preset` of an embedded run; None for a given run, or for an unknown
+    preset name (which fails, with suggestions, where it is read)."""
+    from salmubench.presets import PRESETS
+
+    return PRESETS.get(cfg.preset) if tier(cfg) != GIVEN and cfg.preset in PRESETS else None
+
+
 def run_recipe(cfg: RunConfig) -> str | None:
     """The recipe spec the run applies: ``"default"`` on an embedded preset means that preset's recipe
     (``presets.RECIPE_OF_PRESET``: mini's shipped recipes, the code defaults on tiny and paper, whose
     architectures no recipe was tuned on); any other spec, and every spec of a given run, as given."""
-    if cfg.recipe != "default" or tier(cfg) == GIVEN:
-        return cfg.recipe
-    from salmubench.presets import PRESETS
-
-    if cfg.preset not in PRESETS:  # an unknown preset fails where it is read, with suggestions
-        return cfg.recipe
-    return PRESETS.get(cfg.preset).recipe
+    preset = embedded_preset(cfg) if cfg.recipe == "default" else None
+    return preset.recipe if preset is not None else cfg.recipe
 
 
 def check_run_recipe(cfg: RunConfig) -> None:
@@ -161,12 +164,10 @@ def check_run_recipe(cfg: RunConfig) -> None:
 
     if tier(cfg) == GIVEN:
         model, arch = cfg.compromised, cfg.arch
+    elif (preset := embedded_preset(cfg)) is not None:
+        model, arch = None, preset.train.arch
     else:
-        from salmubench.presets import PRESETS
-
-        if cfg.preset not in PRESETS:
-            return
-        model, arch = None, PRESETS.get(cfg.preset).train.arch
+        return
     for budget in cfg.budgets:
         check_recipe_fits(cfg.recipe, budget, model, arch=arch)
 

@@ -154,10 +154,9 @@ def _unlearn(method: str, model_dir: Path | str, data_dir: Path, out_dir: Path, 
     from salmubench.execution import ExecContext
     from salmubench.unlearning.api import unlearn
 
-    extra = {"arch": arch} if arch else {}  # given references: a bare checkpoint's architecture
     context = ExecContext(device=device, threads=threads, on_progress=on_progress, precision=precision)
     out = unlearn(method, model_dir, data_dir, out_dir, budget=budget, overrides=overrides, seed=seed,
-                  context=context, recipe=recipe, **extra)
+                  context=context, recipe=recipe, arch=arch)  # arch: a given bare checkpoint's
     return read_json(Path(out) / "unlearn.json")
 
 
@@ -168,11 +167,10 @@ def _unlearn_sequential(method: str, model_dir: Path, clean_dir: Path, data_dir:
     from salmubench.sequential.api import unlearn_sequential
     from salmubench.sequential.results import read_summary
 
-    extra = ({"arch": arch} if arch else {}) | ({"imagenet": imagenet} if imagenet else {})
     out = unlearn_sequential(method, model_dir, data_dir, out_dir, requests, budget=budget, overrides=overrides,
                              seed=seed, recipe=recipe, request_unit=request_unit, request_seed=request_seed,
                              theta0=theta0, clean=clean_dir, on_progress=on_progress, device=device, threads=threads,
-                             **extra)
+                             arch=arch, imagenet=imagenet)
     return {"cost": read_summary(out).cost.model_dump(mode="json")}
 
 
